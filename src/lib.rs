@@ -1,0 +1,12 @@
+//! iglive: records Instagram Live broadcasts.
+//!
+//! The modules follow the pipeline: `instagram` (private-API client and session), `watch`
+//! (detection), `recording` (one broadcast's supervisor and pollers), `dash` (manifests,
+//! segments, rewind, fMP4 boxes), `media` (ffmpeg), `store` (SQLite), `output` (recording
+//! folder artifacts), `daemon` (signals, systemd, recovery), `status`, and `sim` (the
+//! Instagram stand-in used by tests, benchmarks and `iglive demo`).
+pub mod config;
+pub mod dash;
+pub mod instagram;
+pub mod sim;
+pub mod store;

@@ -1,0 +1,1 @@
+//! The Instagram simulator (see issue 3).
