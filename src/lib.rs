@@ -10,5 +10,6 @@ pub mod config;
 pub mod dash;
 pub mod instagram;
 pub mod media;
+pub mod output;
 pub mod sim;
 pub mod store;

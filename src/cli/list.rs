@@ -63,7 +63,7 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
             r.broadcast_id,
             r.started_at.map(format_time).unwrap_or_else(|| "-".into()),
             r.duration_s
-                .map(format_duration)
+                .map(crate::output::format_clock)
                 .unwrap_or_else(|| "-".into()),
             r.status,
             r.comments,
@@ -82,11 +82,6 @@ pub fn format_time(unix: f64) -> String {
         .ok()
         .and_then(|t| t.format(&fmt).ok())
         .unwrap_or_else(|| "-".into())
-}
-
-pub fn format_duration(s: f64) -> String {
-    let s = s.max(0.0) as u64;
-    format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
 pub fn human_size(b: u64) -> String {
