@@ -21,7 +21,13 @@ pub fn jsonl(comments: &[CommentExport]) -> String {
 /// Text safe for a subtitle cue: one line, no control characters.
 fn one_line(s: &str) -> String {
     s.chars()
-        .map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c })
+        .map(|c| {
+            if c == '\n' || c == '\r' || c == '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
         .filter(|c| !c.is_control())
         .collect::<String>()
         .trim()
@@ -44,7 +50,12 @@ pub fn escape_vtt(s: &str) -> String {
 
 fn timestamp(secs: f64, comma: bool) -> String {
     let ms = (secs.max(0.0) * 1000.0).round() as u64;
-    let (h, m, s, f) = (ms / 3_600_000, (ms / 60_000) % 60, (ms / 1000) % 60, ms % 1000);
+    let (h, m, s, f) = (
+        ms / 3_600_000,
+        (ms / 60_000) % 60,
+        (ms / 1000) % 60,
+        ms % 1000,
+    );
     if comma {
         format!("{h:02}:{m:02}:{s:02},{f:03}")
     } else {
@@ -132,7 +143,10 @@ mod tests {
     #[test]
     fn srt_and_csv() {
         let s = srt(&[c("hi", "bob", 3723.004)]);
-        assert!(s.starts_with("1\n01:02:03,004 --> 01:02:08,004\nbob: hi\n"), "{s}");
+        assert!(
+            s.starts_with("1\n01:02:03,004 --> 01:02:08,004\nbob: hi\n"),
+            "{s}"
+        );
         assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
     }
 }

@@ -57,7 +57,10 @@ pub struct RecordingFacts {
 
 impl RecordingFacts {
     /// Loads one recording; `None` when the database has no recording for that broadcast.
-    pub fn load(conn: &Connection, broadcast_id: &str) -> Result<Option<RecordingFacts>, StoreError> {
+    pub fn load(
+        conn: &Connection,
+        broadcast_id: &str,
+    ) -> Result<Option<RecordingFacts>, StoreError> {
         let row = conn
             .query_row(
                 "SELECT b.user_id, coalesce(b.username, a.username), a.full_name, a.is_verified, a.label,

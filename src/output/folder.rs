@@ -82,9 +82,21 @@ mod tests {
 
     #[test]
     fn hostile_names_stay_inside() {
-        for raw in ["../../etc", "/", "a/b", "..", "bad\0name", "<script>", ".hidden", ""] {
+        for raw in [
+            "../../etc",
+            "/",
+            "a/b",
+            "..",
+            "bad\0name",
+            "<script>",
+            ".hidden",
+            "",
+        ] {
             if let Some(s) = sanitize_component(raw) {
-                assert!(!s.contains('/') && !s.contains('\0') && !s.starts_with('.'), "{raw:?} → {s:?}");
+                assert!(
+                    !s.contains('/') && !s.contains('\0') && !s.starts_with('.'),
+                    "{raw:?} → {s:?}"
+                );
             }
         }
         assert_eq!(sanitize_component("nat.geo_2"), Some("nat.geo_2".into()));
@@ -100,7 +112,10 @@ mod tests {
         // Another account later takes the name "alice" (after a rename).
         let b = account_folder(dir.path(), "2", Some("alice")).expect("b");
         assert_eq!(b, dir.path().join("alice_2"));
-        assert_eq!(account_folder(dir.path(), "1", Some("alice")).expect("a again"), a);
+        assert_eq!(
+            account_folder(dir.path(), "1", Some("alice")).expect("a again"),
+            a
+        );
         let evil = account_folder(dir.path(), "3", Some("../alice")).expect("evil");
         assert!(evil.starts_with(dir.path()));
         assert_eq!(evil, dir.path().join("_alice_3"));

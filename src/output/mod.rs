@@ -3,8 +3,8 @@
 //! self-contained replay page. Everything here is derived from the database, so a folder can
 //! be rewritten at any time (`iglive finalize`) without losing anything.
 
-pub mod chat;
 pub mod chart;
+pub mod chat;
 pub mod facts;
 pub mod folder;
 pub mod page;
@@ -31,9 +31,18 @@ pub fn write_artifacts(dir: &Path, facts: &RecordingFacts) -> std::io::Result<()
     let json = serde_json::to_vec_pretty(&facts.broadcast_json())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     write_atomic(&dir.join(BROADCAST_JSON), &json)?;
-    write_atomic(&dir.join(COMMENTS_JSONL), chat::jsonl(&facts.comments).as_bytes())?;
-    write_atomic(&dir.join(CHAT_VTT), chat::webvtt(&facts.comments).as_bytes())?;
-    write_atomic(&dir.join(VIEWERS_SVG), chart::svg(facts, 720, 240).as_bytes())?;
+    write_atomic(
+        &dir.join(COMMENTS_JSONL),
+        chat::jsonl(&facts.comments).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join(CHAT_VTT),
+        chat::webvtt(&facts.comments).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join(VIEWERS_SVG),
+        chart::svg(facts, 720, 240).as_bytes(),
+    )?;
     write_atomic(&dir.join(INDEX_HTML), page::html(facts).as_bytes())?;
     Ok(())
 }

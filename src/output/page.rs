@@ -185,7 +185,12 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
 </body>
 </html>
 "##,
-        title = esc(&format!("{who} — live {}", f.published_time.map(super::facts::rfc3339).unwrap_or_default())),
+        title = esc(&format!(
+            "{who} — live {}",
+            f.published_time
+                .map(super::facts::rfc3339)
+                .unwrap_or_default()
+        )),
         end = end,
         chart = chart.trim_start_matches(|c| c != '<'),
         table = table,
