@@ -10,3 +10,4 @@ pub mod dash;
 pub mod instagram;
 pub mod sim;
 pub mod store;
+pub mod watch;
