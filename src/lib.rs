@@ -13,3 +13,4 @@ pub mod media;
 pub mod output;
 pub mod sim;
 pub mod store;
+pub mod watch;

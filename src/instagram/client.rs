@@ -1,0 +1,527 @@
+//! The private-API client: one HTTP connection pool per session, sending the headers the
+//! Android app sends (reference §1 "Headers and identity"), pacing every request through the
+//! session's `SessionGovernor` and retrying only transient failures.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::time::Instant;
+use url::Url;
+
+use super::backoff::{retry_delay, GovernorOptions, SessionGovernor, SessionHealth};
+use super::endpoint::Endpoint;
+use super::error::{classify, ApiError};
+use super::session::Session;
+use super::stats::{Outcome, RequestStats};
+use super::types::{
+    Broadcast, CommentsPage, Heartbeat, LikeCount, PostLiveComments, PostLiveLikes, ReelsTray,
+    StoryFeed,
+};
+
+/// The Android app's id (reference §1); the web id `936619743392459` belongs to another API.
+pub const ANDROID_APP_ID: &str = "567067343352427";
+/// instagrapi's capabilities value.
+pub const CAPABILITIES: &str = "3brTv10=";
+/// `encoding_tag` of replay endpoints.
+const REPLAY_ENCODING_TAG: &str = "instagram_dash_remuxed";
+
+/// Tunables of a `Client`.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Whole-request timeout (connect + response + body).
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Retries of a transient failure (5xx, timeout, reset, malformed JSON) before giving up.
+    pub max_retries: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Largest response body accepted; a replay's comments are the biggest known (< 1 MiB).
+    pub max_body_bytes: usize,
+    pub accept_language: String,
+    pub governor: GovernorOptions,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
+            max_retries: 3,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(8),
+            max_body_bytes: 8 * 1024 * 1024,
+            accept_language: "en-US".into(),
+            governor: GovernorOptions::default(),
+        }
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    session: Session,
+    options: ClientOptions,
+    governor: SessionGovernor,
+    stats: RequestStats,
+}
+
+/// A logged-in private-API client. Cheap to clone; clones share the session's governor and
+/// counters, which is the point: throttling seen by one poller slows all of them.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.inner.base.as_str())
+            .field("session", &self.inner.session)
+            .finish()
+    }
+}
+
+fn header(
+    name: &'static str,
+    value: &str,
+    sensitive: bool,
+) -> Result<(HeaderName, HeaderValue), ApiError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        // The value is never echoed: it may be a cookie.
+        ApiError::other(
+            Endpoint::StoryFeed,
+            "session",
+            format!(
+                "the session's value for header {name} contains characters HTTP does not allow"
+            ),
+        )
+    })?;
+    v.set_sensitive(sensitive);
+    Ok((HeaderName::from_static(name), v))
+}
+
+/// Headers sent on every request (reference §1): the app's fixed ones, the device ids, and
+/// the credential as instagrapi's bearer or ping's cookies, whichever the session holds.
+fn default_headers(session: &Session, options: &ClientOptions) -> Result<HeaderMap, ApiError> {
+    let mut pairs = vec![
+        header("user-agent", &session.user_agent, false)?,
+        header("x-ig-app-id", ANDROID_APP_ID, false)?,
+        header("x-ig-capabilities", CAPABILITIES, false)?,
+        header("x-ig-connection-type", "WIFI", false)?,
+        header("x-ig-device-id", &session.uuid, false)?,
+        header("accept-language", &options.accept_language, false)?,
+    ];
+    if let Some(android_id) = &session.android_device_id {
+        pairs.push(header("x-ig-android-id", android_id, false)?);
+    }
+    if let Some(phone_id) = &session.phone_id {
+        pairs.push(header("x-ig-family-device-id", phone_id, false)?);
+    }
+    if let Some(auth) = &session.authorization {
+        pairs.push(header("authorization", auth, true)?);
+        if let Some(pk) = &session.ds_user_id {
+            pairs.push(header("ig-u-ds-user-id", pk, false)?);
+        }
+        if let Some(mid) = session.cookies.get("mid") {
+            pairs.push(header("x-mid", mid, true)?);
+        }
+    } else if !session.cookies.is_empty() {
+        let cookie = session
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        pairs.push(header("cookie", &cookie, true)?);
+    }
+    Ok(pairs.into_iter().collect())
+}
+
+/// Ids go into URL paths: only digits, letters, `_` and `-` are accepted, so a bad id in the
+/// configuration can never reach another endpoint.
+fn check_id(endpoint: Endpoint, target: &str, id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::other(
+            endpoint,
+            target,
+            "invalid id (expected digits)",
+        ))
+    }
+}
+
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// A request description, kept so retries resend the same thing.
+struct Call<'a> {
+    endpoint: Endpoint,
+    target: String,
+    method: Method,
+    path: String,
+    query: Vec<(&'a str, String)>,
+    form: Option<Vec<(&'a str, String)>>,
+}
+
+impl Client {
+    /// Builds a client for `api_base_url` (e.g. `https://i.instagram.com/api/v1/`; a missing
+    /// trailing `/` is added). Fails on a base URL that cannot be joined or session values
+    /// that cannot be sent as headers.
+    pub fn new(
+        api_base_url: Url,
+        session: Session,
+        options: ClientOptions,
+    ) -> Result<Client, ApiError> {
+        let mut base = api_base_url;
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            return Err(ApiError::other(
+                Endpoint::StoryFeed,
+                "session",
+                format!("API base URL {base} must be an http(s) URL"),
+            ));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let headers = default_headers(&session, &options)?;
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .gzip(true)
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .use_rustls_tls()
+            .build()
+            .map_err(|e| {
+                ApiError::other(
+                    Endpoint::StoryFeed,
+                    "session",
+                    format!("cannot build the HTTP client: {e}"),
+                )
+            })?;
+        let governor = SessionGovernor::new(options.governor.clone());
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                session,
+                options,
+                governor,
+                stats: RequestStats::default(),
+            }),
+        })
+    }
+
+    /// Throttling, slowdown and expiry of this session.
+    pub fn health(&self) -> SessionHealth {
+        self.inner.governor.health(Instant::now())
+    }
+
+    /// The governor shared by every clone (schedulers read its slowdown).
+    pub fn governor(&self) -> &SessionGovernor {
+        &self.inner.governor
+    }
+
+    /// Requests sent so far by endpoint and outcome (`"ok"` or an error kind).
+    pub fn stats(&self) -> std::collections::BTreeMap<(Endpoint, Outcome), u64> {
+        self.inner.stats.snapshot()
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.inner.session
+    }
+
+    /// `feed/user/{pk}/story/`: the user's `broadcast` is set while they are live.
+    pub async fn user_story_feed(&self, user_id: &str) -> Result<StoryFeed, ApiError> {
+        let target = format!("user {user_id}");
+        check_id(Endpoint::StoryFeed, &target, user_id)?;
+        self.call(Call {
+            endpoint: Endpoint::StoryFeed,
+            path: format!("feed/user/{user_id}/story/"),
+            target,
+            method: Method::GET,
+            query: vec![],
+            form: None,
+        })
+        .await
+    }
+
+    /// The user's live broadcast, if any (`None` also for a broadcast that has ended).
+    pub async fn user_broadcast(&self, user_id: &str) -> Result<Option<Broadcast>, ApiError> {
+        let feed = self.user_story_feed(user_id).await?;
+        Ok(feed.broadcast.filter(Broadcast::is_live))
+    }
+
+    /// `live/{id}/info/`.
+    pub async fn broadcast_info(&self, broadcast_id: &str) -> Result<Broadcast, ApiError> {
+        self.live_call(
+            Endpoint::BroadcastInfo,
+            broadcast_id,
+            "info/",
+            Method::GET,
+            vec![],
+            None,
+        )
+        .await
+    }
+
+    /// `live/{id}/heartbeat_and_get_viewer_count/`: an unsigned urlencoded POST (reference §1).
+    pub async fn heartbeat_and_viewer_count(
+        &self,
+        broadcast_id: &str,
+    ) -> Result<Heartbeat, ApiError> {
+        let form = vec![
+            ("_csrftoken", self.inner.session.csrftoken()),
+            ("_uuid", self.inner.session.uuid.clone()),
+            ("offset_to_video_start", "0".to_string()),
+        ];
+        self.live_call(
+            Endpoint::Heartbeat,
+            broadcast_id,
+            "heartbeat_and_get_viewer_count/",
+            Method::POST,
+            vec![],
+            Some(form),
+        )
+        .await
+    }
+
+    /// `live/{id}/get_comment/`; pass 0 first, then `CommentsPage::newest_created_at`.
+    pub async fn comments(
+        &self,
+        broadcast_id: &str,
+        last_comment_ts: f64,
+    ) -> Result<CommentsPage, ApiError> {
+        let ts = if last_comment_ts.is_finite() && last_comment_ts > 0.0 {
+            last_comment_ts
+        } else {
+            0.0
+        };
+        let ts = if ts.fract() == 0.0 {
+            format!("{}", ts as i64)
+        } else {
+            format!("{ts}")
+        };
+        self.live_call(
+            Endpoint::Comments,
+            broadcast_id,
+            "get_comment/",
+            Method::GET,
+            vec![
+                ("last_comment_ts", ts),
+                ("num_comments_requested", "4".into()),
+            ],
+            None,
+        )
+        .await
+    }
+
+    /// `live/{id}/get_like_count/`; pass 0 first, then the returned `like_ts`.
+    pub async fn like_count(
+        &self,
+        broadcast_id: &str,
+        like_ts: i64,
+    ) -> Result<LikeCount, ApiError> {
+        self.live_call(
+            Endpoint::LikeCount,
+            broadcast_id,
+            "get_like_count/",
+            Method::GET,
+            vec![("like_ts", like_ts.max(0).to_string())],
+            None,
+        )
+        .await
+    }
+
+    /// `live/{id}/get_post_live_comments/`; page forward from `ending_offset`.
+    pub async fn post_live_comments(
+        &self,
+        broadcast_id: &str,
+        starting_offset: i64,
+    ) -> Result<PostLiveComments, ApiError> {
+        self.live_call(
+            Endpoint::PostLiveComments,
+            broadcast_id,
+            "get_post_live_comments/",
+            Method::GET,
+            vec![
+                ("starting_offset", starting_offset.max(0).to_string()),
+                ("encoding_tag", REPLAY_ENCODING_TAG.into()),
+            ],
+            None,
+        )
+        .await
+    }
+
+    /// `live/{id}/get_post_live_likes/`.
+    pub async fn post_live_likes(
+        &self,
+        broadcast_id: &str,
+        starting_offset: i64,
+    ) -> Result<PostLiveLikes, ApiError> {
+        self.live_call(
+            Endpoint::PostLiveLikes,
+            broadcast_id,
+            "get_post_live_likes/",
+            Method::GET,
+            vec![
+                ("starting_offset", starting_offset.max(0).to_string()),
+                ("encoding_tag", REPLAY_ENCODING_TAG.into()),
+            ],
+            None,
+        )
+        .await
+    }
+
+    /// `feed/reels_tray/`: live broadcasts of every followed account in one request.
+    pub async fn reels_tray(&self) -> Result<ReelsTray, ApiError> {
+        self.call(Call {
+            endpoint: Endpoint::ReelsTray,
+            target: "session".into(),
+            method: Method::GET,
+            path: "feed/reels_tray/".into(),
+            query: vec![],
+            form: None,
+        })
+        .await
+    }
+
+    async fn live_call<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        broadcast_id: &str,
+        suffix: &str,
+        method: Method,
+        query: Vec<(&str, String)>,
+        form: Option<Vec<(&str, String)>>,
+    ) -> Result<T, ApiError> {
+        let target = format!("broadcast {broadcast_id}");
+        check_id(endpoint, &target, broadcast_id)?;
+        self.call(Call {
+            endpoint,
+            target,
+            method,
+            path: format!("live/{broadcast_id}/{suffix}"),
+            query,
+            form,
+        })
+        .await
+    }
+
+    /// Sends a call through the governor, retrying transient failures, and decodes the body.
+    async fn call<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, ApiError> {
+        let value = self.call_value(&call).await?;
+        serde_json::from_value(value).map_err(|e| {
+            ApiError::other(
+                call.endpoint,
+                &call.target,
+                format!("unexpected response shape: {e}"),
+            )
+        })
+    }
+
+    async fn call_value(&self, call: &Call<'_>) -> Result<Value, ApiError> {
+        let inner = &self.inner;
+        let mut attempt: u32 = 0;
+        loop {
+            inner
+                .governor
+                .wait_ready(call.endpoint, &call.target)
+                .await?;
+            let result = self.send_once(call).await;
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) => e.kind().as_str(),
+            };
+            inner.stats.record(call.endpoint, outcome);
+            match result {
+                Ok(v) => return Ok(v),
+                Err(mut e) => {
+                    inner.governor.observe(Instant::now(), &e);
+                    if let ApiError::Transient { attempts, .. } = &mut e {
+                        *attempts = attempt + 1;
+                        if attempt < inner.options.max_retries {
+                            let delay = retry_delay(
+                                attempt,
+                                inner.options.retry_base,
+                                inner.options.retry_max,
+                            );
+                            tracing::debug!(endpoint = %call.endpoint, target = %call.target, attempt, ?delay, "retrying: {e}");
+                            tokio::time::sleep(delay).await;
+                            attempt += 1;
+                            continue;
+                        }
+                    }
+                    tracing::debug!(endpoint = %call.endpoint, target = %call.target, "request failed: {e}");
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn send_once(&self, call: &Call<'_>) -> Result<Value, ApiError> {
+        let inner = &self.inner;
+        let url = inner
+            .base
+            .join(&call.path)
+            .map_err(|e| ApiError::other(call.endpoint, &call.target, format!("bad URL: {e}")))?;
+        let mut req = inner.http.request(call.method.clone(), url);
+        if !call.query.is_empty() {
+            req = req.query(&call.query);
+        }
+        if let Some(form) = &call.form {
+            req = req.form(form);
+        }
+        let net = |e: reqwest::Error| {
+            let what = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "connection failed"
+            } else {
+                "network error"
+            };
+            // `without_url` keeps ids and query strings out of the message.
+            ApiError::transient(
+                call.endpoint,
+                &call.target,
+                format!("{what}: {}", e.without_url()),
+            )
+        };
+        let mut resp = req.send().await.map_err(net)?;
+        let status = resp.status().as_u16();
+        let retry_after = parse_retry_after(resp.headers());
+        let mut body: Vec<u8> = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(net)? {
+            if body.len() + chunk.len() > inner.options.max_body_bytes {
+                return Err(ApiError::transient(
+                    call.endpoint,
+                    &call.target,
+                    format!(
+                        "response larger than {} bytes",
+                        inner.options.max_body_bytes
+                    ),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        classify(call.endpoint, &call.target, status, retry_after, &body)
+    }
+}

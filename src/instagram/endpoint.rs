@@ -1,0 +1,55 @@
+//! The private-API endpoints iglive calls (reference §1), named so errors, logs and request
+//! counters say which call failed without ever carrying URLs with ids or tokens in them.
+
+use std::fmt;
+
+/// One private-API endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Endpoint {
+    StoryFeed,
+    BroadcastInfo,
+    Heartbeat,
+    Comments,
+    LikeCount,
+    PostLiveComments,
+    PostLiveLikes,
+    ReelsTray,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 8] = [
+        Endpoint::StoryFeed,
+        Endpoint::BroadcastInfo,
+        Endpoint::Heartbeat,
+        Endpoint::Comments,
+        Endpoint::LikeCount,
+        Endpoint::PostLiveComments,
+        Endpoint::PostLiveLikes,
+        Endpoint::ReelsTray,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::StoryFeed => "story_feed",
+            Endpoint::BroadcastInfo => "broadcast_info",
+            Endpoint::Heartbeat => "heartbeat",
+            Endpoint::Comments => "comments",
+            Endpoint::LikeCount => "like_count",
+            Endpoint::PostLiveComments => "post_live_comments",
+            Endpoint::PostLiveLikes => "post_live_likes",
+            Endpoint::ReelsTray => "reels_tray",
+        }
+    }
+
+    /// `live/{id}/…` endpoints: there a 404 means the broadcast is gone. Elsewhere a 404 whose
+    /// body is the bare text `Not Found` is instagrapi's "hidden challenge" (reference §2 Errors).
+    pub fn is_live(self) -> bool {
+        !matches!(self, Endpoint::StoryFeed | Endpoint::ReelsTray)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,458 @@
+//! Typed private-API failures, classified the way instagrapi (`mixins/private.py`) and ping
+//! (`client.py`) read Instagram's answers (reference §2 "Errors"). Every message names the
+//! endpoint and the account or broadcast concerned, and never contains cookies or tokens.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::endpoint::Endpoint;
+
+/// The coarse class of an `ApiError`, for callers that only need to pick a reaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ApiErrorKind {
+    LoginRequired,
+    Challenge,
+    Throttled,
+    NotFound,
+    Transient,
+    Http,
+    Other,
+}
+
+impl ApiErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiErrorKind::LoginRequired => "login_required",
+            ApiErrorKind::Challenge => "challenge",
+            ApiErrorKind::Throttled => "throttled",
+            ApiErrorKind::NotFound => "not_found",
+            ApiErrorKind::Transient => "transient",
+            ApiErrorKind::Http => "http",
+            ApiErrorKind::Other => "other",
+        }
+    }
+
+    /// Whether this failure means the session can no longer be used until a human acts.
+    pub fn expires_session(self) -> bool {
+        matches!(self, ApiErrorKind::LoginRequired | ApiErrorKind::Challenge)
+    }
+}
+
+/// A failed private-API call. `target` is what the call was about (`user 123`,
+/// `broadcast 456`, `session`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{endpoint} for {target}: session expired or invalid ({message}); log in again and replace the session file")]
+    LoginRequired {
+        endpoint: Endpoint,
+        target: String,
+        message: String,
+    },
+    #[error("{endpoint} for {target}: Instagram requires a {} ({}); resolve it in the Instagram app, then replace the session file",
+        if *.suspended { "review of a suspended account" } else { "challenge" },
+        .url.as_deref().unwrap_or("no challenge URL given"))]
+    Challenge {
+        endpoint: Endpoint,
+        target: String,
+        url: Option<String>,
+        suspended: bool,
+    },
+    #[error("{endpoint} for {target}: throttled by Instagram ({message}){}",
+        .retry_after.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default())]
+    Throttled {
+        endpoint: Endpoint,
+        target: String,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    #[error("{endpoint} for {target}: not found ({message})")]
+    NotFound {
+        endpoint: Endpoint,
+        target: String,
+        message: String,
+    },
+    #[error("{endpoint} for {target}: temporary failure after {attempts} attempt(s): {detail}")]
+    Transient {
+        endpoint: Endpoint,
+        target: String,
+        detail: String,
+        attempts: u32,
+    },
+    #[error("{endpoint} for {target}: HTTP {status}: {message}")]
+    Http {
+        endpoint: Endpoint,
+        target: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{endpoint} for {target}: {message}")]
+    Other {
+        endpoint: Endpoint,
+        target: String,
+        message: String,
+    },
+}
+
+impl ApiError {
+    pub fn kind(&self) -> ApiErrorKind {
+        match self {
+            ApiError::LoginRequired { .. } => ApiErrorKind::LoginRequired,
+            ApiError::Challenge { .. } => ApiErrorKind::Challenge,
+            ApiError::Throttled { .. } => ApiErrorKind::Throttled,
+            ApiError::NotFound { .. } => ApiErrorKind::NotFound,
+            ApiError::Transient { .. } => ApiErrorKind::Transient,
+            ApiError::Http { .. } => ApiErrorKind::Http,
+            ApiError::Other { .. } => ApiErrorKind::Other,
+        }
+    }
+
+    pub fn endpoint(&self) -> Endpoint {
+        match self {
+            ApiError::LoginRequired { endpoint, .. }
+            | ApiError::Challenge { endpoint, .. }
+            | ApiError::Throttled { endpoint, .. }
+            | ApiError::NotFound { endpoint, .. }
+            | ApiError::Transient { endpoint, .. }
+            | ApiError::Http { endpoint, .. }
+            | ApiError::Other { endpoint, .. } => *endpoint,
+        }
+    }
+
+    pub(crate) fn other(endpoint: Endpoint, target: &str, message: impl Into<String>) -> Self {
+        ApiError::Other {
+            endpoint,
+            target: target.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn transient(endpoint: Endpoint, target: &str, detail: impl Into<String>) -> Self {
+        ApiError::Transient {
+            endpoint,
+            target: target.to_string(),
+            detail: detail.into(),
+            attempts: 1,
+        }
+    }
+}
+
+/// Longest server message quoted in an error, so a huge HTML page never floods the log.
+const MAX_MESSAGE: usize = 200;
+
+fn clip(s: &str) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(MAX_MESSAGE) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// Turns one HTTP answer into the JSON body or a typed error. `retry_after` is the parsed
+/// `Retry-After` header. Pure, so every branch is unit-tested without a server.
+pub fn classify(
+    endpoint: Endpoint,
+    target: &str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let target_s = target.to_string();
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let text = String::from_utf8_lossy(body);
+    let message = json
+        .as_ref()
+        .and_then(|v| str_field(v, "message"))
+        .unwrap_or("")
+        .to_string();
+    let error_type = json
+        .as_ref()
+        .and_then(|v| str_field(v, "error_type"))
+        .unwrap_or("")
+        .to_string();
+    let feedback = json
+        .as_ref()
+        .and_then(|v| str_field(v, "feedback_message"))
+        .unwrap_or("");
+
+    // ping raises LoginRequired on this message even inside a 200.
+    if message == "login_required" || error_type == "login_required" {
+        return Err(ApiError::LoginRequired {
+            endpoint,
+            target: target_s,
+            message: "login_required".into(),
+        });
+    }
+    if message == "challenge_required"
+        || message == "checkpoint_required"
+        || error_type == "checkpoint_challenge_required"
+        || error_type == "challenge_required"
+    {
+        let url = json.as_ref().and_then(|v| {
+            v.get("challenge")
+                .and_then(|c| str_field(c, "url").or_else(|| str_field(c, "api_path")))
+                .or_else(|| str_field(v, "checkpoint_url"))
+                .map(str::to_string)
+        });
+        let suspended = url.as_deref().is_some_and(|u| u.contains("/suspended/"));
+        return Err(ApiError::Challenge {
+            endpoint,
+            target: target_s,
+            url,
+            suspended,
+        });
+    }
+    let throttled = status == 429
+        || message == "feedback_required"
+        || message.contains("Please wait a few minutes")
+        || feedback.contains("Please wait a few minutes")
+        || error_type == "rate_limit_error"
+        || error_type == "sentry_block";
+    if throttled {
+        let why = [message.as_str(), error_type.as_str(), feedback]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .map(clip)
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        return Err(ApiError::Throttled {
+            endpoint,
+            target: target_s,
+            retry_after,
+            message: why,
+        });
+    }
+    match status {
+        200..=299 => {}
+        401 | 403 => {
+            // instarec: bad web cookies answer 401/403; the app's API answers 403.
+            return Err(ApiError::LoginRequired {
+                endpoint,
+                target: target_s,
+                message: format!("HTTP {status}"),
+            });
+        }
+        404 => {
+            if !endpoint.is_live() && json.is_none() && text.trim() == "Not Found" {
+                return Err(ApiError::Challenge {
+                    endpoint,
+                    target: target_s,
+                    url: None,
+                    suspended: false,
+                });
+            }
+            return Err(ApiError::NotFound {
+                endpoint,
+                target: target_s,
+                message: if message.is_empty() {
+                    "HTTP 404".into()
+                } else {
+                    clip(&message)
+                },
+            });
+        }
+        408 | 500..=599 => {
+            return Err(ApiError::transient(
+                endpoint,
+                target,
+                format!("HTTP {status}"),
+            ));
+        }
+        _ => {
+            return Err(ApiError::Http {
+                endpoint,
+                target: target_s,
+                status,
+                message: if message.is_empty() {
+                    clip(&text)
+                } else {
+                    clip(&message)
+                },
+            });
+        }
+    }
+    let Some(json) = json else {
+        return Err(ApiError::transient(
+            endpoint,
+            target,
+            "malformed JSON in a 200 response",
+        ));
+    };
+    if !json.is_object() {
+        return Err(ApiError::transient(
+            endpoint,
+            target,
+            "JSON response is not an object",
+        ));
+    }
+    if str_field(&json, "status") == Some("fail") {
+        return Err(ApiError::other(
+            endpoint,
+            target,
+            format!(
+                "Instagram answered status=fail: {}",
+                if message.is_empty() {
+                    "no message".into()
+                } else {
+                    clip(&message)
+                }
+            ),
+        ));
+    }
+    Ok(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(endpoint: Endpoint, status: u16, body: &str) -> ApiErrorKind {
+        classify(endpoint, "user 1", status, None, body.as_bytes())
+            .expect_err("should be an error")
+            .kind()
+    }
+
+    #[test]
+    fn classification_table() {
+        use ApiErrorKind::*;
+        let feed = Endpoint::StoryFeed;
+        let live = Endpoint::BroadcastInfo;
+        assert_eq!(
+            kind(feed, 403, r#"{"message":"login_required","status":"fail"}"#),
+            LoginRequired
+        );
+        assert_eq!(
+            kind(feed, 200, r#"{"message":"login_required","status":"fail"}"#),
+            LoginRequired
+        );
+        assert_eq!(kind(feed, 403, "Forbidden"), LoginRequired);
+        assert_eq!(
+            kind(
+                feed,
+                400,
+                r#"{"message":"challenge_required","challenge":{"url":"https://i.instagram.com/challenge/1/"}}"#
+            ),
+            Challenge
+        );
+        assert_eq!(
+            kind(feed, 400, r#"{"message":"checkpoint_required"}"#),
+            Challenge
+        );
+        assert_eq!(kind(feed, 429, ""), Throttled);
+        assert_eq!(
+            kind(
+                feed,
+                400,
+                r#"{"message":"feedback_required","feedback_message":"x"}"#
+            ),
+            Throttled
+        );
+        assert_eq!(
+            kind(
+                feed,
+                400,
+                r#"{"message":"Please wait a few minutes before you try again."}"#
+            ),
+            Throttled
+        );
+        assert_eq!(
+            kind(
+                feed,
+                400,
+                r#"{"message":"x","error_type":"rate_limit_error"}"#
+            ),
+            Throttled
+        );
+        assert_eq!(
+            kind(feed, 400, r#"{"message":"x","error_type":"sentry_block"}"#),
+            Throttled
+        );
+        assert_eq!(kind(live, 404, "Not Found"), NotFound);
+        assert_eq!(kind(feed, 404, "Not Found"), Challenge);
+        assert_eq!(
+            kind(feed, 404, r#"{"message":"User not found","status":"fail"}"#),
+            NotFound
+        );
+        assert_eq!(kind(feed, 500, "oops"), Transient);
+        assert_eq!(kind(feed, 502, ""), Transient);
+        assert_eq!(kind(feed, 200, "{not json"), Transient);
+        assert_eq!(kind(feed, 200, "<html>login</html>"), Transient);
+        assert_eq!(kind(feed, 418, "teapot"), Http);
+        assert_eq!(
+            kind(
+                feed,
+                200,
+                r#"{"message":"User is not live","status":"fail"}"#
+            ),
+            Other
+        );
+    }
+
+    #[test]
+    fn challenge_url_and_suspension() {
+        let e = classify(
+            Endpoint::ReelsTray,
+            "session",
+            400,
+            None,
+            br#"{"message":"challenge_required","challenge":{"url":"https://www.instagram.com/accounts/suspended/?x=1"}}"#,
+        )
+        .expect_err("challenge");
+        match &e {
+            ApiError::Challenge { url, suspended, .. } => {
+                assert!(url.as_deref().is_some_and(|u| u.contains("/suspended/")));
+                assert!(*suspended);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let msg = e.to_string();
+        assert!(
+            msg.contains("reels_tray") && msg.contains("session"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn throttled_keeps_retry_after_and_names_target() {
+        let e = classify(
+            Endpoint::Comments,
+            "broadcast 9",
+            429,
+            Some(Duration::from_secs(30)),
+            b"",
+        )
+        .expect_err("throttled");
+        assert!(
+            matches!(e, ApiError::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(30))
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("comments") && msg.contains("broadcast 9") && msg.contains("30 s"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn ok_body_is_returned() {
+        let v = classify(
+            Endpoint::StoryFeed,
+            "user 1",
+            200,
+            None,
+            br#"{"broadcast":null,"status":"ok"}"#,
+        )
+        .expect("ok");
+        assert!(v.get("broadcast").is_some());
+    }
+
+    #[test]
+    fn huge_messages_are_clipped() {
+        let body = format!(r#"{{"message":"{}"}}"#, "a".repeat(10_000));
+        let e =
+            classify(Endpoint::StoryFeed, "user 1", 400, None, body.as_bytes()).expect_err("err");
+        assert!(e.to_string().len() < 400);
+    }
+}

@@ -1,0 +1,297 @@
+//! The detection loop: polls watched accounts on the `Scheduler`'s budget and reports each
+//! new live broadcast once. The reels tray is an optional fast path: one request covers every
+//! followed account, but lives have been seen missing from it (PyInstaLive#130, reference §5),
+//! so accounts it covers are still polled one by one, only more slowly.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::instagram::backoff::expired_error;
+use crate::instagram::{ApiError, ApiErrorKind, Broadcast, Client, Endpoint};
+
+use super::accounts::{Accounts, AccountsState};
+use super::scheduler::{Scheduler, SchedulerConfig};
+use super::seen::SeenStore;
+
+/// Where a live was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectionSource {
+    StoryFeed,
+    ReelsTray,
+}
+
+/// A watched account went live: emitted once per broadcast id.
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    pub user_id: String,
+    pub username: Option<String>,
+    pub broadcast: Broadcast,
+    pub source: DetectionSource,
+    pub detected_at: SystemTime,
+}
+
+/// The reels-tray fast path.
+#[derive(Debug, Clone)]
+pub struct TrayOptions {
+    /// How often the tray is fetched (it shares the request budget with per-account polls).
+    pub interval: Duration,
+    /// Per-account safety-net interval for accounts the tray covers; `None` trusts the tray
+    /// alone for them.
+    pub covered_poll_interval: Option<Duration>,
+}
+
+/// Detector tunables.
+#[derive(Debug, Clone, Default)]
+pub struct DetectorOptions {
+    pub scheduler: SchedulerConfig,
+    /// `None` disables the tray fast path: every account is polled on its own.
+    pub tray: Option<TrayOptions>,
+    /// Jitter seed; `None` picks a random one.
+    pub seed: Option<u64>,
+}
+
+/// What the scheduler polls.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum PollTarget {
+    Tray,
+    Account(String),
+}
+
+/// Finds lives of watched accounts. See `run`.
+pub struct Detector {
+    options: DetectorOptions,
+    seen: Arc<dyn SeenStore>,
+}
+
+/// Why one step of the loop ended the loop.
+enum Stop {
+    /// Cancelled, or nobody listens to events any more.
+    Done,
+    Expired(ApiError),
+}
+
+impl Detector {
+    pub fn new(options: DetectorOptions, seen: Arc<dyn SeenStore>) -> Self {
+        Detector { options, seen }
+    }
+
+    /// Polls until `cancel` fires or the events receiver is dropped (`Ok`), or until Instagram
+    /// refuses the session (`Err` with the `LoginRequired`/`Challenge` error; `client.health()`
+    /// also reports it). Throttling does not stop the loop: the session governor pauses and
+    /// slows every request, and the scheduler stretches its intervals by the same factor.
+    pub async fn run(
+        &self,
+        client: Client,
+        accounts: Accounts,
+        events: mpsc::Sender<LiveEvent>,
+        cancel: CancellationToken,
+    ) -> Result<(), ApiError> {
+        let seed = self
+            .options
+            .seed
+            .unwrap_or_else(|| rand::thread_rng().gen());
+        let mut sched: Scheduler<PollTarget> = Scheduler::new(self.options.scheduler.clone(), seed);
+        let mut rx = accounts.subscribe();
+        let mut state = rx.borrow_and_update().clone();
+        self.sync(&mut sched, &state, Instant::now());
+        let mut rx_alive = true;
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            sched.set_slowdown(client.governor().slowdown(now));
+            // While the session is paused for throttling, wait it out here so the scheduler
+            // records polls at the time they are really sent.
+            let throttled_until = match client.governor().ready_at(now) {
+                Ok(t) => t,
+                // Refused while another poller of the session was using it.
+                Err(expiry) => return Err(expired_error(Endpoint::StoryFeed, "session", &expiry)),
+            };
+            let next = sched.next();
+            let wake_at = match (&next, throttled_until) {
+                (_, Some(t)) => Some(t),
+                (Some((_, at)), None) if *at > now => Some(*at),
+                (Some(_), None) => None,
+                (None, None) => Some(now + Duration::from_secs(3600)),
+            };
+            if let Some(wake_at) = wake_at {
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep_until(wake_at) => {}
+                    changed = rx.changed(), if rx_alive => {
+                        match changed {
+                            Ok(()) => {
+                                state = rx.borrow_and_update().clone();
+                                self.sync(&mut sched, &state, Instant::now());
+                            }
+                            Err(_) => rx_alive = false,
+                        }
+                    }
+                }
+                continue;
+            }
+            let Some((target, _)) = next else { continue };
+            sched.record(&target, now);
+            let step = tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                step = self.poll(&client, &target, &state, &events, &cancel) => step,
+            };
+            match step {
+                Ok(()) => {}
+                Err(Stop::Done) => return Ok(()),
+                Err(Stop::Expired(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Mirrors the watched set into the scheduler.
+    fn sync(&self, sched: &mut Scheduler<PollTarget>, state: &AccountsState, now: Instant) {
+        let tray = self.options.tray.as_ref();
+        let stale: Vec<PollTarget> = sched
+            .keys()
+            .filter(|k| match k {
+                PollTarget::Tray => false,
+                PollTarget::Account(id) => !state.watched.contains_key(id),
+            })
+            .cloned()
+            .collect();
+        for k in stale {
+            sched.remove(&k);
+        }
+        let mut tray_needed = false;
+        for (id, acc) in &state.watched {
+            let key = PollTarget::Account(id.clone());
+            let paused = state.paused.contains(id);
+            let covered = tray.is_some() && acc.in_tray;
+            if covered && !paused {
+                tray_needed = true;
+            }
+            match (covered, tray.and_then(|t| t.covered_poll_interval)) {
+                (true, None) => {
+                    sched.remove(&key);
+                    continue;
+                }
+                (true, Some(safety_net)) => {
+                    sched.insert_with_interval(key.clone(), Some(safety_net), now)
+                }
+                (false, _) => sched.insert_with_interval(key.clone(), None, now),
+            }
+            if paused {
+                sched.pause(&key);
+            } else {
+                sched.resume(&key, now);
+            }
+        }
+        match tray {
+            Some(t) if tray_needed => {
+                sched.insert_with_interval(PollTarget::Tray, Some(t.interval), now)
+            }
+            _ => sched.remove(&PollTarget::Tray),
+        }
+    }
+
+    async fn poll(
+        &self,
+        client: &Client,
+        target: &PollTarget,
+        state: &AccountsState,
+        events: &mpsc::Sender<LiveEvent>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Stop> {
+        match target {
+            PollTarget::Account(user_id) => match client.user_story_feed(user_id).await {
+                Ok(feed) => {
+                    if let Some(b) = feed.broadcast.filter(Broadcast::is_live) {
+                        self.emit(
+                            user_id,
+                            state,
+                            b,
+                            DetectionSource::StoryFeed,
+                            events,
+                            cancel,
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                }
+                Err(e) => handle_error(e),
+            },
+            PollTarget::Tray => match client.reels_tray().await {
+                Ok(tray) => {
+                    for b in tray.broadcasts {
+                        let Some(owner) = b.owner_pk() else { continue };
+                        if !state.watched.contains_key(&owner)
+                            || state.paused.contains(&owner)
+                            || !b.is_live()
+                        {
+                            continue;
+                        }
+                        self.emit(&owner, state, b, DetectionSource::ReelsTray, events, cancel)
+                            .await?;
+                    }
+                    Ok(())
+                }
+                Err(e) => handle_error(e),
+            },
+        }
+    }
+
+    async fn emit(
+        &self,
+        user_id: &str,
+        state: &AccountsState,
+        broadcast: Broadcast,
+        source: DetectionSource,
+        events: &mpsc::Sender<LiveEvent>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Stop> {
+        if !self.seen.insert_if_new(&broadcast.id) {
+            return Ok(());
+        }
+        let username = state
+            .watched
+            .get(user_id)
+            .and_then(|a| a.username.clone())
+            .or_else(|| {
+                broadcast
+                    .broadcast_owner
+                    .as_ref()
+                    .and_then(|o| o.username.clone())
+            });
+        tracing::info!(user_id, broadcast_id = %broadcast.id, ?source, "live detected");
+        let event = LiveEvent {
+            user_id: user_id.to_string(),
+            username,
+            broadcast,
+            source,
+            detected_at: SystemTime::now(),
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => Err(Stop::Done),
+            sent = events.send(event) => sent.map_err(|_| Stop::Done),
+        }
+    }
+}
+
+fn handle_error(e: ApiError) -> Result<(), Stop> {
+    match e.kind() {
+        ApiErrorKind::LoginRequired | ApiErrorKind::Challenge => {
+            tracing::error!("detection stopped: {e}");
+            Err(Stop::Expired(e))
+        }
+        ApiErrorKind::Throttled => {
+            tracing::warn!("{e}; slowing every poll of this session");
+            Ok(())
+        }
+        _ => {
+            tracing::warn!("{e}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! When to poll which account. Detection polls are the bulk of a watcher's traffic, and
+//! steady polling is what gets accounts challenged (reference §5, PyInstaLive#124,
+//! instarec#9), so the scheduler enforces a hard budget: never more than
+//! `max_requests_per_minute` polls in any 60 s window, whatever the number of accounts,
+//! spread evenly (a minimum gap between polls) rather than in bursts. Pure logic over
+//! injected `Instant`s, so tests run simulated hours in milliseconds.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::time::Instant;
+
+/// The budget window.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// Scheduler tunables (from the configuration; may change at run time).
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Wanted time between two polls of one account.
+    pub poll_interval: Duration,
+    /// Hard cap on polls in any 60 s window (clamped to at least 1).
+    pub max_requests_per_minute: u32,
+    /// Relative jitter on each account's interval (0.1 = ±10 %), so polls never fall into
+    /// a recognisable fixed rhythm. Clamped to [0, 0.5].
+    pub jitter: f64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            poll_interval: Duration::from_secs(60),
+            max_requests_per_minute: 20,
+            jitter: 0.1,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    /// Own base interval (e.g. the reels tray's); `None` means `poll_interval`.
+    interval: Option<Duration>,
+    next_due: Instant,
+    paused: bool,
+}
+
+/// Decides the next poll: which key (an account, or a batch request such as the tray) and when.
+#[derive(Debug)]
+pub struct Scheduler<K: Ord + Clone> {
+    config: SchedulerConfig,
+    slots: BTreeMap<K, Slot>,
+    /// Times of the last `max_requests_per_minute` polls, oldest first.
+    recent: VecDeque<Instant>,
+    slowdown: f64,
+    rng: StdRng,
+}
+
+impl<K: Ord + Clone> Scheduler<K> {
+    /// `seed` makes the jitter reproducible in tests.
+    pub fn new(config: SchedulerConfig, seed: u64) -> Self {
+        Scheduler {
+            config,
+            slots: BTreeMap::new(),
+            recent: VecDeque::new(),
+            slowdown: 1.0,
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    fn budget(&self) -> usize {
+        self.config.max_requests_per_minute.max(1) as usize
+    }
+
+    fn jitter(&self) -> f64 {
+        if self.config.jitter.is_finite() {
+            self.config.jitter.clamp(0.0, 0.5)
+        } else {
+            0.0
+        }
+    }
+
+    /// Replaces the tunables (configuration reload); the poll history is kept.
+    pub fn set_config(&mut self, config: SchedulerConfig) {
+        self.config = config;
+        let budget = self.budget();
+        while self.recent.len() > budget {
+            self.recent.pop_front();
+        }
+    }
+
+    pub fn config(&self) -> &SchedulerConfig {
+        &self.config
+    }
+
+    /// Multiplies every interval and gap (the session governor's slowdown; at least 1).
+    pub fn set_slowdown(&mut self, slowdown: f64) {
+        self.slowdown = if slowdown.is_finite() {
+            slowdown.clamp(1.0, 1024.0)
+        } else {
+            1.0
+        };
+    }
+
+    /// Adds a key polled every `poll_interval`, first poll as soon as the budget allows.
+    /// An existing key keeps its schedule.
+    pub fn insert(&mut self, key: K, now: Instant) {
+        self.insert_with_interval(key, None, now);
+    }
+
+    /// Adds a key with its own base interval, or updates the interval of an existing key.
+    pub fn insert_with_interval(&mut self, key: K, interval: Option<Duration>, now: Instant) {
+        self.slots
+            .entry(key)
+            .and_modify(|s| s.interval = interval)
+            .or_insert(Slot {
+                interval,
+                next_due: now,
+                paused: false,
+            });
+    }
+
+    pub fn remove(&mut self, key: &K) {
+        self.slots.remove(key);
+    }
+
+    pub fn contains(&self, key: &K) -> bool {
+        self.slots.contains_key(key)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.slots.keys()
+    }
+
+    /// Stops polling a key (its account is being recorded) without forgetting it.
+    pub fn pause(&mut self, key: &K) {
+        if let Some(s) = self.slots.get_mut(key) {
+            s.paused = true;
+        }
+    }
+
+    /// Polls a paused key again, soon: a host who just ended may start again.
+    pub fn resume(&mut self, key: &K, now: Instant) {
+        if let Some(s) = self.slots.get_mut(key) {
+            if s.paused {
+                s.paused = false;
+                s.next_due = now;
+            }
+        }
+    }
+
+    pub fn is_paused(&self, key: &K) -> bool {
+        self.slots.get(key).is_some_and(|s| s.paused)
+    }
+
+    fn base(&self, slot: &Slot) -> Duration {
+        slot.interval
+            .unwrap_or(self.config.poll_interval)
+            .max(Duration::from_millis(1))
+    }
+
+    /// Wanted polls per minute of all active keys over the budget: above 1, every interval
+    /// is stretched by this factor so the total fits.
+    pub fn load(&self) -> f64 {
+        let wanted: f64 = self
+            .slots
+            .values()
+            .filter(|s| !s.paused)
+            .map(|s| WINDOW.as_secs_f64() / self.base(s).as_secs_f64())
+            .sum();
+        wanted / self.budget() as f64
+    }
+
+    /// The interval a key is polled at now (before jitter).
+    pub fn interval_of(&self, key: &K) -> Option<Duration> {
+        let slot = self.slots.get(key)?;
+        Some(self.stretched(slot))
+    }
+
+    fn stretched(&self, slot: &Slot) -> Duration {
+        self.base(slot)
+            .mul_f64(self.load().max(1.0) * self.slowdown)
+    }
+
+    /// Smallest gap between two polls: the budget spread evenly over the window.
+    pub fn min_gap(&self) -> Duration {
+        (WINDOW / self.budget() as u32).mul_f64(self.slowdown)
+    }
+
+    /// The next key to poll and the earliest time it may be polled, or `None` when nothing
+    /// is active. Never earlier than the budget allows: after the last `R` polls, the next
+    /// one waits until the oldest of them is 60 s old.
+    pub fn next(&self) -> Option<(K, Instant)> {
+        let (key, slot) = self
+            .slots
+            .iter()
+            .filter(|(_, s)| !s.paused)
+            .min_by_key(|(_, s)| s.next_due)?;
+        let mut at = slot.next_due;
+        if let Some(last) = self.recent.back() {
+            at = at.max(*last + self.min_gap());
+        }
+        if self.recent.len() >= self.budget() {
+            if let Some(oldest) = self.recent.front() {
+                at = at.max(*oldest + WINDOW);
+            }
+        }
+        Some((key.clone(), at))
+    }
+
+    /// Records that `key` was polled at `at` (the time the request was sent) and schedules its
+    /// next poll one jittered interval later.
+    pub fn record(&mut self, key: &K, at: Instant) {
+        self.recent.push_back(at);
+        let budget = self.budget();
+        while self.recent.len() > budget {
+            self.recent.pop_front();
+        }
+        let jitter = self.jitter();
+        let factor = if jitter > 0.0 {
+            1.0 + self.rng.gen_range(-jitter..=jitter)
+        } else {
+            1.0
+        };
+        let Some(slot) = self.slots.get(key) else {
+            return;
+        };
+        let interval = self.stretched(slot).mul_f64(factor);
+        if let Some(slot) = self.slots.get_mut(key) {
+            slot.next_due = at + interval;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(poll_s: u64, rpm: u32) -> SchedulerConfig {
+        SchedulerConfig {
+            poll_interval: Duration::from_secs(poll_s),
+            max_requests_per_minute: rpm,
+            jitter: 0.1,
+        }
+    }
+
+    /// Runs the scheduler as the detector would, for `minutes` of simulated time.
+    fn simulate(s: &mut Scheduler<u32>, t0: Instant, minutes: u64) -> Vec<(u32, Instant)> {
+        let end = t0 + Duration::from_secs(60 * minutes);
+        let mut fires = Vec::new();
+        let mut now = t0;
+        for _ in 0..1_000_000 {
+            let Some((k, at)) = s.next() else { break };
+            now = now.max(at);
+            if now >= end {
+                break;
+            }
+            s.record(&k, now);
+            fires.push((k, now));
+        }
+        fires
+    }
+
+    fn assert_budget(fires: &[(u32, Instant)], rpm: usize) {
+        for w in fires.windows(rpm + 1) {
+            let span = w[rpm].1 - w[0].1;
+            assert!(span >= WINDOW, "{} polls within {span:?}", rpm + 1);
+        }
+    }
+
+    #[test]
+    fn under_budget_each_account_every_poll_interval() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(cfg(60, 30), 1);
+        for k in 0..20 {
+            s.insert(k, t0);
+        }
+        assert!(s.load() <= 1.0);
+        let fires = simulate(&mut s, t0, 60);
+        let mut last: HashMap<u32, Instant> = HashMap::new();
+        let mut gaps = Vec::new();
+        for (k, at) in &fires {
+            if let Some(prev) = last.insert(*k, *at) {
+                gaps.push((*at - prev).as_secs_f64());
+            }
+        }
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        assert!((mean - 60.0).abs() < 2.0, "mean interval {mean}");
+        let max = gaps.iter().cloned().fold(0.0, f64::max);
+        let min = gaps.iter().cloned().fold(f64::MAX, f64::min);
+        // +10 %, plus a few 2 s gaps when several accounts fall due together.
+        assert!(max <= 66.0 + 5.0 * 2.0, "max interval {max}");
+        assert!(min >= 54.0 - 0.001, "min interval {min}");
+        // 20 accounts for 60 min: about 1200 polls.
+        assert!(fires.len() >= 1150, "{} polls", fires.len());
+        assert_budget(&fires, 30);
+    }
+
+    #[test]
+    fn over_budget_polls_are_stretched_and_spread() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(cfg(10, 12), 2);
+        for k in 0..100 {
+            s.insert(k, t0);
+        }
+        let fires = simulate(&mut s, t0, 30);
+        assert_budget(&fires, 12);
+        // The budget is used: about 12 per minute.
+        assert!(fires.len() >= 12 * 30 - 12, "{} polls", fires.len());
+        // Evenly spread: never two polls closer than 60/12 s.
+        for w in fires.windows(2) {
+            assert!(w[1].1 - w[0].1 >= Duration::from_secs(5));
+        }
+        // Everyone is polled (no starvation): 100 accounts at 12/min need ~8.3 min per round.
+        let polled: std::collections::HashSet<u32> = fires.iter().map(|f| f.0).collect();
+        assert_eq!(polled.len(), 100);
+    }
+
+    #[test]
+    fn never_above_budget_in_any_window_random() {
+        let mut rng = StdRng::seed_from_u64(42);
+        for round in 0..40 {
+            let n: u32 = rng.gen_range(1..400);
+            let rpm: u32 = rng.gen_range(1..120);
+            let poll: u64 = rng.gen_range(1..300);
+            let t0 = Instant::now();
+            let mut s = Scheduler::new(cfg(poll, rpm), round);
+            for k in 0..n {
+                s.insert(k, t0);
+            }
+            let mut now = t0;
+            let end = t0 + Duration::from_secs(60 * 30);
+            let mut fires: Vec<(u32, Instant)> = Vec::new();
+            for _ in 0..200_000 {
+                // Run-time changes: accounts come and go, recordings pause them, throttling slows.
+                match rng.gen_range(0..100) {
+                    0 => s.insert(rng.gen_range(0..n + 50), now),
+                    1 => s.remove(&rng.gen_range(0..n + 50)),
+                    2 => s.pause(&rng.gen_range(0..n)),
+                    3 => s.resume(&rng.gen_range(0..n), now),
+                    4 => s.set_slowdown(rng.gen_range(1.0..4.0)),
+                    5 => s.set_slowdown(1.0),
+                    _ => {}
+                }
+                let Some((k, at)) = s.next() else {
+                    now += Duration::from_secs(1);
+                    if now >= end {
+                        break;
+                    }
+                    continue;
+                };
+                now = now.max(at);
+                if now >= end {
+                    break;
+                }
+                s.record(&k, now);
+                fires.push((k, now));
+            }
+            assert_budget(&fires, rpm as usize);
+        }
+    }
+
+    #[test]
+    fn paused_accounts_are_skipped_and_resume_soon() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(cfg(60, 60), 3);
+        s.insert(1, t0);
+        s.insert(2, t0);
+        s.pause(&1);
+        let fires = simulate(&mut s, t0, 5);
+        assert!(fires.iter().all(|f| f.0 == 2));
+        let now = t0 + Duration::from_secs(300);
+        s.resume(&1, now);
+        let (k, at) = s.next().expect("active keys");
+        assert_eq!(k, 1);
+        assert!(at <= now + s.min_gap());
+        s.remove(&1);
+        s.remove(&2);
+        assert!(s.next().is_none());
+    }
+
+    #[test]
+    fn slowdown_multiplies_intervals() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(cfg(60, 60), 4);
+        s.insert(7, t0);
+        assert_eq!(s.interval_of(&7), Some(Duration::from_secs(60)));
+        s.set_slowdown(4.0);
+        assert_eq!(s.interval_of(&7), Some(Duration::from_secs(240)));
+        assert_eq!(s.min_gap(), Duration::from_secs(4));
+        s.set_slowdown(f64::NAN);
+        assert_eq!(s.interval_of(&7), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn own_interval_keys_share_the_budget() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(cfg(60, 10), 5);
+        s.insert_with_interval(0, Some(Duration::from_secs(10)), t0); // 6/min
+        for k in 1..9 {
+            s.insert(k, t0); // 8/min
+        }
+        // 14 wanted per minute over a budget of 10: everything stretched by 1.4.
+        assert!((s.load() - 1.4).abs() < 1e-9);
+        assert_eq!(s.interval_of(&0), Some(Duration::from_secs(14)));
+        let fires = simulate(&mut s, t0, 20);
+        assert_budget(&fires, 10);
+    }
+}
