@@ -11,6 +11,7 @@ pub mod dash;
 pub mod instagram;
 pub mod media;
 pub mod output;
+pub mod recording;
 pub mod sim;
 pub mod store;
 pub mod watch;
