@@ -114,11 +114,8 @@ async fn handle(
             headers,
             body,
         } => {
-            let mut resp = (
-                StatusCode::from_u16(status).expect("valid status"),
-                body,
-            )
-                .into_response();
+            let mut resp =
+                (StatusCode::from_u16(status).expect("valid status"), body).into_response();
             for (k, v) in headers {
                 resp.headers_mut()
                     .insert(k, v.parse().expect("valid header value"));
@@ -130,7 +127,9 @@ async fn handle(
 }
 
 impl Stub {
-    pub async fn start(handler: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) -> Stub {
+    pub async fn start(
+        handler: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
+    ) -> Stub {
         let log = Arc::new(Mutex::new(Vec::new()));
         let notify = Arc::new(Notify::new());
         let state = StubState {
@@ -214,6 +213,9 @@ pub fn bearer_session() -> Session {
 }
 
 pub fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/instagram/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/instagram/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&path).expect("fixture readable")
 }
