@@ -3,6 +3,7 @@
 //! These are the pure building blocks of the native capture engine; HTTP and scheduling
 //! live in the capture loop, which fetches segments itself because ffmpeg fed an
 //! Instagram manifest stutters or crashes (reference §3, last bullet).
+pub mod capture;
 pub mod manifest;
 pub mod mp4;
 pub mod prescan;
