@@ -4,8 +4,13 @@
 pub mod capture;
 pub mod comments;
 pub mod context;
+pub mod finalize;
 pub mod heartbeat;
 pub mod likes;
 pub mod postlive;
+pub mod registry;
+pub mod supervisor;
 
 pub use context::{Ctx, Signal};
+pub use registry::{LiveRecording, Registry, State};
+pub use supervisor::{supervise, Deps, EndReason, RecorderEvent};

@@ -38,6 +38,12 @@ pub enum Write {
         name: String,
         value: String,
     },
+    /// Sets every offset of a broadcast's comments and samples from the unix time where its
+    /// video starts, once the capture knows it.
+    Offsets {
+        broadcast_id: String,
+        video_start: f64,
+    },
 }
 
 // Almost every message is a write; boxing them would add an allocation per row.
@@ -412,6 +418,19 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                  ON CONFLICT(broadcast_id, name) DO UPDATE SET value = excluded.value",
             )?
             .execute(params![broadcast_id, name, value])?;
+        }
+        Write::Offsets {
+            broadcast_id,
+            video_start,
+        } => {
+            for sql in [
+                "UPDATE comments SET offset_s = max(0.0, created_at - ?2) WHERE broadcast_id = ?1",
+                "UPDATE viewer_samples SET offset_s = max(0.0, ts - ?2) WHERE broadcast_id = ?1",
+                "UPDATE like_samples SET offset_s = max(0.0, ts - ?2) WHERE broadcast_id = ?1",
+            ] {
+                tx.prepare_cached(sql)?
+                    .execute(params![broadcast_id, video_start])?;
+            }
         }
     }
     Ok(())
