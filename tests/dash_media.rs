@@ -160,6 +160,7 @@ struct FakeCdn {
     requested: Vec<u64>,
     accepted: Vec<(u64, FragmentInfo)>,
     fail_at: Option<u64>,
+    live_held: Vec<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +169,10 @@ struct Reset;
 
 impl RewindSource for FakeCdn {
     type Error = Reset;
+
+    fn live_holds(&self, t: u64) -> bool {
+        self.live_held.contains(&t)
+    }
 
     async fn fetch(&mut self, t: u64) -> Result<Option<Bytes>, Reset> {
         self.requested.push(t);
@@ -210,6 +215,7 @@ fn setup(dir: &std::path::Path) -> Setup {
             requested: Vec::new(),
             accepted: Vec::new(),
             fail_at: None,
+            live_held: Vec::new(),
         },
         plan: RewindPlan {
             start_t: 0,
@@ -345,4 +351,17 @@ async fn rewind_surfaces_fetch_errors_and_bad_fragments_with_progress() {
         }
         other => panic!("expected a bad fragment, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn rewind_stops_at_a_segment_the_live_side_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = setup(dir.path());
+    s.cdn.live_held = vec![4000];
+    let report = rewind::run(&s.plan, &mut s.cdn)
+        .await
+        .expect("walk succeeds");
+    assert_eq!(report.end, RewindEnd::ReachedLive);
+    assert_eq!(accepted_ts(&s.cdn), vec![0, 2000]);
+    assert_eq!(s.cdn.requested, vec![0, 2000]);
 }
