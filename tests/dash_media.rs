@@ -100,6 +100,14 @@ fn muxed_fragments_time_only_the_requested_track() {
     let audio = mp4::parse_fragment(f, Some(&other)).expect("audio traf");
     assert_ne!(audio.sample_count, video.sample_count);
     assert!(audio.duration > 0);
+    let absent = mp4::TrexDefaults {
+        track_id: 99,
+        ..Default::default()
+    };
+    assert_eq!(
+        mp4::parse_fragment(f, Some(&absent)),
+        Err(Mp4Error::Missing("traf for the track"))
+    );
 }
 
 /// A small deterministic generator so the fuzz-like tests are reproducible.
