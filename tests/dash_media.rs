@@ -373,3 +373,55 @@ async fn rewind_stops_at_a_segment_the_live_side_holds() {
     assert_eq!(accepted_ts(&s.cdn), vec![0, 2000]);
     assert_eq!(s.cdn.requested, vec![0, 2000]);
 }
+
+#[test]
+fn ffmpeg_dash_packaging_round_trips_through_manifest_and_boxes() {
+    use iglive::dash::LiveManifest;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mpd = dash_support::dash_package(dir.path(), 6);
+    let url = url::Url::from_file_path(&mpd).expect("file URL");
+    let m = LiveManifest::parse(&std::fs::read(&mpd).expect("read MPD"), &url).expect("parses");
+    assert!(!m.is_dynamic);
+    let mut checked = 0;
+    for track in [m.select_video(None), m.select_audio()]
+        .into_iter()
+        .flatten()
+    {
+        let init_path = track
+            .init_url
+            .as_ref()
+            .and_then(|u| u.to_file_path().ok())
+            .expect("init URL is a local file");
+        let init = mp4::parse_init(&std::fs::read(&init_path).expect("init file exists"))
+            .expect("init parses");
+        assert_eq!(u64::from(init.timescale), track.timescale);
+        assert!(!track.timeline.is_empty());
+        // ffmpeg's audio timeline is presentation time: its first entry is shortened by
+        // the AAC priming (one 1024-sample frame) that the fragments still carry, so audio
+        // t and tfdt differ by up to 1024 ticks. Video matches exactly.
+        let mut expected_tfdt = None;
+        for &(t, d) in &track.timeline {
+            let path = track
+                .media_url(t)
+                .expect("media URL")
+                .to_file_path()
+                .expect("local path");
+            let bytes = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("segment {} for t={t}: {e}", path.display()));
+            let info = mp4::parse_fragment(&bytes, init.trex.as_ref()).expect("fragment");
+            if let Some(e) = expected_tfdt {
+                assert_eq!(info.base_media_decode_time, e, "fragments chain");
+            }
+            expected_tfdt = Some(info.base_media_decode_time + info.duration);
+            if init.handler == Handler::Video {
+                assert_eq!(info.base_media_decode_time, t, "{}", path.display());
+                assert_eq!(info.duration, d, "{}", path.display());
+            } else {
+                assert!(info.base_media_decode_time.abs_diff(t) <= 1024);
+                assert!(info.duration.abs_diff(d) <= 1024);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "video and audio segments checked: {checked}");
+}
