@@ -331,6 +331,23 @@ fn hostile_manifests_are_clear_errors() {
         ManifestError::TooLarge(_)
     ));
 
+    let many_sets = format!(
+        "<MPD type=\"dynamic\"><Period>{}</Period></MPD>",
+        "<AdaptationSet/>".repeat(200)
+    );
+    assert!(matches!(
+        err(many_sets.as_bytes()),
+        ManifestError::TooLarge(_)
+    ));
+    let many_elements = format!(
+        "<MPD type=\"dynamic\"><Period><AdaptationSet>{}</AdaptationSet></Period></MPD>",
+        "<Role/>".repeat(60_000)
+    );
+    assert!(matches!(
+        err(many_elements.as_bytes()),
+        ManifestError::TooLarge(_)
+    ));
+
     let huge_r = instagram_live_mpd(r#"<S t="0" d="2000" r="50000000"/>"#);
     let start = Instant::now();
     assert!(matches!(err(huge_r.as_bytes()), ManifestError::TooLarge(_)));

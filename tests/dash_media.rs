@@ -100,6 +100,14 @@ fn muxed_fragments_time_only_the_requested_track() {
     let audio = mp4::parse_fragment(f, Some(&other)).expect("audio traf");
     assert_ne!(audio.sample_count, video.sample_count);
     assert!(audio.duration > 0);
+    let absent = mp4::TrexDefaults {
+        track_id: 99,
+        ..Default::default()
+    };
+    assert_eq!(
+        mp4::parse_fragment(f, Some(&absent)),
+        Err(Mp4Error::Missing("traf for the track"))
+    );
 }
 
 /// A small deterministic generator so the fuzz-like tests are reproducible.
@@ -160,6 +168,7 @@ struct FakeCdn {
     requested: Vec<u64>,
     accepted: Vec<(u64, FragmentInfo)>,
     fail_at: Option<u64>,
+    live_held: Vec<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +177,10 @@ struct Reset;
 
 impl RewindSource for FakeCdn {
     type Error = Reset;
+
+    fn live_holds(&self, t: u64) -> bool {
+        self.live_held.contains(&t)
+    }
 
     async fn fetch(&mut self, t: u64) -> Result<Option<Bytes>, Reset> {
         self.requested.push(t);
@@ -210,6 +223,7 @@ fn setup(dir: &std::path::Path) -> Setup {
             requested: Vec::new(),
             accepted: Vec::new(),
             fail_at: None,
+            live_held: Vec::new(),
         },
         plan: RewindPlan {
             start_t: 0,
@@ -345,4 +359,69 @@ async fn rewind_surfaces_fetch_errors_and_bad_fragments_with_progress() {
         }
         other => panic!("expected a bad fragment, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn rewind_stops_at_a_segment_the_live_side_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = setup(dir.path());
+    s.cdn.live_held = vec![4000];
+    let report = rewind::run(&s.plan, &mut s.cdn)
+        .await
+        .expect("walk succeeds");
+    assert_eq!(report.end, RewindEnd::ReachedLive);
+    assert_eq!(accepted_ts(&s.cdn), vec![0, 2000]);
+    assert_eq!(s.cdn.requested, vec![0, 2000]);
+}
+
+#[test]
+fn ffmpeg_dash_packaging_round_trips_through_manifest_and_boxes() {
+    use iglive::dash::LiveManifest;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mpd = dash_support::dash_package(dir.path(), 6);
+    let url = url::Url::from_file_path(&mpd).expect("file URL");
+    let m = LiveManifest::parse(&std::fs::read(&mpd).expect("read MPD"), &url).expect("parses");
+    assert!(!m.is_dynamic);
+    let mut checked = 0;
+    for track in [m.select_video(None), m.select_audio()]
+        .into_iter()
+        .flatten()
+    {
+        let init_path = track
+            .init_url
+            .as_ref()
+            .and_then(|u| u.to_file_path().ok())
+            .expect("init URL is a local file");
+        let init = mp4::parse_init(&std::fs::read(&init_path).expect("init file exists"))
+            .expect("init parses");
+        assert_eq!(u64::from(init.timescale), track.timescale);
+        assert!(!track.timeline.is_empty());
+        // ffmpeg's audio timeline is presentation time: its first entry is shortened by
+        // the AAC priming (one 1024-sample frame) that the fragments still carry, so audio
+        // t and tfdt differ by up to 1024 ticks. Video matches exactly.
+        let mut expected_tfdt = None;
+        for &(t, d) in &track.timeline {
+            let path = track
+                .media_url(t)
+                .expect("media URL")
+                .to_file_path()
+                .expect("local path");
+            let bytes = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("segment {} for t={t}: {e}", path.display()));
+            let info = mp4::parse_fragment(&bytes, init.trex.as_ref()).expect("fragment");
+            if let Some(e) = expected_tfdt {
+                assert_eq!(info.base_media_decode_time, e, "fragments chain");
+            }
+            expected_tfdt = Some(info.base_media_decode_time + info.duration);
+            if init.handler == Handler::Video {
+                assert_eq!(info.base_media_decode_time, t, "{}", path.display());
+                assert_eq!(info.duration, d, "{}", path.display());
+            } else {
+                assert!(info.base_media_decode_time.abs_diff(t) <= 1024);
+                assert!(info.duration.abs_diff(d) <= 1024);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "video and audio segments checked: {checked}");
 }

@@ -156,7 +156,9 @@ pub struct LiveManifest {
 }
 
 impl LiveManifest {
-    /// Parses with [`Limits::default`].
+    /// Parses with [`Limits::default`]. `manifest_url` is where the MPD was fetched from
+    /// (after redirects): relative template URLs resolve against it. `MPD@Location` is
+    /// ignored; Instagram does not use it and the capture keeps polling its own URL.
     pub fn parse(bytes: &[u8], manifest_url: &Url) -> Result<LiveManifest, ManifestError> {
         Self::parse_with_limits(bytes, manifest_url, &Limits::default())
     }

@@ -395,6 +395,7 @@ pub fn parse_fragment(bytes: &[u8], trex: Option<&TrexDefaults>) -> Result<Fragm
     let mut first_sync: Option<bool> = None;
     let mut saw_moof = false;
     let mut track: Option<u32> = trex.map(|t| t.track_id);
+    let mut matched = false;
 
     for moof in top.iter().filter(|b| &b.fourcc.0 == b"moof") {
         saw_moof = true;
@@ -410,6 +411,7 @@ pub fn parse_fragment(bytes: &[u8], trex: Option<&TrexDefaults>) -> Result<Fragm
             if tfhd.track_id != wanted {
                 continue;
             }
+            matched = true;
             if base.is_none() {
                 if let Some(tfdt) = find(&kids, b"tfdt") {
                     base = Some(parse_tfdt(tfdt.payload)?);
@@ -436,6 +438,9 @@ pub fn parse_fragment(bytes: &[u8], trex: Option<&TrexDefaults>) -> Result<Fragm
     }
     if !saw_moof {
         return Err(Mp4Error::Missing("moof"));
+    }
+    if !matched {
+        return Err(Mp4Error::Missing("traf for the track"));
     }
     Ok(FragmentInfo {
         base_media_decode_time: base.ok_or(Mp4Error::Missing("tfdt"))?,

@@ -15,6 +15,10 @@ pub struct Limits {
     pub max_depth: usize,
     pub max_elements: usize,
     pub max_representations: usize,
+    /// Periods and AdaptationSets: few in any real manifest, but each becomes a large
+    /// struct in `dash-mpd-core`, so their count bounds the parser's memory.
+    pub max_periods: usize,
+    pub max_adaptation_sets: usize,
     /// Entries after expanding `S@r`, per track.
     pub max_timeline_entries: usize,
 }
@@ -24,8 +28,10 @@ impl Default for Limits {
         Limits {
             max_bytes: 2 * 1024 * 1024,
             max_depth: 32,
-            max_elements: 100_000,
+            max_elements: 50_000,
             max_representations: 256,
+            max_periods: 64,
+            max_adaptation_sets: 128,
             max_timeline_entries: 100_000,
         }
     }
@@ -57,6 +63,7 @@ pub(crate) fn prescan(xml: &str, limits: &Limits) -> Result<Prescan, ManifestErr
     let mut depth = 0usize;
     let mut elements = 0usize;
     let mut representations = 0usize;
+    let mut adaptation_sets = 0usize;
     let mut out = Prescan::default();
     let mut saw_root = false;
     loop {
@@ -83,12 +90,24 @@ pub(crate) fn prescan(xml: &str, limits: &Limits) -> Result<Prescan, ManifestErr
                     out.meta = read_meta(e)?;
                 } else if depth == 1 && name.as_ref() == b"Period" {
                     out.period_count += 1;
-                }
-                if name.as_ref() == b"Representation" {
-                    representations += 1;
-                    if representations > limits.max_representations {
-                        return Err(ManifestError::TooLarge("too many Representations"));
+                    if out.period_count > limits.max_periods {
+                        return Err(ManifestError::TooLarge("too many Periods"));
                     }
+                }
+                match name.as_ref() {
+                    b"Representation" => {
+                        representations += 1;
+                        if representations > limits.max_representations {
+                            return Err(ManifestError::TooLarge("too many Representations"));
+                        }
+                    }
+                    b"AdaptationSet" => {
+                        adaptation_sets += 1;
+                        if adaptation_sets > limits.max_adaptation_sets {
+                            return Err(ManifestError::TooLarge("too many AdaptationSets"));
+                        }
+                    }
+                    _ => {}
                 }
                 if !is_empty {
                     depth += 1;

@@ -17,8 +17,17 @@ use bytes::Bytes;
 use super::mp4::{self, FragmentInfo, Mp4Error, TrexDefaults};
 
 /// Where the walk gets fragments and where it hands them over.
+///
+/// After a daemon restart, `fetch` may serve segments already on disk instead of asking
+/// the CDN: the walk only needs their bytes to learn the durations.
 pub trait RewindSource: Send {
     type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Whether the live side already holds the segment at `t`; the walk stops there
+    /// (besides stopping at [`RewindPlan::live_first_t`]).
+    fn live_holds(&self, _t: u64) -> bool {
+        false
+    }
 
     /// Fetches the fragment of the timing track (video) starting at `t`:
     /// `Ok(None)` is a 404 (no segment starts there).
@@ -139,7 +148,7 @@ pub async fn run<S: RewindSource>(
     let mut last_dur_ms: u64 = 2000;
     loop {
         // Within 1 ms of the live window counts as met (ms rounding of `dur_ms`).
-        if t.saturating_add(1) >= plan.live_first_t {
+        if t.saturating_add(1) >= plan.live_first_t || source.live_holds(t) {
             w.report.end = RewindEnd::ReachedLive;
             return Ok(w.report);
         }

@@ -106,6 +106,8 @@ impl SegmentStore {
         let n = parts.keys().next_back().map_or(0, |n| n + 1);
         let part_dir = self.dir.join(track).join(part_dir_name(n));
         fs::create_dir_all(&part_dir).map_err(io_err(&part_dir))?;
+        // Make the new directories themselves durable before files appear in them.
+        sync_dir(&self.dir)?;
         if let Some(parent) = part_dir.parent() {
             sync_dir(parent)?;
         }

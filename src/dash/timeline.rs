@@ -39,14 +39,16 @@ pub fn expand(
             )));
         }
         let mut t = match s.t {
-            Some(t) => {
-                if t < next_t {
+            // An explicit `t` may overlap the previous segment's end by rounding (both
+            // are rounded milliseconds on Instagram); only going backwards is refused.
+            Some(t) => match out.last() {
+                Some(&(prev, _)) if t <= prev => {
                     return Err(ManifestError::Timeline(format!(
-                        "S[{i}] t={t} overlaps the previous segment ending at {next_t}"
+                        "S[{i}] t={t} does not come after the previous t={prev}"
                     )));
                 }
-                t
-            }
+                _ => t,
+            },
             None => next_t,
         };
         let repeats: u64 = match s.r {
@@ -101,6 +103,17 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(tl, vec![(10, 5), (15, 5), (20, 5), (25, 7), (40, 1)]);
+    }
+
+    #[test]
+    fn rounding_overlap_is_tolerated() {
+        let tl = expand(
+            &[s(Some(1000), 2002, None), s(Some(3001), 2001, None)],
+            1000,
+            10,
+        )
+        .expect("1 ms overlap is rounding, not an error");
+        assert_eq!(tl, vec![(1000, 2002), (3001, 2001)]);
     }
 
     #[test]

@@ -159,3 +159,48 @@ pub fn ffprobe_duration(file: &Path) -> f64 {
         .parse()
         .expect("ffprobe prints a duration")
 }
+
+/// An ffmpeg DASH packaging (`-f dash`, SegmentTimeline, `$Number%05d$` names) of
+/// `seconds` of video and audio; returns the MPD path.
+pub fn dash_package(dir: &Path, seconds: u32) -> PathBuf {
+    let out = dir.join("out.mpd");
+    let t = seconds.to_string();
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=216x384:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            &t,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+            "-c:a",
+            "aac",
+            "-f",
+            "dash",
+            "-seg_duration",
+            "2",
+            "-use_timeline",
+            "1",
+            "-use_template",
+            "1",
+            "-adaptation_sets",
+            "id=0,streams=v id=1,streams=a",
+        ],
+        &out,
+    );
+    out
+}
