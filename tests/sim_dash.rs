@@ -211,7 +211,7 @@ async fn every_published_segment_decodes_with_the_published_duration() {
             } else {
                 let ms = dts as f64 * 1000.0 / f64::from(rep.timescale);
                 assert!(
-                    (ms - s.t as f64).abs() <= 1024_000.0 / 44_100.0,
+                    (ms - s.t as f64).abs() <= 1_024_000.0 / 44_100.0,
                     "audio tfdt near t"
                 );
             }
