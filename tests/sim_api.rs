@@ -566,3 +566,37 @@ async fn scenario_files_and_demo_load_and_bad_input_is_a_typed_error() {
         .expect("refuses non-loopback");
     assert!(matches!(err, sim::SimError::NotLoopback(_)));
 }
+
+#[tokio::test]
+async fn demo_serves_a_live_broadcast_and_the_banner_names_it() {
+    let h = sim::start(
+        Scenario::demo(),
+        sim::SimOptions {
+            speed: 2.0,
+            ..sim::SimOptions::default()
+        },
+    )
+    .await
+    .expect("demo starts");
+    let banner = h.banner();
+    let first = banner.lines().next().expect("first line");
+    assert_eq!(first, format!("iglive sim listening on {}", h.base_url()));
+    let b = h.truth().broadcasts.remove(0);
+    assert!(banner.contains(&b.manifest_path));
+    // Session file printed in the banner is accepted by iglive's own session loader.
+    let session =
+        iglive::instagram::session::Session::parse(&sim::session_json()).expect("session parses");
+    assert!(session.has_credential());
+    let (status, _, story) = get(&h, "api/v1/feed/user/1000001/story/").await;
+    assert_eq!(status, 200);
+    assert_eq!(story["broadcast"]["broadcast_status"], "active");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.truth().broadcasts[0].segments.is_empty() {
+        assert!(Instant::now() < deadline, "demo publishes a segment");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, _, mpd) = sim_support::get_bytes(&h, &b.manifest_path).await;
+    assert_eq!(status, 200);
+    dash_mpd_core::parse(&String::from_utf8(mpd).expect("utf-8")).expect("demo manifest parses");
+    h.shutdown().await;
+}

@@ -49,6 +49,12 @@ fn u32_at(b: &[u8], at: usize) -> Result<u32, String> {
         .ok_or_else(|| format!("truncated box data at byte {at}"))
 }
 
+fn byte_at(b: &[u8], at: usize) -> Result<u8, String> {
+    b.get(at)
+        .copied()
+        .ok_or_else(|| format!("truncated box data at byte {at}"))
+}
+
 fn u64_at(b: &[u8], at: usize) -> Result<u64, String> {
     Ok((u64::from(u32_at(b, at)?) << 32) | u64::from(u32_at(b, at + 4)?))
 }
@@ -60,13 +66,13 @@ fn children(b: &[u8], start: usize, end: usize) -> Result<Vec<([u8; 4], usize, u
     while at + 8 <= end {
         let size = u32_at(b, at)? as usize;
         let mut kind = [0u8; 4];
-        kind.copy_from_slice(&b[at + 4..at + 8]);
+        kind.copy_from_slice(b.get(at + 4..at + 8).ok_or("truncated box header")?);
         let (header, size) = match size {
             1 => (16, u64_at(b, at + 8)? as usize),
             0 => (8, end - at),
             s => (8, s),
         };
-        if size < header || at + size > end {
+        if size < header || size > end - at {
             return Err(format!(
                 "box {} at byte {at} overruns its parent",
                 String::from_utf8_lossy(&kind)
@@ -92,11 +98,11 @@ pub fn parse_track(file: &Bytes) -> Result<Track, String> {
     let trak = find(&moov_kids, b"trak").ok_or("no trak box")?;
     let trak_kids = children(b, trak.1, trak.2)?;
     let tkhd = find(&trak_kids, b"tkhd").ok_or("no tkhd box")?;
-    let tkhd_version = b[tkhd.1];
+    let tkhd_version = byte_at(b, tkhd.1)?;
     let track_id = u32_at(b, tkhd.1 + if tkhd_version == 1 { 20 } else { 12 })?;
     let mdia = find(&trak_kids, b"mdia").ok_or("no mdia box")?;
     let mdhd = find(&children(b, mdia.1, mdia.2)?, b"mdhd").ok_or("no mdhd box")?;
-    let timescale = u32_at(b, mdhd.1 + if b[mdhd.1] == 1 { 20 } else { 12 })?;
+    let timescale = u32_at(b, mdhd.1 + if byte_at(b, mdhd.1)? == 1 { 20 } else { 12 })?;
     let mut trex = Defaults::default();
     if let Some(mvex) = find(&moov_kids, b"mvex") {
         if let Some(t) = find(&children(b, mvex.1, mvex.2)?, b"trex") {
@@ -143,7 +149,7 @@ pub fn parse_track(file: &Bytes) -> Result<Track, String> {
                 d.flags = u32_at(b, at)?;
             }
             if let Some(tfdt) = find(&traf, b"tfdt") {
-                next_dts = if b[tfdt.1] == 1 {
+                next_dts = if byte_at(b, tfdt.1)? == 1 {
                     u64_at(b, tfdt.1 + 4)?
                 } else {
                     u64::from(u32_at(b, tfdt.1 + 4)?)
@@ -156,7 +162,9 @@ pub fn parse_track(file: &Bytes) -> Result<Track, String> {
                 let count = u32_at(b, rs + 4)? as usize;
                 let mut at = rs + 8;
                 if tf & 0x1 != 0 {
-                    data_at = (base as i64 + i64::from(u32_at(b, at)? as i32)) as usize;
+                    let offset = i64::from(u32_at(b, at)? as i32);
+                    data_at = usize::try_from(base as i64 + offset)
+                        .map_err(|_| "trun data offset before the file start")?;
                     at += 4;
                 }
                 let mut first_flags = None;
@@ -185,7 +193,7 @@ pub fn parse_track(file: &Bytes) -> Result<Track, String> {
                         cto = u32_at(b, at)? as i32;
                         at += 4;
                     }
-                    let end = data_at + s.size as usize;
+                    let end = data_at.saturating_add(s.size as usize);
                     if end > b.len() {
                         return Err("sample data beyond the end of the file".into());
                     }
@@ -197,7 +205,7 @@ pub fn parse_track(file: &Bytes) -> Result<Track, String> {
                         data: file.slice(data_at..end),
                     });
                     data_at = end;
-                    next_dts += u64::from(s.duration);
+                    next_dts = next_dts.saturating_add(u64::from(s.duration));
                 }
             }
         }

@@ -8,13 +8,17 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::error::SimError;
 use super::fmp4::{self, Sample};
+
+/// Upper bound for one encode (a few seconds of tiny video normally takes well under one).
+const FFMPEG_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Bumped whenever the encoding recipe changes, so stale cache files are not reused.
 const RECIPE: &str = "iglive-sim-media-v1";
@@ -205,32 +209,70 @@ fn cache_key(wanted_ms: &[u64], fps: u32) -> String {
 fn encode_cached(file: &Path, args: &[String]) -> Result<fmp4::Track, SimError> {
     if !file.exists() {
         let tmp = PathBuf::from(format!("{}.tmp-{}", file.display(), std::process::id()));
-        let out = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args(args)
-            .args([
-                "-movflags",
-                "+frag_keyframe+empty_moov+default_base_moof",
-                "-f",
-                "mp4",
-            ])
-            .arg(&tmp)
-            .output()
-            .map_err(|e| SimError::Media(format!("cannot run ffmpeg: {e}")))?;
-        if !out.status.success() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(SimError::Media(format!(
-                "ffmpeg failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
+        run_ffmpeg(args, &tmp)?;
         std::fs::rename(&tmp, file)
             .map_err(|e| SimError::Media(format!("cannot store {}: {e}", file.display())))?;
     }
     let bytes = std::fs::read(file)
         .map_err(|e| SimError::Media(format!("cannot read {}: {e}", file.display())))?;
-    fmp4::parse_track(&Bytes::from(bytes))
-        .map_err(|e| SimError::Media(format!("{}: {e}", file.display())))
+    fmp4::parse_track(&Bytes::from(bytes)).map_err(|e| {
+        // A damaged cache file must not poison later runs.
+        let _ = std::fs::remove_file(file);
+        SimError::Media(format!(
+            "{}: {e} (cache file removed; retry)",
+            file.display()
+        ))
+    })
+}
+
+/// Encodes into `out`; killed after `FFMPEG_TIMEOUT` so a wedged ffmpeg cannot hang start-up.
+fn run_ffmpeg(args: &[String], out: &Path) -> Result<(), SimError> {
+    let mut child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .args([
+            "-movflags",
+            "+frag_keyframe+empty_moov+default_base_moof",
+            "-f",
+            "mp4",
+        ])
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| SimError::Media(format!("cannot run ffmpeg: {e}")))?;
+    // stderr is small with `-loglevel error`; read it on a thread so the pipe never fills.
+    let mut stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(e) = stderr.as_mut() {
+            let _ = std::io::Read::read_to_string(e, &mut text);
+        }
+        text
+    });
+    let deadline = Instant::now() + FFMPEG_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_file(out);
+                return Err(SimError::Media(format!(
+                    "ffmpeg did not finish within {FFMPEG_TIMEOUT:?}"
+                )));
+            }
+            Err(e) => return Err(SimError::Media(format!("waiting for ffmpeg: {e}"))),
+        }
+    };
+    let stderr = reader.join().unwrap_or_default();
+    if !status.success() {
+        let _ = std::fs::remove_file(out);
+        return Err(SimError::Media(format!("ffmpeg failed: {}", stderr.trim())));
+    }
+    Ok(())
 }
 
 /// Splits a video track at its key frames (the forced boundaries).

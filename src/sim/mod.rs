@@ -66,12 +66,18 @@ impl Default for SimOptions {
     }
 }
 
-/// A running simulator. Dropping it without `shutdown` leaves the server running until the
-/// runtime stops.
+/// A running simulator. Dropping it stops the server (without waiting); `shutdown` also
+/// waits until every connection is closed.
 pub struct SimHandle {
     state: Arc<SimState>,
     stop: CancellationToken,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 impl SimHandle {
@@ -112,9 +118,36 @@ impl SimHandle {
     }
 
     /// Stops accepting, drops open connections and waits for the server task.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.stop.cancel();
-        let _ = self.task.await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// What `iglive sim` prints: first line `iglive sim listening on <base URL>` (a stable
+    /// format scripts may parse), then the API root, each broadcast's manifest URL and a
+    /// session file the simulator accepts.
+    pub fn banner(&self) -> String {
+        let mut out = format!(
+            "iglive sim listening on {}\napi: {}\n",
+            self.base_url(),
+            self.api_base_url()
+        );
+        for b in self.truth().broadcasts {
+            out.push_str(&format!(
+                "broadcast {} by @{} (pk {}): {}{} live from t={}s to t={}s\n",
+                b.id,
+                b.owner_username,
+                b.owner_pk,
+                self.base_url(),
+                b.manifest_path.trim_start_matches('/'),
+                b.start,
+                b.end
+            ));
+        }
+        out.push_str(&format!("session file contents: {}\n", session_json()));
+        out
     }
 }
 
@@ -197,7 +230,11 @@ pub async fn start(scenario: Scenario, opts: SimOptions) -> Result<SimHandle, Si
     });
     let stop = CancellationToken::new();
     let task = tokio::spawn(server::serve(listener, state.clone(), stop.clone()));
-    Ok(SimHandle { state, stop, task })
+    Ok(SimHandle {
+        state,
+        stop,
+        task: Some(task),
+    })
 }
 
 /// `iglive sim`: prints `iglive sim listening on <base URL>` first, then where the broadcasts
@@ -213,21 +250,9 @@ pub async fn run_cli(scenario: &Path, listen: SocketAddr, speed: f64) -> anyhow:
         },
     )
     .await?;
-    println!("iglive sim listening on {}", handle.base_url());
-    println!("api: {}", handle.api_base_url());
-    for b in handle.truth().broadcasts {
-        println!(
-            "broadcast {} by @{} (pk {}): {}{} from t={}s to t={}s",
-            b.id,
-            b.owner_username,
-            b.owner_pk,
-            handle.base_url(),
-            b.manifest_path.trim_start_matches('/'),
-            b.start,
-            b.end
-        );
-    }
-    println!("session file contents: {}", session_json());
+    print!("{}", handle.banner());
+    // Scripts wait for the first line; make sure it is out even when stdout is a pipe.
+    std::io::Write::flush(&mut std::io::stdout())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,
