@@ -132,3 +132,101 @@ duration = 600.0
         .expect("probe");
     assert!(p.video_streams >= 1 && p.duration_s > 1.0, "{p:?}");
 }
+
+/// A fragmented 216x384 video with 2 s fragments; `handler` changes the init's bytes only.
+fn fmp4_video(path: &Path, seconds: u32, handler: &str) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=216x384:rate=30")
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
+        .arg("-metadata:s:v:0")
+        .arg(format!("handler_name={handler}"))
+        .args(["-movflags", "+frag_keyframe+empty_moov+default_base_moof"])
+        .args(["-video_track_timescale", "1000", "-f", "mp4"])
+        .arg(path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    let bytes = std::fs::read(path).expect("read");
+    let split = iglive::dash::mp4::split_fragmented(&bytes).expect("fragmented");
+    (
+        split.init.to_vec(),
+        split.fragments.iter().map(|f| f.to_vec()).collect(),
+    )
+}
+
+fn fmp4_audio(path: &Path, seconds: u32) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("sine=frequency=440:sample_rate=44100")
+        .args(["-t", &seconds.to_string(), "-c:a", "aac"])
+        .args([
+            "-movflags",
+            "+empty_moov+default_base_moof",
+            "-frag_duration",
+            "2000000",
+        ])
+        .args(["-f", "mp4"])
+        .arg(path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    let bytes = std::fs::read(path).expect("read");
+    let split = iglive::dash::mp4::split_fragmented(&bytes).expect("fragmented");
+    (
+        split.init.to_vec(),
+        split.fragments.iter().map(|f| f.to_vec()).collect(),
+    )
+}
+
+#[tokio::test]
+async fn a_changed_init_gives_a_second_video_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (init_a, frags_a) = fmp4_video(&tmp.path().join("a.mp4"), 10, "first");
+    let (init_b, frags_b) = fmp4_video(&tmp.path().join("b.mp4"), 10, "second");
+    let (init_audio, frags_audio) = fmp4_audio(&tmp.path().join("s.mp4"), 10);
+    assert_ne!(init_a, init_b);
+    assert!(frags_a.len() >= 5 && frags_audio.len() >= 5);
+    let seg = tmp.path().join(".segments");
+    {
+        let mut store = SegmentStore::open(&seg).expect("store");
+        store.put_init("audio", &init_audio).expect("init");
+        for (i, f) in frags_audio.iter().take(5).enumerate() {
+            store.put("audio", i as u64 * 2000, f).expect("audio");
+        }
+        assert_eq!(store.put_init("video", &init_a).expect("init"), 0);
+        for (i, f) in frags_a.iter().take(3).enumerate() {
+            store.put("video", i as u64 * 2000, f).expect("video");
+        }
+        assert_eq!(store.put_init("video", &init_b).expect("new init"), 1);
+        for (i, f) in frags_b.iter().enumerate().skip(3).take(2) {
+            store.put("video", i as u64 * 2000, f).expect("video");
+        }
+    }
+    let out = tmp.path().join("out");
+    let report = finalize_capture(&seg, &out, &MuxTags::default(), false)
+        .await
+        .expect("finalize succeeds");
+    assert_eq!(
+        report.videos,
+        vec![out.join("video.mp4"), out.join("video-part2.mp4")]
+    );
+    let first = probe(&report.videos[0], Duration::from_secs(30))
+        .await
+        .expect("probe");
+    let second = probe(&report.videos[1], Duration::from_secs(30))
+        .await
+        .expect("probe");
+    assert_eq!((first.video_streams, first.audio_streams), (1, 1));
+    assert_eq!((second.video_streams, second.audio_streams), (1, 1));
+    assert!((first.duration_s - 6.0).abs() < 1.0, "{first:?}");
+    assert!((second.duration_s - 4.0).abs() < 1.0, "{second:?}");
+}

@@ -618,19 +618,10 @@ fn tracks_window(m: &LiveManifest, tracks: &Tracks) -> Vec<(u64, u64)> {
     let Some(v) = video else {
         return Vec::new();
     };
-    // `t`/`d` are in the SegmentTemplate timescale; the ledger and URLs use them as
-    // milliseconds, which is Instagram's timescale (1000).
-    let ts = v.timescale.max(1);
-    v.timeline
-        .iter()
-        .map(|&(t, d)| {
-            if ts == 1000 {
-                (t, d)
-            } else {
-                (t, (u128::from(d) * 1000 / u128::from(ts)) as u64)
-            }
-        })
-        .collect()
+    // `t`/`d` stay in the SegmentTemplate timescale: `$Time$` needs them as listed. The
+    // ledger reads them as milliseconds, which is Instagram's timescale (reference §3);
+    // other timescales only skew the reported seconds.
+    v.timeline.clone()
 }
 
 /// The rewind walker's view of the capture: fetch video at `t` (from disk when a previous run

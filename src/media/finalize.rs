@@ -193,9 +193,11 @@ fn plan_native(segments_dir: &Path, out_dir: &Path) -> Result<Vec<Job>, Finalize
             .map_err(|e| FinalizeError::Store(e.to_string()))?;
         let mut inputs = vec![v_path];
         if let Some(ap) = audio_part {
-            let a_path = assembled.join(format!("audio-{ap}.mp4"));
+            let a_path = assembled.join(format!("audio-{part}-{ap}.mp4"));
+            // Only the audio of this video part's stretch, so a part's output is not
+            // padded with the audio of the others.
             store
-                .assemble(AUDIO, ap, &a_path)
+                .assemble_range(AUDIO, ap, first..=last, &a_path)
                 .map_err(|e| FinalizeError::Store(e.to_string()))?;
             inputs.push(a_path);
         }
