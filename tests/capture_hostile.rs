@@ -6,12 +6,13 @@ mod capture_support;
 mod dash_support;
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -28,6 +29,8 @@ struct Media {
     audio: Vec<Vec<u8>>,
     /// Where `/redirect.mpd` points.
     elsewhere: String,
+    /// `Range` requests answered.
+    ranges: AtomicUsize,
 }
 
 const LAUGHS: &str = r#"<?xml version="1.0"?>
@@ -36,12 +39,16 @@ const LAUGHS: &str = r#"<?xml version="1.0"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" minimumUpdatePeriod="PT1S">&lol2;</MPD>"#;
 
 fn mpd(timeline: &str) -> String {
+    mpd_with("v", timeline)
+}
+
+fn mpd_with(video_id: &str, timeline: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" minimumUpdatePeriod="PT1S" profiles="urn:mpeg:dash:profile:isoff-live:2011">
  <Period id="p0" start="PT0S">
   <AdaptationSet contentType="video">
-   <Representation id="v" mimeType="video/mp4" codecs="avc1.64000c" width="216" height="384" bandwidth="100000">
+   <Representation id="{video_id}" mimeType="video/mp4" codecs="avc1.64000c" width="216" height="384" bandwidth="100000">
     <SegmentTemplate timescale="1000" initialization="seg/$RepresentationID$/init.mp4" media="seg/$RepresentationID$/$Time$.m4s">
      <SegmentTimeline>{timeline}</SegmentTimeline>
     </SegmentTemplate>
@@ -75,6 +82,11 @@ async fn manifest(State(m): State<Arc<Media>>, Path(name): Path<String>) -> Resp
         "bad-segments.mpd" => ended(mpd(
             r#"<S t="0" d="2000"/><S t="2000" d="2000"/><S t="4000" d="2000"/><S t="6000" d="2000"/>"#,
         )),
+        // Video segments of representation "r" stall mid-body unless asked for a range.
+        "resume.mpd" => ended(mpd_with(
+            "r",
+            r#"<S t="0" d="2000"/><S t="2000" d="2000"/>"#,
+        )),
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -82,8 +94,9 @@ async fn manifest(State(m): State<Arc<Media>>, Path(name): Path<String>) -> Resp
 async fn segment(
     State(m): State<Arc<Media>>,
     Path((rep, file)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
-    let (init, frags) = if rep == "v" {
+    let (init, frags) = if rep == "v" || rep == "r" {
         (&m.video_init, &m.video)
     } else {
         (&m.audio_init, &m.audio)
@@ -99,6 +112,9 @@ async fn segment(
     if rep == "a" {
         return Body::from(frag.clone()).into_response();
     }
+    if rep == "r" {
+        return resumable(&m, frag, &headers);
+    }
     match t {
         2000 => "<html>not a segment</html>".into_response(),
         4000 => {
@@ -108,6 +124,42 @@ async fn segment(
         }
         6000 => Body::from(frag[..frag.len() / 2].to_vec()).into_response(),
         _ => Body::from(frag.clone()).into_response(),
+    }
+}
+
+/// Half the body then a stall; a `Range` request gets the rest (206).
+fn resumable(m: &Media, frag: &[u8], headers: &HeaderMap) -> Response {
+    let half = frag.len() / 2;
+    let range_start = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.strip_suffix('-'))
+        .and_then(|v| v.parse::<usize>().ok());
+    match range_start {
+        Some(start) if start <= frag.len() => {
+            m.ranges.fetch_add(1, Ordering::SeqCst);
+            (
+                StatusCode::PARTIAL_CONTENT,
+                [(
+                    header::CONTENT_RANGE,
+                    format!("bytes {start}-{}/{}", frag.len() - 1, frag.len()),
+                )],
+                frag[start..].to_vec(),
+            )
+                .into_response()
+        }
+        _ => {
+            // Half the body, then silence until the client's deadline cuts it off.
+            let head = Bytes::copy_from_slice(&frag[..half]);
+            let body = futures::stream::once(async move { Ok::<_, Infallible>(head) })
+                .chain(futures::stream::pending());
+            (
+                [(header::CONTENT_LENGTH, frag.len().to_string())],
+                Body::from_stream(body),
+            )
+                .into_response()
+        }
     }
 }
 
@@ -123,7 +175,7 @@ async fn serve(router: Router) -> url::Url {
     url::Url::parse(&format!("http://{addr}/")).expect("url")
 }
 
-async fn origin() -> (url::Url, tempfile::TempDir) {
+async fn origin() -> (url::Url, tempfile::TempDir, Arc<Media>) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let video = dash_support::video(tmp.path(), 8);
     let audio = dash_support::audio(tmp.path(), 8);
@@ -134,12 +186,13 @@ async fn origin() -> (url::Url, tempfile::TempDir) {
         audio_init: audio.init,
         audio: audio.fragments,
         elsewhere: other.join("x.mpd").expect("url").to_string(),
+        ranges: AtomicUsize::new(0),
     });
     let router = Router::new()
         .route("/{name}", get(manifest))
         .route("/seg/{rep}/{file}", get(segment))
-        .with_state(media);
-    (serve(router).await, tmp)
+        .with_state(media.clone());
+    (serve(router).await, tmp, media)
 }
 
 fn opts() -> iglive::dash::capture::CaptureOptions {
@@ -164,7 +217,7 @@ async fn failed_with(base: &url::Url, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_manifests_fail_with_clear_errors() {
-    let (base, _tmp) = origin().await;
+    let (base, _tmp, _media) = origin().await;
     let e = failed_with(&base, "laughs.mpd").await;
     assert!(e.contains("DOCTYPE"), "{e}");
     let e = failed_with(&base, "absurd.mpd").await;
@@ -179,7 +232,7 @@ async fn hostile_manifests_fail_with_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_segments_are_counted_missing_not_hung_on() {
-    let (base, _tmp) = origin().await;
+    let (base, _tmp, _media) = origin().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let url = base.join("bad-segments.mpd").expect("url");
     let run = spawn_capture(request(url, dir.path(), false), opts());
@@ -191,4 +244,21 @@ async fn bad_segments_are_counted_missing_not_hung_on() {
     assert_eq!(p.missing_ranges, vec![(2000, 8000)]);
     let (ts, _) = held(dir.path(), "video");
     assert_eq!(ts, vec![0], "only the good segment is stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cut_off_mid_way_is_resumed_with_range() {
+    let (base, _tmp, media) = origin().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = base.join("resume.mpd").expect("url");
+    let run = spawn_capture(request(url, dir.path(), false), opts());
+    let (exit, p) = run.join(Duration::from_secs(20)).await;
+    assert_eq!(exit, CaptureExit::StreamEnded);
+    assert_eq!((p.segments_captured, p.segments_missing), (2, 0), "{p:?}");
+    assert!(
+        media.ranges.load(Ordering::SeqCst) >= 2,
+        "the rest came by Range"
+    );
+    let stored = std::fs::read(dir.path().join("video/part-0/0.m4s")).expect("stored");
+    assert_eq!(stored, media.video[0], "resumed bytes equal the original");
 }
