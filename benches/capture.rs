@@ -32,6 +32,15 @@ fn main() {
         rt.block_on(worker(&dir, &urls));
         return;
     }
+    // `serve-sim`: one clean broadcast for trying a tool by hand.
+    if args.iter().any(|a| a == "serve-sim") {
+        rt.block_on(async {
+            let h = start(scenario(1, -30.0, 600.0, "", 6.0), 1.0).await;
+            println!("{}", urls(&h).remove(0));
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        });
+        return;
+    }
     rt.block_on(orchestrate());
 }
 
@@ -181,11 +190,12 @@ fn timed(name: &str, work: &Path, output: PathBuf, cmd: &[String]) -> Timed {
     }
 }
 
-/// Waits for the process until `deadline`, then stops it (SIGINT, then kill).
-async fn finish(t: &mut Timed, deadline: Instant) {
+/// Waits for the process until `deadline`, then stops it (SIGINT, then kill). True when
+/// it ended by itself.
+async fn finish(t: &mut Timed, deadline: Instant) -> bool {
     while Instant::now() < deadline {
         if let Ok(Some(_)) = t.child.try_wait() {
-            return;
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -194,12 +204,13 @@ async fn finish(t: &mut Timed, deadline: Instant) {
     let grace = Instant::now() + Duration::from_secs(10);
     while Instant::now() < grace {
         if let Ok(Some(_)) = t.child.try_wait() {
-            return;
+            return false;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     signal_children(t.child.id(), nix::sys::signal::Signal::SIGKILL);
     let _ = t.child.wait();
+    false
 }
 
 /// Signals the direct children of `pid` (a process this bench started), found in `/proc`.
@@ -228,8 +239,22 @@ fn usage(time_file: &Path) -> (f64, f64) {
     (cpu, rss)
 }
 
+/// Duration of a third-party output as a user would get it: remuxed to MP4 (a stopped
+/// streamlink leaves a Matroska file without a duration header).
 async fn duration_of(path: &Path) -> f64 {
-    probe(path, Duration::from_secs(60))
+    let mp4 = path.with_extension("remux.mp4");
+    let ok = tokio::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(path)
+        .args(["-c", "copy", "-f", "mp4"])
+        .arg(&mp4)
+        .status()
+        .await
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return 0.0;
+    }
+    probe(&mp4, Duration::from_secs(60))
         .await
         .map(|p| p.duration_s)
         .unwrap_or(0.0)
@@ -297,21 +322,23 @@ async fn compare(label: &str, faults: &str, s: &Settings, work: &Path, rows: &mu
     ];
     // The broadcast has `duration - 30` s left; allow a minute after its end.
     let deadline = Instant::now() + Duration::from_secs_f64(s.duration - 30.0 + 60.0);
+    let mut ended_alone = Vec::new();
     for p in &mut procs {
-        finish(p, deadline).await;
+        ended_alone.push(finish(p, deadline).await);
     }
     let published = published(&h, 0);
-    for p in &procs {
+    for (p, alone) in procs.iter().zip(ended_alone) {
         let (cpu, rss) = usage(&p.time_file);
+        let stop = if alone { "" } else { "had to be stopped; " };
         let (got, note) = if p.name == "iglive" {
             let out = dir.join("iglive-out");
             let seg = p.output.join("b0");
             match finalize_capture(&seg, &out, &MuxTags::default(), true).await {
-                Ok(r) => (r.duration_s, String::new()),
-                Err(e) => (0.0, e.to_string()),
+                Ok(r) => (r.duration_s, stop.to_string()),
+                Err(e) => (0.0, format!("{stop}{e}")),
             }
         } else {
-            (duration_of(&p.output).await, String::new())
+            (duration_of(&p.output).await, stop.to_string())
         };
         rows.push(Row {
             case: label.into(),
