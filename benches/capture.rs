@@ -329,13 +329,13 @@ async fn compare(label: &str, faults: &str, s: &Settings, work: &Path, rows: &mu
     let published = published(&h, 0);
     for (p, alone) in procs.iter().zip(ended_alone) {
         let (cpu, rss) = usage(&p.time_file);
-        let stop = if alone { "" } else { "had to be stopped; " };
+        let stop = if alone { "" } else { "had to be stopped" };
         let (got, note) = if p.name == "iglive" {
             let out = dir.join("iglive-out");
             let seg = p.output.join("b0");
             match finalize_capture(&seg, &out, &MuxTags::default(), true).await {
                 Ok(r) => (r.duration_s, stop.to_string()),
-                Err(e) => (0.0, format!("{stop}{e}")),
+                Err(e) => (0.0, format!("{stop} {e}").trim().to_string()),
             }
         } else {
             (duration_of(&p.output).await, stop.to_string())
