@@ -55,7 +55,7 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
             .video
             .as_deref()
             .and_then(|v| std::fs::metadata(v).ok())
-            .map(|m| human_size(m.len()))
+            .map(|m| crate::output::human_size(m.len()))
             .unwrap_or_else(|| "-".into());
         println!(
             "{:<20} {:<20} {:<17} {:>9} {:<11} {:>8} {:>8} {:>10}",
@@ -82,19 +82,4 @@ pub fn format_time(unix: f64) -> String {
         .ok()
         .and_then(|t| t.format(&fmt).ok())
         .unwrap_or_else(|| "-".into())
-}
-
-pub fn human_size(b: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
 }
