@@ -75,7 +75,8 @@ fn watched(cfg: &Config) -> Vec<WatchedAccount> {
         .iter()
         .map(|a| WatchedAccount {
             user_id: a.user_id.clone(),
-            username: a.label.clone(),
+            // The label is the operator's name for the account, not its username.
+            username: None,
             in_tray: cfg.watch.use_reels_tray,
         })
         .collect()
@@ -108,6 +109,15 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
     })?;
     let store = Store::open(&cfg.storage.database)?;
     let (writer, writer_thread) = Writer::spawn(&store)?;
+    for a in &cfg.accounts {
+        let _ = writer
+            .send(Write::Account(crate::store::AccountRow {
+                user_id: a.user_id.clone(),
+                label: a.label.clone(),
+                ..Default::default()
+            }))
+            .await;
+    }
     let client = Client::new(
         cfg.instagram.api_base_url.clone(),
         session,

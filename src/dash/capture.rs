@@ -11,6 +11,9 @@ pub async fn run(
     progress: tokio::sync::watch::Sender<CaptureProgress>,
 ) -> CaptureExit {
     let _ = (req, http, progress);
-    control.abort.cancelled().await;
-    CaptureExit::Failed("the native capture engine is not built yet".into())
+    tokio::select! {
+        _ = control.abort.cancelled() => {}
+        _ = control.drain.cancelled() => {}
+    }
+    CaptureExit::Stopped
 }

@@ -1,0 +1,139 @@
+//! A daemon wired to an in-process simulator: temp folder, session file, config, and helpers
+//! to wait on conditions with deadlines.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use iglive::config::Config;
+use iglive::sim::{Scenario, SimHandle, SimOptions};
+use iglive::store::Store;
+use tokio_util::sync::CancellationToken;
+
+pub struct Harness {
+    pub sim: SimHandle,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+}
+
+pub struct Running {
+    pub stop: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Harness {
+    pub async fn start(scenario: &str, speed: f64, extra_config: &str) -> Harness {
+        let scenario = Scenario::from_toml_str(scenario).expect("scenario");
+        let sim = iglive::sim::start(
+            scenario,
+            SimOptions {
+                speed,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("simulator");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let session = dir.path().join("session.json");
+        std::fs::write(&session, iglive::sim::session_json()).expect("session");
+        std::fs::set_permissions(&session, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let config_path = dir.path().join("iglive.toml");
+        Harness {
+            sim,
+            dir,
+            config_path,
+        }
+        .with_config(extra_config)
+    }
+
+    fn with_config(self, extra: &str) -> Harness {
+        let text = format!(
+            r#"[instagram]
+api_base_url = "{api}"
+session_file = "session.json"
+request_timeout = "5s"
+[watch]
+poll_interval = "300ms"
+max_requests_per_minute = 600
+[storage]
+recordings_dir = "recordings"
+min_free_space = "10MB"
+[status]
+listen = "off"
+{extra}
+"#,
+            api = self.sim.api_base_url()
+        );
+        std::fs::write(&self.config_path, text).expect("config");
+        self
+    }
+
+    pub fn config(&self) -> Config {
+        Config::load(&self.config_path).expect("config loads")
+    }
+
+    pub fn store(&self) -> Store {
+        Store::open(&self.config().storage.database).expect("store")
+    }
+
+    pub fn run_daemon(&self) -> Running {
+        let stop = CancellationToken::new();
+        let cfg = self.config();
+        let task = tokio::spawn(iglive::daemon::run(cfg, stop.clone()));
+        Running { stop, task }
+    }
+
+    /// A recording's state in the database.
+    pub fn state(&self, broadcast_id: &str) -> Option<String> {
+        let conn = self.store().connect().ok()?;
+        conn.query_row(
+            "SELECT state FROM recordings WHERE broadcast_id = ?1",
+            [broadcast_id],
+            |r| r.get(0),
+        )
+        .ok()
+    }
+
+    pub fn count(&self, sql: &str, broadcast_id: &str) -> i64 {
+        let conn = self.store().connect().expect("connect");
+        conn.query_row(sql, [broadcast_id], |r| r.get(0))
+            .expect("count")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Running {
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let r = tokio::time::timeout(Duration::from_secs(120), self.task)
+            .await
+            .expect("daemon stops within 120 s")
+            .expect("daemon task");
+        r.expect("daemon exits cleanly");
+    }
+
+    /// Like `kill -9` for the in-process daemon: its tasks are dropped mid-flight.
+    pub async fn crash(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes.
+pub async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
