@@ -600,3 +600,42 @@ async fn demo_serves_a_live_broadcast_and_the_banner_names_it() {
     dash_mpd_core::parse(&String::from_utf8(mpd).expect("utf-8")).expect("demo manifest parses");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_seed_makes_runs_identical() {
+    let a = start(BASIC, 1.0).await;
+    let b = start(BASIC, 1.0).await;
+    let (ta, tb) = (
+        a.truth().broadcasts.remove(0),
+        b.truth().broadcasts.remove(0),
+    );
+    let segs = |t: &iglive::sim::BroadcastTruth| -> Vec<(u64, u64)> {
+        t.segments.iter().take(12).map(|s| (s.t, s.d)).collect()
+    };
+    assert_eq!(segs(&ta), segs(&tb));
+    let comments =
+        |t: &iglive::sim::BroadcastTruth, h: &sim::SimHandle| -> Vec<(String, String, i64)> {
+            t.comments
+                .iter()
+                .take(250)
+                .map(|c| {
+                    (
+                        c.pk.clone(),
+                        c.text.clone(),
+                        ((c.created_at - h.unix_time(0.0)) * 1000.0).round() as i64,
+                    )
+                })
+                .collect()
+        };
+    assert_eq!(comments(&ta, &a), comments(&tb, &b));
+    let other = start(&BASIC.replace("seed = 42", "seed = 43"), 1.0).await;
+    let tc = other.truth().broadcasts.remove(0);
+    assert_ne!(
+        comments(&ta, &a),
+        comments(&tc, &other),
+        "another seed, another chat"
+    );
+    for h in [a, b, other] {
+        h.shutdown().await;
+    }
+}
