@@ -555,6 +555,14 @@ async fn scenario_files_and_demo_load_and_bad_input_is_a_typed_error() {
     .expect_err("unknown owner");
     assert!(err.to_string().contains("owner 9"), "{err}");
     assert!(Scenario::from_toml_str("seed = \"x\"").is_err());
+    let bad_time = BASIC.replace("start = -30.0", "start = inf");
+    let err = Scenario::from_toml_str(&bad_time).expect_err("non-finite start");
+    assert!(err.to_string().contains("finite"), "{err}");
+    let bad_interruption = BASIC.replace(
+        "post_live_after = 5.0",
+        "post_live_after = 5.0\ninterruptions = [{ from = 1.0, to = nan }]",
+    );
+    assert!(Scenario::from_toml_str(&bad_interruption).is_err());
     assert!(Scenario::from_path(&dir.join("missing.toml")).is_err());
     let opts = sim::SimOptions {
         listen: "0.0.0.0:0".parse().expect("addr"),

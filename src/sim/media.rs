@@ -134,7 +134,8 @@ pub fn prepare(cache_dir: &Path, wanted_ms: &[u64], fps: u32) -> Result<Arc<Medi
             "superfast".into(),
             "-pix_fmt".into(),
             "yuv420p".into(),
-            // Main profile (superfast keeps CABAC, so x264 signals Main), level 3.0: `avc1.4d401e` like Instagram's 2024 streams (reference §3).
+            // Main profile, level 3.0: `avc1.4d401e` like Instagram's 2024 streams (reference
+            // §3); superfast keeps CABAC, without which x264 would signal Baseline.
             "-profile:v".into(),
             "main".into(),
             "-level".into(),

@@ -409,11 +409,30 @@ impl Scenario {
                     b.id
                 ));
             }
-            if !b.start.is_finite() {
-                return bad(format!("broadcast {}: start must be a number", b.id));
+            let mut times = [b.start, b.period_removed_after, b.gone_after]
+                .into_iter()
+                .chain(b.post_live_after)
+                .chain(b.interruptions.iter().flat_map(|w| [w.from, w.to]))
+                .chain(b.comments.iter().flat_map(|c| [c.at, c.spread]))
+                .chain(
+                    b.comment_streams
+                        .iter()
+                        .flat_map(|c| [c.from, c.to, c.per_second]),
+                )
+                .chain(b.likes.iter().chain(&b.viewers).flatten().copied());
+            if times.any(|x| !x.is_finite() || x.abs() > 1e9) {
+                return bad(format!(
+                    "broadcast {}: every time and curve value must be a finite number below 1e9",
+                    b.id
+                ));
+            }
+            if b.segments.first_t > 1_000_000_000_000 {
+                return bad(format!("broadcast {}: segments.first_t above 1e12", b.id));
             }
             let s = &b.segments;
-            if !(500..=10_000).contains(&s.duration_ms) || s.jitter_ms * 2 >= s.duration_ms {
+            if !(500..=10_000).contains(&s.duration_ms)
+                || u64::from(s.jitter_ms) * 2 >= u64::from(s.duration_ms)
+            {
                 return bad(format!(
                     "broadcast {}: segments.duration_ms must be 500..=10000 with jitter_ms below half of it",
                     b.id
