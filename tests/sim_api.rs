@@ -64,7 +64,7 @@ async fn session_expiry_turns_into_login_required() {
         "comment_page_cap = 50",
         "comment_page_cap = 50\nsession_expires_at = 1.0",
     );
-    let h = start(&toml, 10.0).await;
+    let h = start(&toml, 2.0).await;
     let (status, _, _) = get(&h, "api/v1/feed/reels_tray/").await;
     assert_eq!(status, 200);
     wait_sim(&h, 1.0).await;
@@ -277,11 +277,11 @@ followed = true
 id = 17900000000000401
 owner = 3001
 start = -2.0
-duration = 10.0
+duration = 14.0
 end_status = "hard_stop"
-post_live_after = 2.0
-gone_after = 6.0
-interruptions = [{ from = 2.0, to = 4.0 }]
+post_live_after = 3.0
+gone_after = 8.0
+interruptions = [{ from = 2.0, to = 6.0 }]
 [[broadcasts.comments]]
 at = -1.0
 count = 120
@@ -311,16 +311,16 @@ text = "c{n}"
     assert_eq!(hb(&h).await, "active");
     wait_sim(&h, 3.0).await;
     assert_eq!(hb(&h).await, "interrupted");
-    wait_sim(&h, 5.0).await;
+    wait_sim(&h, 7.0).await;
     assert_eq!(hb(&h).await, "active");
-    wait_sim(&h, 8.5).await;
+    wait_sim(&h, 12.3).await;
     assert_eq!(hb(&h).await, "hard_stop");
     // The host's outage leaves a gap in t: no segment ends inside the interruption.
     let truth = h.truth().broadcasts.remove(0);
     assert!(truth
         .segments
         .iter()
-        .all(|s| !(2.0 < s.published_at && s.published_at <= 4.0)));
+        .all(|s| !(2.0 < s.published_at && s.published_at <= 6.0)));
     assert!(
         truth.segments.windows(2).any(|w| w[0].t + w[0].d < w[1].t),
         "gap in t"
@@ -329,7 +329,7 @@ text = "c{n}"
     assert!(story["broadcast"].is_null(), "not live any more");
     assert!(story["post_live_item"].is_null());
 
-    wait_sim(&h, 10.5).await;
+    wait_sim(&h, 15.3).await;
     let (_, _, info) = get(&h, &format!("api/v1/live/{id}/info/")).await;
     assert_eq!(info["broadcast_status"], "post_live");
     let (_, _, story) = get(&h, "api/v1/feed/user/3001/story/").await;
@@ -366,9 +366,9 @@ text = "c{n}"
     }
     assert_eq!(pks.len(), 120);
     let (_, _, likes) = get(&h, &format!("api/v1/live/{id}/get_post_live_likes/?starting_offset=0&encoding_tag=instagram_dash_remuxed")).await;
-    assert_eq!(likes["time_series"].as_array().map(Vec::len), Some(10));
+    assert_eq!(likes["time_series"].as_array().map(Vec::len), Some(14));
 
-    wait_sim(&h, 14.5).await;
+    wait_sim(&h, 20.3).await;
     let (status, _, _) = get(&h, &format!("api/v1/live/{id}/info/")).await;
     assert_eq!(status, 404, "gone");
     let statuses: Vec<String> = h.truth().broadcasts[0]
