@@ -102,6 +102,11 @@ async fn broadcast_objects_use_instagrams_keys_and_types() {
     assert_eq!(info["status"], "ok");
     assert_eq!(info["id"], ID);
 
+    let (status, _, web) = get(&h, "api/v1/live/web_info/?target_user_id=1001").await;
+    assert_eq!(status, 200);
+    assert_eq!(web["id"], ID);
+    let (status, _, _) = get(&h, "api/v1/live/web_info/?target_user_id=1002").await;
+    assert_eq!(status, 404, "not live");
     let (_, _, tray) = get(&h, "api/v1/feed/reels_tray/").await;
     let live = tray["broadcasts"].as_array().expect("broadcasts");
     assert_eq!(live.len(), 1);

@@ -27,6 +27,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v1/feed/user/{pk}/story/", get(api::story))
         .route("/api/v1/feed/reels_tray/", get(api::reels_tray))
         .route("/api/v1/live/{id}/info/", get(api::info))
+        .route("/api/v1/live/web_info/", get(api::web_info))
         .route(
             "/api/v1/live/{id}/heartbeat_and_get_viewer_count/",
             post(api::heartbeat),
