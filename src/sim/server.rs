@@ -68,7 +68,7 @@ pub async fn serve(listener: TcpListener, state: Arc<SimState>, stop: Cancellati
                 // Per-connection accept errors (e.g. EMFILE) must not end the server.
                 Err(e) => {
                     tracing::warn!("sim: accept failed: {e}");
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             },
