@@ -27,6 +27,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v1/feed/user/{pk}/story/", get(api::story))
         .route("/api/v1/feed/reels_tray/", get(api::reels_tray))
         .route("/api/v1/live/{id}/info/", get(api::info))
+        .route("/api/v1/live/web_info/", get(api::web_info))
         .route(
             "/api/v1/live/{id}/heartbeat_and_get_viewer_count/",
             post(api::heartbeat),
@@ -67,7 +68,7 @@ pub async fn serve(listener: TcpListener, state: Arc<SimState>, stop: Cancellati
                 // Per-connection accept errors (e.g. EMFILE) must not end the server.
                 Err(e) => {
                     tracing::warn!("sim: accept failed: {e}");
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             },
