@@ -101,11 +101,23 @@ async fn every_comment_once_and_samples_at_cadence() {
     let unique: BTreeSet<String> = stored.iter().cloned().collect();
     assert_eq!(stored.len(), unique.len(), "no comment stored twice");
     let truth = truth_pks(&h);
-    assert!(truth.len() > 250, "scenario published {} comments", truth.len());
+    assert!(
+        truth.len() > 250,
+        "scenario published {} comments",
+        truth.len()
+    );
     let missing: Vec<_> = truth.difference(&unique).collect();
-    assert!(missing.is_empty(), "{} comments missing, e.g. {:?}", missing.len(), missing.first());
+    assert!(
+        missing.is_empty(),
+        "{} comments missing, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
     // Nine real seconds of broadcast, a heartbeat every 0.5 s and likes every 0.5 s.
-    let viewers = h.count("SELECT count(*) FROM viewer_samples WHERE broadcast_id = ?1", ID);
+    let viewers = h.count(
+        "SELECT count(*) FROM viewer_samples WHERE broadcast_id = ?1",
+        ID,
+    );
     let likes = h.count(
         "SELECT count(*) FROM like_samples WHERE broadcast_id = ?1 AND source = 'live'",
         ID,
@@ -116,7 +128,10 @@ async fn every_comment_once_and_samples_at_cadence() {
         "SELECT CAST(max(viewer_count) AS INTEGER) FROM viewer_samples WHERE broadcast_id = ?1",
         ID,
     );
-    assert!(max_viewers > 100, "viewer counts follow the curve: max {max_viewers}");
+    assert!(
+        max_viewers > 100,
+        "viewer counts follow the curve: max {max_viewers}"
+    );
     // The raw JSON of every comment is kept.
     let raw_ok = h.count(
         "SELECT count(*) FROM comments WHERE broadcast_id = ?1 AND json_valid(raw_json) AND json_extract(raw_json, '$.pk') = pk",
@@ -148,11 +163,15 @@ async fn restart_resumes_cursors_and_recovers_missed_comments() {
 
     // Back while still live: the comments poller continues from its cursor.
     let d = h.run_daemon();
-    wait_until("the comments poller resumed", Duration::from_secs(30), || {
-        h.sim.requests()[before..]
-            .iter()
-            .any(|r| r.path.ends_with("/get_comment/"))
-    })
+    wait_until(
+        "the comments poller resumed",
+        Duration::from_secs(30),
+        || {
+            h.sim.requests()[before..]
+                .iter()
+                .any(|r| r.path.ends_with("/get_comment/"))
+        },
+    )
     .await;
     let first = h.sim.requests()[before..]
         .iter()
@@ -164,13 +183,18 @@ async fn restart_resumes_cursors_and_recovers_missed_comments() {
         .find_map(|kv| kv.strip_prefix("last_comment_ts="))
         .and_then(|v| v.parse().ok())
         .expect("last_comment_ts sent");
-    assert!(sent >= cursor, "resumed at {sent}, persisted cursor {cursor}");
+    assert!(
+        sent >= cursor,
+        "resumed at {sent}, persisted cursor {cursor}"
+    );
     // Down again for a while, back only after the broadcast ended: the post-live data fills in.
     d.crash().await;
     let end_sim = 1.0 + 120.0 + 3.0;
-    wait_until("the broadcast ended in the simulator", Duration::from_secs(60), || {
-        h.sim.now() > end_sim
-    })
+    wait_until(
+        "the broadcast ended in the simulator",
+        Duration::from_secs(60),
+        || h.sim.now() > end_sim,
+    )
     .await;
     let d = h.run_daemon();
     wait_until("recovery finalizes", Duration::from_secs(60), || done(&h)).await;
@@ -180,10 +204,17 @@ async fn restart_resumes_cursors_and_recovers_missed_comments() {
     assert_eq!(stored.len(), unique.len(), "no comment stored twice");
     let truth = truth_pks(&h);
     let missing: Vec<_> = truth.difference(&unique).collect();
-    assert!(missing.is_empty(), "{} comments missing after recovery", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} comments missing after recovery",
+        missing.len()
+    );
     let post_live = h.count(
         "SELECT count(*) FROM comments WHERE broadcast_id = ?1 AND source = 'post_live'",
         ID,
     );
-    assert!(post_live > 0, "comments published while down came from post-live data");
+    assert!(
+        post_live > 0,
+        "comments published while down came from post-live data"
+    );
 }

@@ -17,9 +17,12 @@ pub struct Harness {
     pub config_path: PathBuf,
 }
 
+/// A daemon on its own runtime and thread, so that a crash can take every task of it down at
+/// once (dropping the runtime), as `kill -9` would.
 pub struct Running {
     pub stop: CancellationToken,
-    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    crash: CancellationToken,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Harness {
@@ -79,9 +82,28 @@ listen = "off"
 
     pub fn run_daemon(&self) -> Running {
         let stop = CancellationToken::new();
+        let crash = CancellationToken::new();
         let cfg = self.config();
-        let task = tokio::spawn(iglive::daemon::run(cfg, stop.clone()));
-        Running { stop, task }
+        let (s, c) = (stop.clone(), crash.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let r = rt.block_on(async move {
+                tokio::select! {
+                    r = iglive::daemon::run(cfg, s) => r,
+                    _ = c.cancelled() => Ok(()),
+                }
+            });
+            rt.shutdown_background();
+            r
+        });
+        Running {
+            stop,
+            crash,
+            thread,
+        }
     }
 
     /// A recording's state in the database.
@@ -109,17 +131,23 @@ listen = "off"
 impl Running {
     pub async fn stop(self) {
         self.stop.cancel();
-        let r = tokio::time::timeout(Duration::from_secs(120), self.task)
-            .await
-            .expect("daemon stops within 120 s")
-            .expect("daemon task");
+        let thread = self.thread;
+        let r = tokio::time::timeout(
+            Duration::from_secs(120),
+            tokio::task::spawn_blocking(move || thread.join()),
+        )
+        .await
+        .expect("daemon stops within 120 s")
+        .expect("join")
+        .expect("daemon thread");
         r.expect("daemon exits cleanly");
     }
 
-    /// Like `kill -9` for the in-process daemon: its tasks are dropped mid-flight.
+    /// Like `kill -9` for the in-process daemon: every task is dropped mid-flight.
     pub async fn crash(self) {
-        self.task.abort();
-        let _ = self.task.await;
+        self.crash.cancel();
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
 }
 
