@@ -165,3 +165,79 @@ pub async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() ->
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The real `iglive` binary running `run -c <config>`, its output in `<dir>/daemon-N.log`.
+pub struct Process {
+    pub child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl Harness {
+    pub fn spawn_binary(&self, n: usize) -> Process {
+        let log = self.dir().join(format!("daemon-{n}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_iglive"))
+            .arg("run")
+            .arg("-c")
+            .arg(&self.config_path)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start iglive");
+        Process { child, log }
+    }
+}
+
+impl Process {
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, sig);
+    }
+
+    /// Waits for the process to exit, polling with a deadline; `None` on timeout.
+    pub async fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// `ffprobe` of a file: (duration in seconds, number of streams).
+pub fn probe(path: &Path) -> Option<(f64, usize)> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(path)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let duration = v["format"]["duration"].as_str()?.parse().ok()?;
+    let streams = v["streams"].as_array()?.len();
+    Some((duration, streams))
+}
