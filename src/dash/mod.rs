@@ -10,6 +10,8 @@
 //! [`rewind::run`] from `publishFrameTime` to the first live `t`, and finally
 //! [`SegmentStore::assemble`] each track for ffmpeg to mux.
 pub mod capture;
+pub mod fetch;
+pub mod ledger;
 pub mod manifest;
 pub mod mp4;
 pub mod prescan;

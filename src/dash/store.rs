@@ -184,6 +184,41 @@ impl SegmentStore {
         Ok(true)
     }
 
+    /// Path of the held segment starting at `t` (any part), for re-reading it.
+    pub fn segment_path(&self, track: &str, t: u64) -> Option<PathBuf> {
+        let parts = self.tracks.get(track)?;
+        let (n, _) = parts.iter().find(|(_, p)| p.segments.contains(&t))?;
+        Some(
+            self.dir
+                .join(track)
+                .join(part_dir_name(*n))
+                .join(format!("{t}.m4s")),
+        )
+    }
+
+    /// Bytes of every held segment and init (one `stat` each), for a resumed capture's
+    /// figures.
+    pub fn held_bytes(&self) -> u64 {
+        let mut total = 0u64;
+        for (track, parts) in &self.tracks {
+            for (n, p) in parts {
+                let dir = self.dir.join(track).join(part_dir_name(*n));
+                total += p.init.len() as u64;
+                for t in &p.segments {
+                    total += fs::metadata(dir.join(format!("{t}.m4s"))).map_or(0, |m| m.len());
+                }
+            }
+        }
+        total
+    }
+
+    /// Track names held, sorted.
+    pub fn track_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.tracks.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
     /// All held `t` of a track (every part), ascending.
     pub fn list(&self, track: &str) -> Vec<u64> {
         let mut all: Vec<u64> = self
