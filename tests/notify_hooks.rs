@@ -151,6 +151,8 @@ command = ["{script}"]
         script = script.display()
     );
     let h = Harness::start(SCENARIO, 10.0, &config).await;
+    // Migrated before the daemon and this test both open it (two first opens can race).
+    drop(h.store());
     let d = h.run_daemon();
     let terminal = |e: &String| e == "recording_finished" || e == "recording_failed";
     wait_until(

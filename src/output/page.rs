@@ -122,7 +122,7 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
 <body>
 <h1>{title}</h1>
 <main>
-<video id="video" src="video.mp4" controls preload="metadata">
+<video id="video" src="video.mp4" poster="cover.jpg" controls preload="metadata">
 <track kind="subtitles" src="chat.vtt" srclang="und" label="Chat">
 </video>
 <ol id="chat" aria-label="Chat"></ol>
@@ -157,8 +157,19 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
   var cursor = document.getElementById('cursor');
   var end = parseFloat(chart.dataset.end) || 1;
   var shown = -1;
+  // `index.html#t=90` opens the replay at 1:30 (links, scripts and the browser test use it).
+  // Until the video has loaded (or when it cannot be played) the chat follows that time.
+  var target = null;
+  var m = /(?:^#|&)t=([0-9]+(?:\.[0-9]+)?)/.exec(location.hash);
+  if (m) target = parseFloat(m[1]);
+  function seekToTarget() {{
+    if (target !== null && video.readyState >= 1) {{
+      video.currentTime = Math.min(target, video.duration || target);
+      target = null;
+    }}
+  }}
   function update() {{
-    var now = video.currentTime || 0;
+    var now = target !== null ? target : (video.currentTime || 0);
     var last = -1;
     for (var i = 0; i < items.length; i++) {{
       var visible = items[i].o <= now;
@@ -175,10 +186,17 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
     var right = parseFloat(chart.dataset.right) * scale;
     cursor.style.left = (left + Math.min(1, now / end) * (w - left - right)) + 'px';
     document.body.dataset.shownComments = String(last + 1);
+    document.body.dataset.currentTime = String(now);
+    document.body.dataset.videoReady = String(video.readyState >= 1);
   }}
   video.addEventListener('timeupdate', update);
   video.addEventListener('seeked', update);
-  video.addEventListener('loadedmetadata', update);
+  video.addEventListener('loadedmetadata', function () {{ seekToTarget(); update(); }});
+  window.addEventListener('hashchange', function () {{
+    var m = /(?:^#|&)t=([0-9]+(?:\.[0-9]+)?)/.exec(location.hash);
+    if (m) {{ target = parseFloat(m[1]); seekToTarget(); update(); }}
+  }});
+  seekToTarget();
   update();
 }})();
 </script>
