@@ -106,9 +106,10 @@ pub fn html(f: &RecordingFacts) -> String {
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 16px; color: #1f2328; background: #f6f8fa; }}
 h1 {{ font-size: 20px; margin: 0 0 12px; }}
-main {{ display: flex; gap: 16px; align-items: flex-start; flex-wrap: wrap; }}
-video {{ height: 70vh; max-width: 100%; background: #000; border-radius: 8px; }}
-#chat {{ width: 340px; height: 70vh; overflow-y: auto; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; margin: 0; padding: 8px; list-style: none; }}
+main {{ display: grid; grid-template-columns: minmax(0, 1fr) 340px; gap: 16px; align-items: start; }}
+@media (max-width: 800px) {{ main {{ grid-template-columns: 1fr; }} }}
+video {{ width: 100%; max-height: 70vh; background: #000; border-radius: 8px; }}
+#chat {{ height: 70vh; overflow-y: auto; box-sizing: border-box; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; margin: 0; padding: 8px; list-style: none; }}
 #chat li {{ padding: 3px 0; border-bottom: 1px solid #eee; overflow-wrap: anywhere; }}
 #chat li[hidden] {{ display: none; }}
 #chat .t {{ color: #57606a; font-size: 11px; margin-right: 4px; }}
@@ -178,7 +179,8 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
     }}
     if (last !== shown) {{
       shown = last;
-      list.scrollTop = list.scrollHeight;
+      // The newest shown comment at the bottom, like the live chat.
+      list.scrollTop = list.scrollHeight - list.clientHeight;
     }}
     var w = chart.clientWidth || parseFloat(chart.dataset.width);
     var scale = w / parseFloat(chart.dataset.width);
