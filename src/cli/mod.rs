@@ -4,6 +4,7 @@
 mod doctor;
 mod export;
 mod list;
+mod manage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,16 @@ pub enum Command {
     List(list::ListArgs),
     /// Export one recording's comments, likes or viewer counts.
     Export(export::ExportArgs),
+    /// Run the daemon in the foreground (systemd runs exactly this).
+    Run(ConfigArg),
+    /// Show one recording in full (what broadcast.json holds).
+    Show(manage::ShowArgs),
+    /// Finalize a recording again by hand (after a failure): mux, verify, rewrite its folder.
+    Finalize(manage::FinalizeArgs),
+    /// Ask the running daemon what it is doing (like `systemctl status`).
+    Status(ConfigArg),
+    /// Serve the Instagram simulator (for tests and experiments).
+    Sim(manage::SimArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,11 +91,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(c) => doctor::run(&c.load()?),
         Command::List(a) => list::run(a),
         Command::Export(a) => export::run(a),
+        Command::Run(c) => manage::run_daemon(&c),
+        Command::Show(a) => manage::show(a),
+        Command::Finalize(a) => manage::finalize(a),
+        Command::Status(c) => manage::status(&c),
+        Command::Sim(a) => manage::sim(a),
     }
 }
 
 /// Plain lines on stderr; no colours and no timestamps of our own when stderr is the journal
 /// (systemd sets `JOURNAL_STREAM`), since journald stamps every line itself.
+/// A multi-threaded tokio runtime for the async subcommands.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("iglive")
+        .build()?)
+}
+
 pub fn init_logging(verbose: u8) {
     use std::io::IsTerminal;
     let default = match verbose {
