@@ -13,7 +13,7 @@
 //! Everything on disk is crash-safe and self-describing, so a new run on the same directory
 //! learns what is held and fetches only the rest.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,12 @@ use crate::recording::capture::{CaptureControl, CaptureExit, CaptureProgress, Ca
 pub const VIDEO: &str = "video";
 pub const AUDIO: &str = "audio";
 
+/// The last manifest with tracks, `<url>\n<body>`, in the segments directory.
+const SAVED_MANIFEST: &str = "manifest.mpd";
+
+/// Later rounds for a segment given up on (a long 5xx spell outlasts one round's retries).
+pub const MISSING_ROUNDS: u32 = 3;
+
 /// Extra attempts for a listed segment that answers 404.
 const NOT_FOUND_RETRIES: u32 = 2;
 
@@ -55,6 +61,9 @@ pub struct CaptureOptions {
     /// How long walks may go on after the live side finished, on drain / on stream end.
     pub drain_walk_bound: Duration,
     pub end_walk_bound: Duration,
+    /// A segment given up on is tried again after this long (old segments stay
+    /// fetchable, reference §3), up to [`MISSING_ROUNDS`] times, and once more at the end.
+    pub missing_retry_after: Duration,
     pub rewind: RewindConfig,
 }
 
@@ -87,6 +96,7 @@ impl Default for CaptureOptions {
             // The supervisor aborts a drain after 120 s.
             drain_walk_bound: Duration::from_secs(90),
             end_walk_bound: Duration::from_secs(600),
+            missing_retry_after: Duration::from_secs(10),
             rewind: RewindConfig::default(),
         }
     }
@@ -140,6 +150,7 @@ pub async fn run_with(
         walks: JoinSet::new(),
         listed_end: None,
         first_manifest: true,
+        retries: HashMap::new(),
     };
     let exit = live.run().await;
     live.segs.abort_all();
@@ -313,6 +324,8 @@ struct Live {
     /// an outage hid segments, which a walk then fetches.
     listed_end: Option<u64>,
     first_manifest: bool,
+    /// Rounds used and when the last one started, per missing `t`.
+    retries: HashMap<u64, (u32, Instant)>,
 }
 
 /// What one manifest poll concluded.
@@ -346,6 +359,7 @@ impl Live {
                 Ok(Poll::Continue(next)) => {
                     failing_since = None;
                     failures = 0;
+                    self.retry_missing(false);
                     next
                 }
                 Err(e) => {
@@ -379,6 +393,25 @@ impl Live {
         }
     }
 
+    /// Starts another round for segments given up on: after `missing_retry_after` per
+    /// round, or right away when `now` (the end), at most [`MISSING_ROUNDS`] per `t`.
+    fn retry_missing(&mut self, now: bool) {
+        let Some(tracks) = self.tracks.clone() else {
+            return;
+        };
+        let at = Instant::now();
+        let after = self.shared.opts.missing_retry_after;
+        for (t, d) in self.shared.books(|l| l.missing()) {
+            let e = self.retries.entry(t).or_insert((0, at));
+            if e.0 >= MISSING_ROUNDS || (!now && at.duration_since(e.1) < after) {
+                continue;
+            }
+            *e = (e.0 + 1, at);
+            self.shared.books(|l| l.set(t, d, SegState::Pending));
+            self.spawn_segment(tracks.clone(), t, d);
+        }
+    }
+
     /// Drops finished tasks so the sets stay small over a long broadcast.
     fn reap(&mut self) {
         while self.segs.try_join_next().is_some() {}
@@ -404,6 +437,13 @@ impl Live {
                 self.walks.abort_all();
                 self.shared.books(|l| l.walks_running = 0);
             }
+        }
+        // A last round for what is still missing, now that nothing else competes.
+        self.retry_missing(true);
+        let segs = async { while self.segs.join_next().await.is_some() {} };
+        tokio::select! {
+            _ = abort.cancelled() => return CaptureExit::Stopped,
+            _ = segs => {}
         }
         self.shared.publish();
         if let Some(e) = self.shared.fatal() {
@@ -434,17 +474,97 @@ impl Live {
             self.shared.books(|l| l.publish_frame_time = Some(pft));
         }
         if manifest.has_period {
-            self.ensure_tracks(&manifest).await?;
+            let changed = self.ensure_tracks(&manifest).await?;
+            if changed {
+                self.save_manifest(&fetched.body, &fetched.url).await;
+            }
             self.queue_window(&manifest);
         }
         if ended_header || manifest.is_ended_signal() {
+            self.walk_tail().await;
             return Ok(Poll::Ended);
         }
         Ok(Poll::Continue(wait))
     }
 
-    /// Selects the tracks and fetches their init segments when new or changed.
-    async fn ensure_tracks(&mut self, m: &LiveManifest) -> Result<(), String> {
+    /// At the end, segments after the last one held may exist that no manifest listed to
+    /// this run (it started after the `<Period>` was gone, or an earlier run was killed
+    /// near the end). Old segments stay fetchable (reference §3), so walk on from the last
+    /// held `t` until the chain ends; with nothing held and rewind on, from
+    /// `publishFrameTime`. Costs a bounded handful of 404s when nothing is left.
+    async fn walk_tail(&mut self) {
+        if self.tracks.is_none() {
+            match self.load_saved_manifest().await {
+                Some(m) => {
+                    if let Err(e) = self.ensure_tracks(&m).await {
+                        tracing::warn!(
+                            "broadcast {}: the saved manifest is unusable: {e}",
+                            self.req.broadcast_id
+                        );
+                        return;
+                    }
+                }
+                None => return,
+            }
+        }
+        let Some(tracks) = self.tracks.clone() else {
+            return;
+        };
+        // From the last known `t` itself: held ones are re-read from disk, which gives
+        // their true duration (an earlier run's are only estimated).
+        let (last_t, pft) = self.shared.books(|l| (l.last_t(), l.publish_frame_time));
+        let from = match (last_t, pft) {
+            (Some(t), _) => t,
+            (None, Some(pft)) if self.req.rewind => {
+                self.shared.books(|l| {
+                    l.start_t = Some(pft);
+                    l.rewind_used = true;
+                });
+                pft
+            }
+            _ => return,
+        };
+        self.spawn_walk(tracks, from, u64::MAX);
+    }
+
+    /// Keeps the manifest that described the current tracks, so a run that starts after
+    /// the `<Period>` is gone still knows the segment URLs.
+    async fn save_manifest(&self, body: &Bytes, url: &url::Url) {
+        let dir = self.req.segments_dir.clone();
+        let (body, url) = (body.clone(), url.to_string());
+        let saved = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let tmp = dir.join(format!("{SAVED_MANIFEST}.tmp"));
+            std::fs::write(&tmp, format!("{url}\n"))?;
+            let mut f = std::fs::OpenOptions::new().append(true).open(&tmp)?;
+            std::io::Write::write_all(&mut f, &body)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, dir.join(SAVED_MANIFEST))
+        })
+        .await;
+        if !matches!(saved, Ok(Ok(()))) {
+            tracing::warn!(
+                "broadcast {}: cannot save the manifest in {}",
+                self.req.broadcast_id,
+                self.req.segments_dir.display()
+            );
+        }
+    }
+
+    async fn load_saved_manifest(&self) -> Option<LiveManifest> {
+        let path = self.req.segments_dir.join(SAVED_MANIFEST);
+        let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+            .await
+            .ok()?
+            .ok()?;
+        let nl = bytes.iter().position(|&b| b == b'\n')?;
+        let url = url::Url::parse(std::str::from_utf8(&bytes[..nl]).ok()?).ok()?;
+        let m = LiveManifest::parse(&bytes[nl + 1..], &url).ok()?;
+        m.has_period.then_some(m)
+    }
+
+    /// Selects the tracks and fetches their init segments when new or changed; true when
+    /// they changed.
+    async fn ensure_tracks(&mut self, m: &LiveManifest) -> Result<bool, String> {
         let video = m
             .select_video(self.req.max_height)
             .ok_or("the manifest lists no video track")?;
@@ -457,7 +577,7 @@ impl Live {
                 && cur.audio.track.id == audio.id
                 && cur.audio.track.init_url == audio.init_url
             {
-                return Ok(());
+                return Ok(false);
             }
         }
         let v = self.fetch_init(VIDEO, video).await?;
@@ -468,7 +588,7 @@ impl Live {
         };
         self.shared.books(|l| l.quality = Some(quality));
         self.tracks = Some(Arc::new(Tracks { video: v, audio: a }));
-        Ok(())
+        Ok(true)
     }
 
     async fn fetch_init(&self, name: &'static str, track: &Track) -> Result<TrackState, String> {
@@ -523,10 +643,12 @@ impl Live {
         if self.first_manifest {
             self.first_manifest = false;
             let pft = m.publish_frame_time.filter(|&p| p < first_t);
+            // An earlier run's last held `t` (its duration is only estimated: the walk
+            // re-reads it from disk to learn where the next one starts).
             let held_end = self.shared.books(|l| {
-                l.last_end()
-                    .filter(|&e| e < first_t)
-                    .map(|e| (l.first_t(), e))
+                l.last_t()
+                    .filter(|&t| t < first_t)
+                    .map(|t| (l.first_t(), t))
             });
             match (self.req.rewind, pft) {
                 (true, Some(pft)) => {

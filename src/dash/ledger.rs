@@ -70,12 +70,18 @@ impl Ledger {
         self.segments.contains_key(&t)
     }
 
-    /// End (`t + d`) of the last known segment.
-    pub fn last_end(&self) -> Option<u64> {
+    /// The last known `t`.
+    pub fn last_t(&self) -> Option<u64> {
+        self.segments.keys().next_back().copied()
+    }
+
+    /// `(t, d)` of the segments given up on, for another round later.
+    pub fn missing(&self) -> Vec<(u64, u64)> {
         self.segments
             .iter()
-            .next_back()
-            .map(|(&t, &(d, _))| t.saturating_add(d))
+            .filter(|(_, e)| e.1 == SegState::Missing)
+            .map(|(&t, &(d, _))| (t, d))
+            .collect()
     }
 
     pub fn first_t(&self) -> Option<u64> {

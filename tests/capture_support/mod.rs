@@ -66,6 +66,7 @@ pub fn fast_options() -> CaptureOptions {
         failure_budget: Duration::from_secs(20),
         drain_walk_bound: Duration::from_secs(20),
         end_walk_bound: Duration::from_secs(30),
+        missing_retry_after: Duration::from_millis(500),
         rewind: Default::default(),
     }
 }
