@@ -257,3 +257,34 @@ async fn a_run_killed_near_the_end_is_completed_after_the_period_is_gone() {
     assert_complete(&dir, &truth);
     finalize_and_probe(&dir, tmp.path(), &truth).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_style_drained_run_after_the_end_completes_the_tail() {
+    let h = start_sim(&scenario(-10.0, 30.0, ""), SPEED).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join(".segments");
+    let mut first = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
+    first
+        .wait_for(Duration::from_secs(30), |p| p.segments_captured >= 8)
+        .await;
+    first.control.abort.cancel();
+    let (exit, _) = first.join(Duration::from_secs(5)).await;
+    assert_eq!(exit, CaptureExit::Stopped);
+    let gone = broadcast(&h).end + 4.5;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while h.now() < gone {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the simulator clock is stuck"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // What a recovery of an ended broadcast can do: one run with drain already asked for.
+    let second = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
+    second.control.drain.cancel();
+    let (exit, p) = second.join(Duration::from_secs(60)).await;
+    assert_eq!(exit, CaptureExit::StreamEnded);
+    let truth = broadcast(&h);
+    assert_eq!(p.segments_missing, 0, "{p:?}");
+    assert_complete(&dir, &truth);
+}

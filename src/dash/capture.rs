@@ -381,7 +381,10 @@ impl Live {
             };
             self.shared.publish();
             if draining {
-                // The one last manifest after the drain request has been read.
+                // The one last manifest after the drain request has been read. The end
+                // may have come before the manifest showed it (or it is gone already):
+                // segments past the last listed one are still worth a bounded look.
+                self.walk_tail().await;
                 let bound = self.shared.opts.drain_walk_bound;
                 return self.finish(bound, CaptureExit::Stopped).await;
             }
