@@ -27,6 +27,14 @@ pub struct Running {
 
 impl Harness {
     pub async fn start(scenario: &str, speed: f64, extra_config: &str) -> Harness {
+        // Daemon logs go to the test's captured output (shown when a test fails).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("IGLIVE_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .with_test_writer()
+            .try_init();
         let scenario = Scenario::from_toml_str(scenario).expect("scenario");
         let sim = iglive::sim::start(
             scenario,
