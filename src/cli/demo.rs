@@ -99,7 +99,7 @@ label = "demo"
     let daemon = tokio::spawn(crate::daemon::run(cfg, stop.clone()));
 
     let deadline =
-        tokio::time::Instant::now() + Duration::from_secs_f64(300.0 / speed.min(1.0).max(0.2));
+        tokio::time::Instant::now() + Duration::from_secs_f64(300.0 / speed.clamp(0.2, 1.0));
     let mut last = String::new();
     let outcome = loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
