@@ -66,12 +66,7 @@ async fn notifies_systemd_and_reloads_accounts_on_sighup() {
 
     // Only 8001 is watched: 8002's live is not recorded until the config lists it.
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let text = std::fs::read_to_string(&h.config_path).expect("config");
-    std::fs::write(
-        &h.config_path,
-        format!("{text}\n[[accounts]]\nuser_id = \"8002\"\n"),
-    )
-    .expect("config");
+    h.edit_config(|text| format!("{text}\n[[accounts]]\nuser_id = \"8002\"\n"));
     nix::sys::signal::kill(pid, Signal::SIGHUP).expect("SIGHUP");
     wait_until(
         "the added account is recorded",

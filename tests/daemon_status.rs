@@ -93,15 +93,12 @@ async fn metrics_parse_and_ready_turns_unready_when_the_session_expires() {
         "[[accounts]]\nuser_id = \"7001\"\n",
     )
     .await;
-    let text = std::fs::read_to_string(&h.config_path).expect("config");
-    std::fs::write(
-        &h.config_path,
+    h.edit_config(|text| {
         text.replace(
             "listen = \"off\"",
             &format!("listen = \"127.0.0.1:{port}\""),
-        ),
-    )
-    .expect("config");
+        )
+    });
     let d = h.run_daemon();
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -212,15 +209,12 @@ async fn no_new_recording_below_min_free_space() {
     )
     .await;
     // Ask for more free space than any disk has.
-    let text = std::fs::read_to_string(&h.config_path).expect("config");
-    std::fs::write(
-        &h.config_path,
+    h.edit_config(|text| {
         text.replace(
             "min_free_space = \"10MB\"",
             "min_free_space = \"1000000TB\"",
-        ),
-    )
-    .expect("config");
+        )
+    });
     let mut p = h.spawn_binary(0);
     wait_until("the live is detected", Duration::from_secs(30), || {
         h.state(id).is_some()
@@ -268,9 +262,7 @@ async fn a_disk_that_fills_mid_recording_fails_cleanly() {
         }
     }
     let _guard = Unmount(small.clone());
-    let text = std::fs::read_to_string(&h.config_path).expect("config");
-    std::fs::write(
-        &h.config_path,
+    h.edit_config(|text| {
         text.replace(
             "recordings_dir = \"recordings\"\nmin_free_space = \"10MB\"",
             &format!(
@@ -278,9 +270,8 @@ async fn a_disk_that_fills_mid_recording_fails_cleanly() {
                 small.display(),
                 h.dir().join("db.sqlite3").display()
             ),
-        ),
-    )
-    .expect("config");
+        )
+    });
     let mut p = h.spawn_binary(0);
     wait_until("the recording ends", Duration::from_secs(90), || {
         matches!(h.state(id).as_deref(), Some("finished") | Some("failed"))

@@ -80,6 +80,12 @@ listen = "off"
         self
     }
 
+    /// Rewrites the config file with `edit` (e.g. to replace one default line).
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.config_path).expect("config");
+        std::fs::write(&self.config_path, edit(text)).expect("config");
+    }
+
     pub fn config(&self) -> Config {
         Config::load(&self.config_path).expect("config loads")
     }
