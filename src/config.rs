@@ -52,6 +52,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub status: StatusConfig,
     pub accounts: Vec<AccountConfig>,
+    /// `[[notify]]` hooks (docs/notifications.md); empty when none are configured.
+    pub notify: Vec<NotifyConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +120,70 @@ impl AccountConfig {
     }
 }
 
+/// The events a `[[notify]]` hook can subscribe to (names are part of the payload contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    LiveDetected,
+    RecordingStarted,
+    RecordingFinished,
+    RecordingFailed,
+    SessionExpired,
+}
+
+impl NotifyEvent {
+    pub const ALL: [NotifyEvent; 5] = [
+        NotifyEvent::LiveDetected,
+        NotifyEvent::RecordingStarted,
+        NotifyEvent::RecordingFinished,
+        NotifyEvent::RecordingFailed,
+        NotifyEvent::SessionExpired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::LiveDetected => "live_detected",
+            NotifyEvent::RecordingStarted => "recording_started",
+            NotifyEvent::RecordingFinished => "recording_finished",
+            NotifyEvent::RecordingFailed => "recording_failed",
+            NotifyEvent::SessionExpired => "session_expired",
+        }
+    }
+}
+
+/// How a hook's command is started. Without a shell, the facts reach the program only through
+/// its environment and stdin, so nothing from the network (a username, a comment) can become
+/// part of a command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookCommand {
+    /// `command = ["/usr/local/bin/on-live", "--flag"]`: executed directly.
+    Argv(Vec<String>),
+    /// `shell = "…"`: run with `/bin/sh -c`, by explicit choice of the operator.
+    Shell(String),
+}
+
+/// One `[[notify]]` entry: a webhook and/or a command, for some or all events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// A name for logs (default `notify[i]`).
+    pub name: String,
+    pub url: Option<url::Url>,
+    pub command: Option<HookCommand>,
+    /// The events delivered to this hook (default: all of them).
+    pub events: Vec<NotifyEvent>,
+    /// The limit of one attempt (one POST, or one run of the command).
+    pub timeout: Duration,
+    /// Webhook attempts after the first failed one, with doubling backoff from `retry_backoff`.
+    pub retries: u32,
+    pub retry_backoff: Duration,
+}
+
+impl NotifyConfig {
+    pub fn wants(&self, event: NotifyEvent) -> bool {
+        self.events.contains(&event)
+    }
+}
+
 // ---- raw file shape -------------------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -134,6 +200,39 @@ struct RawConfig {
     status: RawStatus,
     #[serde(default)]
     accounts: Vec<RawAccount>,
+    #[serde(default)]
+    notify: Vec<RawNotify>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    command: Option<Vec<String>>,
+    #[serde(default)]
+    shell: Option<String>,
+    #[serde(default)]
+    events: Option<Vec<NotifyEvent>>,
+    #[serde(default = "default_notify_timeout", deserialize_with = "duration")]
+    timeout: Duration,
+    #[serde(default = "default_notify_retries")]
+    retries: u32,
+    #[serde(default = "default_notify_backoff", deserialize_with = "duration")]
+    retry_backoff: Duration,
+}
+
+fn default_notify_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_notify_retries() -> u32 {
+    3
+}
+fn default_notify_backoff() -> Duration {
+    Duration::from_secs(2)
 }
 
 #[derive(Deserialize)]
@@ -441,6 +540,81 @@ impl Config {
             });
         }
 
+        let mut notify = Vec::with_capacity(raw.notify.len());
+        for (i, n) in raw.notify.into_iter().enumerate() {
+            let url = match n.url.as_deref().map(str::trim) {
+                None => None,
+                Some(u) => Some(
+                    url::Url::parse(u)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                        .ok_or_else(|| {
+                            err(
+                                "notify",
+                                "url",
+                                Some(i),
+                                format!("expected an http(s) URL, got {u:?}"),
+                            )
+                        })?,
+                ),
+            };
+            let command = match (n.command, n.shell) {
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        "notify",
+                        "shell",
+                        Some(i),
+                        "set either `command` (run directly) or `shell` (run with /bin/sh -c), not both".into(),
+                    ))
+                }
+                (Some(argv), None) => {
+                    if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                        return Err(err(
+                            "notify",
+                            "command",
+                            Some(i),
+                            "expected the program and its arguments, like [\"/usr/local/bin/on-live\"]".into(),
+                        ));
+                    }
+                    Some(HookCommand::Argv(argv))
+                }
+                (None, Some(sh)) if sh.trim().is_empty() => {
+                    return Err(err("notify", "shell", Some(i), "is empty".into()))
+                }
+                (None, Some(sh)) => Some(HookCommand::Shell(sh)),
+                (None, None) => None,
+            };
+            if url.is_none() && command.is_none() {
+                return Err(ConfigError {
+                    file: path.to_path_buf(),
+                    line: locate(text, "notify", "", Some(i)),
+                    key: Some(format!("notify[{i}]")),
+                    message: "a [[notify]] entry needs `url`, `command` or `shell`".into(),
+                });
+            }
+            let events = n.events.unwrap_or_else(|| NotifyEvent::ALL.to_vec());
+            if events.is_empty() {
+                return Err(err(
+                    "notify",
+                    "events",
+                    Some(i),
+                    "is empty: leave it out to get every event".into(),
+                ));
+            }
+            notify.push(NotifyConfig {
+                name: n
+                    .name
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or_else(|| format!("notify[{i}]")),
+                url,
+                command,
+                events,
+                timeout: n.timeout,
+                retries: n.retries.min(20),
+                retry_backoff: n.retry_backoff,
+            });
+        }
+
         let recordings_dir = base.join(&raw.storage.recordings_dir);
         let database = raw
             .storage
@@ -478,6 +652,7 @@ impl Config {
             },
             status: StatusConfig { listen },
             accounts,
+            notify,
         })
     }
 
@@ -662,6 +837,39 @@ user_id = 123
         let e = parse(&t).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("accounts[1].user_id"));
         assert_eq!(e.line, Some(13));
+    }
+
+    #[test]
+    fn notify_entries() {
+        let t = format!(
+            "{GOOD}\n[[notify]]\nurl = \"http://127.0.0.1:9/hook\"\nevents = [\"recording_finished\"]\n\n[[notify]]\ncommand = [\"/bin/true\"]\ntimeout = \"3s\"\n"
+        );
+        let c = parse(&t).expect("valid");
+        assert_eq!(c.notify.len(), 2);
+        assert_eq!(c.notify[0].events, vec![NotifyEvent::RecordingFinished]);
+        assert!(c.notify[1].wants(NotifyEvent::SessionExpired));
+        assert_eq!(
+            c.notify[1].command,
+            Some(HookCommand::Argv(vec!["/bin/true".into()]))
+        );
+        assert_eq!(c.notify[1].timeout, Duration::from_secs(3));
+
+        let both = format!("{GOOD}\n[[notify]]\ncommand = [\"a\"]\nshell = \"b\"\n");
+        let e = parse(&both).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("notify[0].shell"));
+        let none = format!("{GOOD}\n[[notify]]\nname = \"x\"\n");
+        assert_eq!(parse(&none).unwrap_err().key.as_deref(), Some("notify[0]"));
+        let bad_event =
+            format!("{GOOD}\n[[notify]]\nurl = \"http://x/\"\nevents = [\"exploded\"]\n");
+        assert!(parse(&bad_event)
+            .unwrap_err()
+            .message
+            .contains("unknown variant"));
+        let bad_url = format!("{GOOD}\n[[notify]]\nurl = \"ftp://x/\"\n");
+        assert_eq!(
+            parse(&bad_url).unwrap_err().key.as_deref(),
+            Some("notify[0].url")
+        );
     }
 
     #[test]

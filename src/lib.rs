@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod dash;
 pub mod instagram;
 pub mod media;
+pub mod notify;
 pub mod output;
 pub mod recording;
 pub mod sim;

@@ -34,6 +34,8 @@ use crate::watch::{
 
 /// How long recordings get to finalize after SIGTERM (systemd's default stop timeout is 90 s).
 const STOP_GRACE: Duration = Duration::from_secs(75);
+/// How long notifications still under way may delay the exit.
+const NOTIFY_GRACE: Duration = Duration::from_secs(5);
 /// How often a broadcast waiting for a free slot or disk space is looked at again.
 const PENDING_RETRY: Duration = Duration::from_secs(30);
 
@@ -127,6 +129,8 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
         },
     )?;
     let registry = Registry::default();
+    let notifier = crate::notify::Notifier::new(cfg.notify.clone(), Some(store.clone()))
+        .context("cannot build the notification HTTP client")?;
     let (events_tx, mut events_rx) = mpsc::channel::<RecorderEvent>(256);
     let mut deps = Deps {
         client: client.clone(),
@@ -211,6 +215,7 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
                         Ok(new) => {
                             accounts.replace(watched(&new));
                             deps.recording = new.recording.clone();
+                            notifier.replace(new.notify.clone());
                             tracing::info!("configuration reloaded from {}: {} account(s)", new.path.display(), new.accounts.len());
                             cfg = new;
                         }
@@ -244,12 +249,13 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
             }
             ev = live_rx.recv(), if !shutdown.is_cancelled() => {
                 if let Some(ev) = ev {
+                    notifier.live_detected(&ev);
                     if let Some(ev) = start_recording(&cfg, &deps, &recordings, &accounts, &shutdown, &abort, ev).await {
                         pending.push_back(ev);
                     }
                 }
             }
-            ev = events_rx.recv() => match ev {
+            ev = events_rx.recv() => match ev.inspect(|ev| notifier.recorder_event(ev)) {
                 Some(RecorderEvent::Finished { user_id, broadcast_id, ok, reason, .. }) => {
                     accounts.resume(&user_id);
                     if ok {
@@ -300,6 +306,11 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
         }
     }
     watch_cancel.cancel();
+    // Events sent just before the last recording ended may not have been read by the loop.
+    while let Ok(ev) = events_rx.try_recv() {
+        notifier.recorder_event(&ev);
+    }
+    notifier.drain(NOTIFY_GRACE).await;
     systemd::stopping();
     tracing::info!("iglive stopped");
     drop(deps);

@@ -266,6 +266,7 @@ impl RecordingFacts {
                 "chat_subtitles": super::CHAT_VTT,
                 "viewer_chart": super::VIEWERS_SVG,
                 "replay_page": super::INDEX_HTML,
+                "cover": self.cover_frame_url.as_ref().map(|_| super::COVER_JPG),
             },
         })
     }

@@ -46,6 +46,7 @@ pub fn router(state: Arc<SimState>) -> Router {
             get(api::get_post_live_likes),
         )
         .route("/live-dash/{rep}/{file}", get(origin::live_dash))
+        .route("/cover/{file}", get(cover))
         .fallback(|| async { api::fail(StatusCode::NOT_FOUND, "Page not found") })
         .with_state(state)
 }
@@ -54,6 +55,18 @@ async fn truth(
     axum::extract::State(state): axum::extract::State<Arc<SimState>>,
 ) -> axum::Json<super::Truth> {
     axum::Json(super::truth_of(&state))
+}
+
+/// The broadcast's `cover_frame_url` (the CDN's JPEG of an early frame): one tiny image for
+/// every broadcast, enough for the recording folder's `cover.jpg`.
+async fn cover() -> Response<Body> {
+    const JPEG: &[u8] = include_bytes!("cover.jpg");
+    let mut resp = Response::new(Body::from(JPEG));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("image/jpeg"),
+    );
+    resp
 }
 
 /// Accepts connections until `stop` fires, then drops every open connection.
