@@ -32,6 +32,9 @@ fn instagram(r: &Recorded, _n: usize) -> Reply {
         "/api/v1/feed/user/100/story/" => Reply::json(live_feed("5001", "100")),
         "/api/v1/feed/user/200/story/" => Reply::json(live_feed("5002", "200")),
         "/api/v1/feed/user/400/story/" => Reply::json(live_feed("5003", "400")),
+        "/api/v1/feed/user/999/story/" => {
+            Reply::status(404, r#"{"message":"User not found","status":"fail"}"#)
+        }
         "/api/v1/feed/reels_tray/" => Reply::json(
             r#"{"tray":[],"broadcasts":[
                 {"id":"5002","broadcast_status":"active","broadcast_owner":{"pk":"200"}},
@@ -344,5 +347,38 @@ async fn accounts_change_at_run_time_and_seen_ids_are_not_reported() {
     assert!(
         drain(&mut rx).is_empty(),
         "5002 was seen before, 5001 reported once"
+    );
+}
+
+#[tokio::test]
+async fn unknown_accounts_are_polled_rarely() {
+    let stub = Stub::start(instagram).await;
+    let accounts = Accounts::new([WatchedAccount::new("999"), WatchedAccount::new("300")]);
+    let (tx, _rx) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let detector = Detector::new(options(30, None), Arc::new(MemorySeenStore::default()));
+    let task = tokio::spawn({
+        let (c, cancel) = (client(&stub), cancel.clone());
+        async move { detector.run(c, accounts, tx, cancel).await }
+    });
+    assert!(
+        stub.wait_until(Duration::from_secs(5), |r| {
+            count_path(r, "/api/v1/feed/user/300/story/") >= 8
+        })
+        .await
+    );
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops")
+        .expect("joins")
+        .expect("a 404 does not stop detection");
+    let reqs = stub.requests();
+    let n = count_path(&reqs, "/api/v1/feed/user/999/story/");
+    let others = count_path(&reqs, "/api/v1/feed/user/300/story/");
+    // Deferred by 9 extra intervals after each 404: about one poll per ten of the other's.
+    assert!(
+        n >= 1 && n <= 1 + others / 5,
+        "999 polled {n} times, 300 {others} times"
     );
 }

@@ -68,11 +68,16 @@ pub struct Detector {
     seen: Arc<dyn SeenStore>,
 }
 
-/// Why one step of the loop ended the loop.
+/// How many extra intervals an account waits after Instagram says it does not exist.
+const DEFER_INTERVALS: f64 = 9.0;
+
+/// What a failed poll means for the loop.
 enum Stop {
     /// Cancelled, or nobody listens to events any more.
     Done,
     Expired(ApiError),
+    /// The account looks wrong (404): poll it rarely, keep the others going.
+    Defer,
 }
 
 impl Detector {
@@ -146,6 +151,7 @@ impl Detector {
                 Ok(()) => {}
                 Err(Stop::Done) => return Ok(()),
                 Err(Stop::Expired(e)) => return Err(e),
+                Err(Stop::Defer) => sched.defer(&target, DEFER_INTERVALS),
             }
         }
     }
@@ -288,6 +294,10 @@ fn handle_error(e: ApiError) -> Result<(), Stop> {
         ApiErrorKind::Throttled => {
             tracing::warn!("{e}; slowing every poll of this session");
             Ok(())
+        }
+        ApiErrorKind::NotFound => {
+            tracing::warn!("{e}; is the user id right? polling it less often");
+            Err(Stop::Defer)
         }
         _ => {
             tracing::warn!("{e}");

@@ -12,6 +12,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
+use crate::instagram::backoff::{scale, MAX_DELAY};
+
 /// The budget window.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
@@ -149,6 +151,18 @@ impl<K: Ord + Clone> Scheduler<K> {
         }
     }
 
+    /// Pushes a key's next poll back by `factor` intervals (an account that keeps failing,
+    /// e.g. a wrong id answering 404, should not eat the budget of the others).
+    pub fn defer(&mut self, key: &K, factor: f64) {
+        let Some(slot) = self.slots.get(key) else {
+            return;
+        };
+        let extra = scale(self.stretched(slot), factor, MAX_DELAY);
+        if let Some(slot) = self.slots.get_mut(key) {
+            slot.next_due += extra;
+        }
+    }
+
     pub fn is_paused(&self, key: &K) -> bool {
         self.slots.get(key).is_some_and(|s| s.paused)
     }
@@ -156,7 +170,7 @@ impl<K: Ord + Clone> Scheduler<K> {
     fn base(&self, slot: &Slot) -> Duration {
         slot.interval
             .unwrap_or(self.config.poll_interval)
-            .max(Duration::from_millis(1))
+            .clamp(Duration::from_millis(1), MAX_DELAY)
     }
 
     /// Wanted polls per minute of all active keys over the budget: above 1, every interval
@@ -178,13 +192,16 @@ impl<K: Ord + Clone> Scheduler<K> {
     }
 
     fn stretched(&self, slot: &Slot) -> Duration {
-        self.base(slot)
-            .mul_f64(self.load().max(1.0) * self.slowdown)
+        scale(
+            self.base(slot),
+            self.load().max(1.0) * self.slowdown,
+            MAX_DELAY,
+        )
     }
 
     /// Smallest gap between two polls: the budget spread evenly over the window.
     pub fn min_gap(&self) -> Duration {
-        (WINDOW / self.budget() as u32).mul_f64(self.slowdown)
+        scale(WINDOW / self.budget() as u32, self.slowdown, MAX_DELAY)
     }
 
     /// The next key to poll and the earliest time it may be polled, or `None` when nothing
@@ -225,7 +242,7 @@ impl<K: Ord + Clone> Scheduler<K> {
         let Some(slot) = self.slots.get(key) else {
             return;
         };
-        let interval = self.stretched(slot).mul_f64(factor);
+        let interval = scale(self.stretched(slot), factor, MAX_DELAY);
         if let Some(slot) = self.slots.get_mut(key) {
             slot.next_due = at + interval;
         }
@@ -391,6 +408,43 @@ mod tests {
         assert_eq!(s.min_gap(), Duration::from_secs(4));
         s.set_slowdown(f64::NAN);
         assert_eq!(s.interval_of(&7), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn absurd_configuration_does_not_panic() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(
+            SchedulerConfig {
+                poll_interval: Duration::MAX,
+                max_requests_per_minute: 0,
+                jitter: f64::NAN,
+            },
+            6,
+        );
+        s.insert(1, t0);
+        s.insert_with_interval(2, Some(Duration::ZERO), t0);
+        s.set_slowdown(f64::INFINITY);
+        let fires = simulate(&mut s, t0, 10);
+        assert!(!fires.is_empty());
+        assert_budget(&fires, 1);
+        s.defer(&1, f64::MAX);
+        let i = s.interval_of(&1);
+        assert!(i.is_some_and(|d| d <= MAX_DELAY), "{i:?}");
+    }
+
+    #[test]
+    fn deferred_keys_wait_longer() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(cfg(60, 60), 8);
+        s.insert(1, t0);
+        s.insert(2, t0);
+        s.defer(&1, 3.0);
+        let (k, _) = s.next().expect("active");
+        assert_eq!(k, 2);
+        s.record(&2, t0);
+        let (k, at) = s.next().expect("active");
+        assert_eq!(k, 2, "1 is deferred by three intervals");
+        assert!(at >= t0 + Duration::from_secs(54));
     }
 
     #[test]
