@@ -26,6 +26,8 @@ use super::types::{
 pub const ANDROID_APP_ID: &str = "567067343352427";
 /// instagrapi's capabilities value.
 pub const CAPABILITIES: &str = "3brTv10=";
+/// Hard ceiling on `ClientOptions::max_retries`: retries must stay bounded whatever the setting.
+const MAX_RETRIES: u32 = 10;
 /// `encoding_tag` of replay endpoints.
 const REPLAY_ENCODING_TAG: &str = "instagram_dash_remuxed";
 
@@ -92,13 +94,9 @@ fn header(
 ) -> Result<(HeaderName, HeaderValue), ApiError> {
     let mut v = HeaderValue::from_str(value).map_err(|_| {
         // The value is never echoed: it may be a cookie.
-        ApiError::other(
-            Endpoint::StoryFeed,
-            "session",
-            format!(
-                "the session's value for header {name} contains characters HTTP does not allow"
-            ),
-        )
+        ApiError::setup(format!(
+            "the session's value for header {name} contains characters HTTP does not allow"
+        ))
     })?;
     v.set_sensitive(sensitive);
     Ok((HeaderName::from_static(name), v))
@@ -192,11 +190,9 @@ impl Client {
     ) -> Result<Client, ApiError> {
         let mut base = api_base_url;
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
-            return Err(ApiError::other(
-                Endpoint::StoryFeed,
-                "session",
-                format!("API base URL {base} must be an http(s) URL"),
-            ));
+            return Err(ApiError::setup(format!(
+                "API base URL {base} must be an http(s) URL"
+            )));
         }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -210,13 +206,7 @@ impl Client {
             .connect_timeout(options.connect_timeout)
             .use_rustls_tls()
             .build()
-            .map_err(|e| {
-                ApiError::other(
-                    Endpoint::StoryFeed,
-                    "session",
-                    format!("cannot build the HTTP client: {e}"),
-                )
-            })?;
+            .map_err(|e| ApiError::setup(format!("cannot build the HTTP client: {e}")))?;
         let governor = SessionGovernor::new(options.governor.clone());
         Ok(Client {
             inner: Arc::new(Inner {
@@ -458,7 +448,7 @@ impl Client {
                     inner.governor.observe(Instant::now(), &e);
                     if let ApiError::Transient { attempts, .. } = &mut e {
                         *attempts = attempt + 1;
-                        if attempt < inner.options.max_retries {
+                        if attempt < inner.options.max_retries.min(MAX_RETRIES) {
                             let delay = retry_delay(
                                 attempt,
                                 inner.options.retry_base,

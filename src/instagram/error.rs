@@ -86,6 +86,9 @@ pub enum ApiError {
         status: u16,
         message: String,
     },
+    /// The client could not be built (bad base URL, session values unusable as headers).
+    #[error("Instagram client setup: {message}")]
+    Setup { message: String },
     #[error("{endpoint} for {target}: {message}")]
     Other {
         endpoint: Endpoint,
@@ -103,11 +106,12 @@ impl ApiError {
             ApiError::NotFound { .. } => ApiErrorKind::NotFound,
             ApiError::Transient { .. } => ApiErrorKind::Transient,
             ApiError::Http { .. } => ApiErrorKind::Http,
-            ApiError::Other { .. } => ApiErrorKind::Other,
+            ApiError::Other { .. } | ApiError::Setup { .. } => ApiErrorKind::Other,
         }
     }
 
-    pub fn endpoint(&self) -> Endpoint {
+    /// The endpoint concerned (`None` for setup errors).
+    pub fn endpoint(&self) -> Option<Endpoint> {
         match self {
             ApiError::LoginRequired { endpoint, .. }
             | ApiError::Challenge { endpoint, .. }
@@ -115,7 +119,8 @@ impl ApiError {
             | ApiError::NotFound { endpoint, .. }
             | ApiError::Transient { endpoint, .. }
             | ApiError::Http { endpoint, .. }
-            | ApiError::Other { endpoint, .. } => *endpoint,
+            | ApiError::Other { endpoint, .. } => Some(*endpoint),
+            ApiError::Setup { .. } => None,
         }
     }
 
@@ -123,6 +128,12 @@ impl ApiError {
         ApiError::Other {
             endpoint,
             target: target.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn setup(message: impl Into<String>) -> Self {
+        ApiError::Setup {
             message: message.into(),
         }
     }
