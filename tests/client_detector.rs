@@ -26,7 +26,8 @@ fn live_feed(id: &str, owner: &str) -> String {
 const NOT_LIVE: &str = r#"{"broadcast":null,"reel":null,"post_live_item":null,"status":"ok"}"#;
 
 /// Answers story feeds for 100 (live 5001), 200 (live 5002), 400 (live 5003), others not
-/// live; the tray lists 5002 (owner 200), 5003 (owner 400) and an ended 5009 (owner 100).
+/// live; the tray lists 5002 (owner 200), 5003 (owner 400), an ended 5009 (owner 100) and
+/// 5010 hosted by 700 with 600 as a guest.
 fn instagram(r: &Recorded, _n: usize) -> Reply {
     match r.path.as_str() {
         "/api/v1/feed/user/100/story/" => Reply::json(live_feed("5001", "100")),
@@ -39,7 +40,8 @@ fn instagram(r: &Recorded, _n: usize) -> Reply {
             r#"{"tray":[],"broadcasts":[
                 {"id":"5002","broadcast_status":"active","broadcast_owner":{"pk":"200"}},
                 {"id":5003,"broadcast_status":"active","broadcast_owner":{"pk":400}},
-                {"id":5009,"broadcast_status":"stopped","broadcast_owner":{"pk":100}}],
+                {"id":5009,"broadcast_status":"stopped","broadcast_owner":{"pk":100}},
+                {"id":5010,"broadcast_status":"active","broadcast_owner":{"pk":700},"cobroadcasters":[{"pk":"600"}]}],
               "post_live":{"post_live_items":[]},"status":"ok"}"#,
         ),
         p if p.starts_with("/api/v1/feed/user/") => Reply::json(NOT_LIVE),
@@ -227,6 +229,42 @@ async fn tray_alone_covers_followed_accounts_when_configured() {
         count_path(&stub.requests(), "/api/v1/feed/user/200/story/"),
         0
     );
+}
+
+#[tokio::test]
+async fn a_watched_guest_is_found_through_the_hosts_tray_entry() {
+    let stub = Stub::start(instagram).await;
+    let accounts = Accounts::new([WatchedAccount {
+        user_id: "600".into(),
+        username: None,
+        in_tray: true,
+    }]);
+    let (tx, mut rx) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let tray = TrayOptions {
+        interval: Duration::from_millis(50),
+        covered_poll_interval: None,
+    };
+    let detector = Detector::new(
+        options(50, Some(tray)),
+        Arc::new(MemorySeenStore::default()),
+    );
+    let task = tokio::spawn({
+        let (c, cancel) = (client(&stub), cancel.clone());
+        async move { detector.run(c, accounts, tx, cancel).await }
+    });
+    let event = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("event in time")
+        .expect("event");
+    assert_eq!(event.broadcast.id, "5010");
+    assert_eq!(event.user_id, "600");
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops")
+        .expect("joins")
+        .expect("ok");
 }
 
 #[tokio::test]

@@ -62,6 +62,7 @@ impl Default for ClientOptions {
     }
 }
 
+/// Everything clones of a `Client` share.
 struct Inner {
     http: reqwest::Client,
     base: Url,

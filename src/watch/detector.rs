@@ -231,15 +231,24 @@ impl Detector {
             PollTarget::Tray => match client.reels_tray().await {
                 Ok(tray) => {
                     for b in tray.broadcasts {
-                        let Some(owner) = b.owner_pk() else { continue };
-                        if !state.watched.contains_key(&owner)
-                            || state.paused.contains(&owner)
-                            || !b.is_live()
-                        {
+                        if !b.is_live() {
                             continue;
                         }
-                        self.emit(&owner, state, b, DetectionSource::ReelsTray, events, cancel)
+                        // A watched account may be the host or a guest of someone else's live.
+                        let watched = b.participant_pks().into_iter().find(|pk| {
+                            state.watched.contains_key(pk) && !state.paused.contains(pk)
+                        });
+                        if let Some(user_id) = watched {
+                            self.emit(
+                                &user_id,
+                                state,
+                                b,
+                                DetectionSource::ReelsTray,
+                                events,
+                                cancel,
+                            )
                             .await?;
+                        }
                     }
                     Ok(())
                 }

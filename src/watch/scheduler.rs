@@ -104,22 +104,53 @@ impl<K: Ord + Clone> Scheduler<K> {
         };
     }
 
-    /// Adds a key polled every `poll_interval`, first poll as soon as the budget allows.
-    /// An existing key keeps its schedule.
+    /// Adds a key polled every `poll_interval`. An existing key keeps its schedule.
     pub fn insert(&mut self, key: K, now: Instant) {
         self.insert_with_interval(key, None, now);
     }
 
     /// Adds a key with its own base interval, or updates the interval of an existing key.
+    /// A new key's first poll goes in the middle of the widest gap between the polls already
+    /// planned over the next interval, so accounts added together (at start-up, on reload)
+    /// are spread over the interval instead of all polled in the same few seconds.
     pub fn insert_with_interval(&mut self, key: K, interval: Option<Duration>, now: Instant) {
-        self.slots
-            .entry(key)
-            .and_modify(|s| s.interval = interval)
-            .or_insert(Slot {
-                interval,
-                next_due: now,
-                paused: false,
-            });
+        if let Some(slot) = self.slots.get_mut(&key) {
+            slot.interval = interval;
+            return;
+        }
+        let mut slot = Slot {
+            interval,
+            next_due: now,
+            paused: false,
+        };
+        slot.next_due = self.widest_gap_midpoint(self.stretched(&slot), now);
+        self.slots.insert(key, slot);
+    }
+
+    /// The middle of the widest gap between planned polls in `[now, now + span)`, taken
+    /// circularly (the gap from the last planned poll wraps to the first one, one span later).
+    fn widest_gap_midpoint(&self, span: Duration, now: Instant) -> Instant {
+        let mut offsets: Vec<Duration> = self
+            .slots
+            .values()
+            .filter(|s| !s.paused)
+            .map(|s| s.next_due.saturating_duration_since(now))
+            .filter(|d| *d < span)
+            .collect();
+        if offsets.is_empty() {
+            return now;
+        }
+        offsets.sort();
+        let mut best_start = offsets[offsets.len() - 1];
+        let mut best_len = span - best_start + offsets[0];
+        for w in offsets.windows(2) {
+            if w[1] - w[0] > best_len {
+                best_start = w[0];
+                best_len = w[1] - w[0];
+            }
+        }
+        let mid = best_start + best_len / 2;
+        now + if mid >= span { mid - span } else { mid }
     }
 
     pub fn remove(&mut self, key: &K) {
@@ -445,6 +476,32 @@ mod tests {
         let (k, at) = s.next().expect("active");
         assert_eq!(k, 2, "1 is deferred by three intervals");
         assert!(at >= t0 + Duration::from_secs(54));
+    }
+
+    #[test]
+    fn keys_added_together_are_spread_over_the_interval() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(cfg(60, 60), 9);
+        for k in 0..8 {
+            s.insert(k, t0);
+        }
+        let mut firsts: Vec<Instant> = Vec::new();
+        let fires = simulate(&mut s, t0, 1);
+        for (k, at) in &fires {
+            if !firsts.is_empty() && *k == fires[0].0 {
+                break;
+            }
+            firsts.push(*at);
+        }
+        assert_eq!(firsts.len(), 8, "each key once in the first minute");
+        assert!(firsts.iter().all(|t| *t < t0 + Duration::from_secs(60)));
+        for w in firsts.windows(2) {
+            assert!(
+                w[1] - w[0] >= Duration::from_millis(7400),
+                "{:?}",
+                w[1] - w[0]
+            );
+        }
     }
 
     #[test]
