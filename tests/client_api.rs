@@ -398,6 +398,23 @@ async fn challenges_and_not_found() {
         Some("https://i.instagram.com/challenge/9/abc/")
     );
 
+    // A redirect to the login page is an expired session, not a page to follow.
+    let stub3 = Stub::start(|_, _| Reply::Respond {
+        status: 302,
+        headers: vec![(
+            "location",
+            "https://www.instagram.com/accounts/login/".into(),
+        )],
+        body: String::new(),
+    })
+    .await;
+    let c3 = client(&stub3, cookie_session());
+    assert_eq!(
+        c3.reels_tray().await.expect_err("login").kind(),
+        ApiErrorKind::LoginRequired
+    );
+    assert_eq!(stub3.count(), 1);
+
     // A bare "Not Found" on a non-live endpoint is instagrapi's hidden challenge.
     let stub2 = Stub::start(|_, _| Reply::status(404, "Not Found")).await;
     let c2 = client(&stub2, cookie_session());

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::backoff::{retry_delay, GovernorOptions, SessionGovernor, SessionHealth};
 use super::endpoint::Endpoint;
-use super::error::{classify, ApiError};
+use super::error::{classify, classify_redirect, ApiError};
 use super::session::Session;
 use super::stats::{Outcome, RequestStats};
 use super::types::{
@@ -206,6 +206,7 @@ impl Client {
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::setup(format!("cannot build the HTTP client: {e}")))?;
         let governor = SessionGovernor::new(options.governor.clone());
@@ -499,6 +500,18 @@ impl Client {
         let mut resp = req.send().await.map_err(net)?;
         let status = resp.status().as_u16();
         let retry_after = parse_retry_after(resp.headers());
+        if resp.status().is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok());
+            return Err(classify_redirect(
+                call.endpoint,
+                &call.target,
+                status,
+                location,
+            ));
+        }
         let mut body: Vec<u8> = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(net)? {
             if body.len() + chunk.len() > inner.options.max_body_bytes {
