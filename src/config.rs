@@ -254,9 +254,7 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         serde::de::Error::custom(format!("expected a duration like \"7s\", got {s:?}"))
     })?;
     if parsed.is_zero() {
-        return Err(serde::de::Error::custom(
-            "a duration must be greater than zero",
-        ));
+        return Err(serde::de::Error::custom("a duration must be greater than zero"));
     }
     Ok(parsed)
 }
@@ -308,9 +306,7 @@ fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match Either::deserialize(d)? {
         Either::N(n) => Ok(n),
         Either::S(s) => parse_byte_size(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "expected a size like \"2GiB\" or \"500MB\", got {s:?}"
-            ))
+            serde::de::Error::custom(format!("expected a size like \"2GiB\" or \"500MB\", got {s:?}"))
         }),
     }
 }
@@ -385,12 +381,7 @@ impl Config {
             ));
         }
         if raw.recording.max_concurrent == 0 {
-            return Err(err(
-                "recording",
-                "max_concurrent",
-                None,
-                "must be at least 1".into(),
-            ));
+            return Err(err("recording", "max_concurrent", None, "must be at least 1".into()));
         }
 
         let listen = match raw.status.listen.trim() {
@@ -416,9 +407,7 @@ impl Config {
         let mut accounts: Vec<AccountConfig> = Vec::with_capacity(raw.accounts.len());
         for (i, a) in raw.accounts.into_iter().enumerate() {
             let user_id = a.user_id.trim().to_string();
-            if user_id.is_empty()
-                || !user_id.bytes().all(|b| b.is_ascii_digit())
-                || user_id.len() > 20
+            if user_id.is_empty() || !user_id.bytes().all(|b| b.is_ascii_digit()) || user_id.len() > 20
             {
                 return Err(err(
                     "accounts",
@@ -603,14 +592,8 @@ user_id = 123
     #[test]
     fn good_config_resolves_paths_and_defaults() {
         let c = parse(GOOD).expect("valid");
-        assert_eq!(
-            c.instagram.session_file,
-            Path::new("/etc/iglive/session.json")
-        );
-        assert_eq!(
-            c.storage.recordings_dir,
-            Path::new("/etc/iglive/recordings")
-        );
+        assert_eq!(c.instagram.session_file, Path::new("/etc/iglive/session.json"));
+        assert_eq!(c.storage.recordings_dir, Path::new("/etc/iglive/recordings"));
         assert_eq!(
             c.storage.database,
             Path::new("/etc/iglive/recordings/iglive.sqlite3")
@@ -618,10 +601,7 @@ user_id = 123
         assert_eq!(c.watch.poll_interval, Duration::from_secs(20));
         assert_eq!(c.recording.heartbeat_interval, Duration::from_secs(7));
         assert_eq!(c.accounts[1].user_id, "123");
-        assert_eq!(
-            c.status.listen,
-            Some("127.0.0.1:9464".parse().expect("addr"))
-        );
+        assert_eq!(c.status.listen, Some("127.0.0.1:9464".parse().expect("addr")));
     }
 
     #[test]
@@ -631,12 +611,7 @@ user_id = 123
         assert_eq!(e.line, Some(6));
         assert_eq!(e.key.as_deref(), Some("watch.poll_interval"));
         let s = e.to_string();
-        assert!(
-            s.starts_with(
-                "/etc/iglive/iglive.toml:6: watch.poll_interval: expected a duration like \"7s\""
-            ),
-            "{s}"
-        );
+        assert!(s.starts_with("/etc/iglive/iglive.toml:6: watch.poll_interval: expected a duration like \"7s\""), "{s}");
     }
 
     #[test]
@@ -666,8 +641,7 @@ user_id = 123
 
     #[test]
     fn status_off_and_sizes() {
-        let t =
-            format!("{GOOD}\n[status]\nlisten = \"off\"\n[storage]\nmin_free_space = \"2GiB\"\n");
+        let t = format!("{GOOD}\n[status]\nlisten = \"off\"\n[storage]\nmin_free_space = \"2GiB\"\n");
         let c = parse(&t).expect("valid");
         assert_eq!(c.status.listen, None);
         assert_eq!(c.storage.min_free_space, 2 << 30);
