@@ -4,10 +4,14 @@
 //! (detection), `recording` (one broadcast's supervisor and pollers), `dash` (manifests,
 //! segments, rewind, fMP4 boxes), `media` (ffmpeg), `store` (SQLite), `output` (recording
 //! folder artifacts), `daemon` (signals, systemd, recovery), `status`, and `sim` (the
-//! Instagram stand-in used by tests, benchmarks and `iglive demo`).
+//! Instagram stand-in used by tests, benchmarks and `iglive demo`). `cli` holds the subcommands.
+pub mod cli;
 pub mod config;
 pub mod dash;
 pub mod instagram;
+pub mod media;
+pub mod output;
+pub mod recording;
 pub mod sim;
 pub mod store;
 pub mod watch;

@@ -1,1 +1,18 @@
-fn main() {}
+//! The `iglive` command line. Each subcommand lives in `iglive::cli`; this file only parses
+//! arguments, sets up logging and turns errors into a message and an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = iglive::cli::Cli::parse();
+    iglive::cli::init_logging(cli.verbose);
+    match iglive::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("iglive: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! `iglive doctor`: everything the daemon needs from the machine, checked one by one, each
+//! failure with what to do about it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::Config;
+use crate::instagram::Session;
+use crate::media::tools;
+use crate::store::Store;
+
+/// Free bytes on the filesystem holding `path`.
+pub fn free_space(path: &Path) -> Result<u64, String> {
+    let st = nix::sys::statvfs::statvfs(path).map_err(|e| format!("statvfs: {e}"))?;
+    Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
+}
+
+pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
+    let mut failed = 0;
+    let mut report = |name: &str, r: Result<String, String>| match r {
+        Ok(s) => println!("ok    {name}: {s}"),
+        Err(e) => {
+            failed += 1;
+            println!("FAIL  {name}: {e}");
+        }
+    };
+    report("config", Ok(cfg.path.display().to_string()));
+    report("ffmpeg", tools::version(&tools::ffmpeg_path()));
+    report("ffprobe", tools::version(&tools::ffprobe_path()));
+
+    let dir = &cfg.storage.recordings_dir;
+    report(
+        "recordings folder",
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("{}: cannot create: {e}", dir.display()))
+            .and_then(|_| {
+                let probe = dir.join(".iglive-doctor-probe");
+                std::fs::write(&probe, b"probe")
+                    .and_then(|_| std::fs::remove_file(&probe))
+                    .map_err(|e| format!("{}: not writable: {e}", dir.display()))
+            })
+            .and_then(|_| free_space(dir))
+            .and_then(|free| {
+                let msg = format!(
+                    "{} writable, {} free (minimum {})",
+                    dir.display(),
+                    super::list::human_size(free),
+                    super::list::human_size(cfg.storage.min_free_space)
+                );
+                if free < cfg.storage.min_free_space {
+                    Err(format!(
+                        "{msg}: free some space or lower storage.min_free_space"
+                    ))
+                } else {
+                    Ok(msg)
+                }
+            }),
+    );
+    report(
+        "database",
+        Store::open(&cfg.storage.database)
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                let conn = s.connect().map_err(|e| e.to_string())?;
+                conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+                    .map_err(|e| format!("{}: not writable: {e}", s.path().display()))?;
+                Ok(format!(
+                    "{} writable (schema version {})",
+                    s.path().display(),
+                    crate::store::schema::SCHEMA_VERSION
+                ))
+            }),
+    );
+    report(
+        "session file",
+        Session::load(&cfg.instagram.session_file)
+            .map(|s| {
+                format!(
+                    "{} private, {} credential{}",
+                    cfg.instagram.session_file.display(),
+                    if s.authorization.is_some() {
+                        "bearer"
+                    } else {
+                        "cookie"
+                    },
+                    s.ds_user_id
+                        .as_deref()
+                        .map(|u| format!(" for user {u}"))
+                        .unwrap_or_default()
+                )
+            })
+            .map_err(|e| e.to_string()),
+    );
+    report(
+        "accounts",
+        Ok(format!(
+            "{} watched ({})",
+            cfg.accounts.len(),
+            cfg.accounts
+                .iter()
+                .map(|a| a.display_name().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    );
+    if failed > 0 {
+        println!("{failed} check(s) failed");
+        Ok(ExitCode::from(1))
+    } else {
+        println!("all checks passed");
+        Ok(ExitCode::SUCCESS)
+    }
+}

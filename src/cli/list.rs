@@ -1,0 +1,100 @@
+//! `iglive list`: the recordings the database knows, as a table or JSON.
+
+use std::process::ExitCode;
+
+use crate::store::query::{self, ListFilter};
+use crate::store::Store;
+
+use super::ConfigArg;
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Only this account (user id, username or label).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only recordings started on or after this date (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+}
+
+pub fn parse_date(s: &str) -> anyhow::Result<f64> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s.trim(), &fmt)
+        .map_err(|_| anyhow::anyhow!("--since: expected a date like 2026-11-25, got {s:?}"))?;
+    Ok(d.midnight().assume_utc().unix_timestamp() as f64)
+}
+
+pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let cfg = args.config.load()?;
+    let store = Store::open(&cfg.storage.database)?;
+    let conn = store.connect()?;
+    let filter = ListFilter {
+        account: args.account.clone(),
+        since: args.since.as_deref().map(parse_date).transpose()?,
+    };
+    let rows = query::list_recordings(&conn, &filter)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("no recordings yet in {}", cfg.storage.database.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<20} {:<20} {:<17} {:>9} {:<11} {:>8} {:>8} {:>10}",
+        "ACCOUNT", "BROADCAST", "START (UTC)", "DURATION", "STATUS", "COMMENTS", "PEAK", "SIZE"
+    );
+    for r in rows {
+        let size = r
+            .video
+            .as_deref()
+            .and_then(|v| std::fs::metadata(v).ok())
+            .map(|m| human_size(m.len()))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<20} {:<20} {:<17} {:>9} {:<11} {:>8} {:>8} {:>10}",
+            r.username.as_deref().unwrap_or(&r.user_id),
+            r.broadcast_id,
+            r.started_at.map(format_time).unwrap_or_else(|| "-".into()),
+            r.duration_s
+                .map(crate::output::format_clock)
+                .unwrap_or_else(|| "-".into()),
+            r.status,
+            r.comments,
+            r.peak_viewers
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "-".into()),
+            size
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn format_time(unix: f64) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    time::OffsetDateTime::from_unix_timestamp(unix as i64)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_else(|| "-".into())
+}
+
+pub fn human_size(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}

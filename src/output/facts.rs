@@ -1,0 +1,276 @@
+//! Everything known about one recording, gathered from the database in one place so that
+//! `broadcast.json`, the page, the chart and `iglive show` all tell the same story.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::store::query::{self, CommentExport};
+use crate::store::StoreError;
+
+/// One point of a time series, at `offset_s` seconds into the video.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Point {
+    pub offset_s: f64,
+    pub value: f64,
+}
+
+/// The facts of one recording (see `broadcast_json` for the documented field names).
+#[derive(Debug, Clone, Default)]
+pub struct RecordingFacts {
+    pub broadcast_id: String,
+    pub user_id: String,
+    pub username: Option<String>,
+    pub full_name: Option<String>,
+    pub is_verified: Option<bool>,
+    pub label: Option<String>,
+    pub cobroadcasters: Vec<serde_json::Value>,
+    pub broadcast_message: Option<String>,
+    pub published_time: Option<f64>,
+    pub detected_at: Option<f64>,
+    pub ended_at: Option<f64>,
+    pub final_status: Option<String>,
+    pub end_reason: Option<String>,
+    pub state: String,
+    pub error: Option<String>,
+    pub folder: Option<String>,
+    pub video: Option<String>,
+    pub duration_s: Option<f64>,
+    pub segments_expected: i64,
+    pub segments_captured: i64,
+    pub segments_missing: i64,
+    pub missing_ranges: serde_json::Value,
+    pub bytes_captured: i64,
+    pub first_segment_t: Option<i64>,
+    pub rewind_used: bool,
+    pub quality: Option<String>,
+    pub cut_by_shutdown: bool,
+    pub cover_frame_url: Option<String>,
+    /// Comments in time order, each with its offset into the video filled in.
+    pub comments: Vec<CommentExport>,
+    pub viewers: Vec<Point>,
+    /// Cumulative like count samples.
+    pub likes: Vec<Point>,
+    pub unique_viewers: Option<i64>,
+    pub status_history: Vec<(f64, String)>,
+}
+
+impl RecordingFacts {
+    /// Loads one recording; `None` when the database has no recording for that broadcast.
+    pub fn load(
+        conn: &Connection,
+        broadcast_id: &str,
+    ) -> Result<Option<RecordingFacts>, StoreError> {
+        let row = conn
+            .query_row(
+                "SELECT b.user_id, coalesce(b.username, a.username), a.full_name, a.is_verified, a.label,
+                        b.published_time, b.detected_at, b.ended_at, b.status, b.end_reason, b.raw_json,
+                        b.cover_frame_url, r.state, r.error, r.folder, r.video, r.duration_s,
+                        r.segments_expected, r.segments_captured, r.segments_missing, r.missing_ranges,
+                        r.bytes_captured, r.first_segment_t, r.rewind_used, r.quality, r.cut_by_shutdown,
+                        r.started_at
+                 FROM recordings r JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
+                 LEFT JOIN accounts a ON a.user_id = b.user_id
+                 WHERE r.broadcast_id = ?1",
+                params![broadcast_id],
+                |r| {
+                    let raw: Option<String> = r.get(10)?;
+                    let missing: Option<String> = r.get(20)?;
+                    let published: Option<f64> = r.get(5)?;
+                    let started: Option<f64> = r.get(26)?;
+                    Ok((
+                        RecordingFacts {
+                            broadcast_id: broadcast_id.to_string(),
+                            user_id: r.get(0)?,
+                            username: r.get(1)?,
+                            full_name: r.get(2)?,
+                            is_verified: r.get(3)?,
+                            label: r.get(4)?,
+                            published_time: published.or(started),
+                            detected_at: r.get(6)?,
+                            ended_at: r.get(7)?,
+                            final_status: r.get(8)?,
+                            end_reason: r.get(9)?,
+                            cover_frame_url: r.get(11)?,
+                            state: r.get(12)?,
+                            error: r.get(13)?,
+                            folder: r.get(14)?,
+                            video: r.get(15)?,
+                            duration_s: r.get(16)?,
+                            segments_expected: r.get(17)?,
+                            segments_captured: r.get(18)?,
+                            segments_missing: r.get(19)?,
+                            missing_ranges: missing
+                                .and_then(|m| serde_json::from_str(&m).ok())
+                                .unwrap_or_else(|| json!([])),
+                            bytes_captured: r.get(21)?,
+                            first_segment_t: r.get(22)?,
+                            rewind_used: r.get(23)?,
+                            quality: r.get(24)?,
+                            cut_by_shutdown: r.get(25)?,
+                            ..Default::default()
+                        },
+                        raw,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((mut facts, raw)) = row else {
+            return Ok(None);
+        };
+        if let Some(raw) = raw.and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok()) {
+            if let Some(c) = raw.get("cobroadcasters").and_then(|c| c.as_array()) {
+                facts.cobroadcasters = c.clone();
+            }
+            facts.broadcast_message = raw
+                .get("broadcast_message")
+                .and_then(|m| m.as_str())
+                .filter(|m| !m.is_empty())
+                .map(str::to_string);
+            let owner = raw.get("broadcast_owner");
+            if facts.full_name.is_none() {
+                facts.full_name = owner
+                    .and_then(|o| o.get("full_name"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string);
+            }
+            if facts.is_verified.is_none() {
+                facts.is_verified = owner
+                    .and_then(|o| o.get("is_verified"))
+                    .and_then(|v| v.as_bool());
+            }
+        }
+        let start = facts.published_time.unwrap_or(0.0);
+        let offset = |ts: f64, stored: Option<f64>| stored.unwrap_or(ts - start).max(0.0);
+        facts.comments = query::comments(conn, broadcast_id)?;
+        for c in &mut facts.comments {
+            c.offset_s = Some(offset(c.created_at, c.offset_s));
+        }
+        let mut stmt = conn.prepare(
+            "SELECT ts, offset_s, viewer_count, total_unique_viewer_count FROM viewer_samples
+             WHERE broadcast_id = ?1 ORDER BY ts",
+        )?;
+        let mut unique: Option<i64> = None;
+        facts.viewers = stmt
+            .query_map(params![broadcast_id], |r| {
+                Ok((
+                    r.get::<_, f64>(0)?,
+                    r.get::<_, Option<f64>>(1)?,
+                    r.get::<_, Option<f64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })?
+            .filter_map(|r| r.ok())
+            .filter_map(|(ts, off, v, u)| {
+                if let Some(u) = u {
+                    unique = Some(unique.map_or(u, |m: i64| m.max(u)));
+                }
+                v.map(|value| Point {
+                    offset_s: offset(ts, off),
+                    value,
+                })
+            })
+            .collect();
+        facts.unique_viewers = unique;
+        let mut stmt = conn.prepare(
+            "SELECT ts, offset_s, likes FROM like_samples
+             WHERE broadcast_id = ?1 AND likes IS NOT NULL ORDER BY source = 'live', ts",
+        )?;
+        facts.likes = stmt
+            .query_map(params![broadcast_id], |r| {
+                Ok(Point {
+                    offset_s: offset(r.get(0)?, r.get(1)?),
+                    value: r.get::<_, i64>(2)? as f64,
+                })
+            })?
+            .filter_map(|r| r.ok())
+            .collect();
+        let mut stmt = conn.prepare(
+            "SELECT at, status FROM broadcast_status WHERE broadcast_id = ?1 ORDER BY at, id",
+        )?;
+        facts.status_history = stmt
+            .query_map(params![broadcast_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .filter_map(|r| r.ok())
+            .collect();
+        Ok(Some(facts))
+    }
+
+    pub fn peak_viewers(&self) -> Option<f64> {
+        self.viewers.iter().map(|p| p.value).reduce(f64::max)
+    }
+
+    pub fn total_likes(&self) -> Option<i64> {
+        self.likes.iter().map(|p| p.value as i64).max()
+    }
+
+    /// The document written as `broadcast.json`. Field names are stable and documented in the
+    /// README ("Recording folder"); add fields, never rename them.
+    pub fn broadcast_json(&self) -> serde_json::Value {
+        json!({
+            "format": "iglive-recording/1",
+            "iglive_version": env!("CARGO_PKG_VERSION"),
+            "broadcast_id": self.broadcast_id,
+            "owner": {
+                "pk": self.user_id,
+                "username": self.username,
+                "full_name": self.full_name,
+                "is_verified": self.is_verified,
+                "label": self.label,
+            },
+            "cobroadcasters": self.cobroadcasters,
+            "broadcast_message": self.broadcast_message,
+            "published_time": self.published_time,
+            "published_at": self.published_time.map(rfc3339),
+            "detected_at": self.detected_at.map(rfc3339),
+            "ended_at": self.ended_at.map(rfc3339),
+            "final_status": self.final_status,
+            "end_reason": self.end_reason,
+            "status_history": self.status_history.iter()
+                .map(|(at, s)| json!({"at": rfc3339(*at), "status": s}))
+                .collect::<Vec<_>>(),
+            "duration_s": self.duration_s,
+            "recording": {
+                "state": self.state,
+                "error": self.error,
+                "cut_by_shutdown": self.cut_by_shutdown,
+                "video": self.video.as_ref().map(|_| super::VIDEO),
+            },
+            "capture": {
+                "segments_expected": self.segments_expected,
+                "segments_captured": self.segments_captured,
+                "segments_missing": self.segments_missing,
+                "missing_ranges": self.missing_ranges,
+                "first_segment_t": self.first_segment_t,
+                "rewind_used": self.rewind_used,
+                "quality": self.quality,
+                "bytes_captured": self.bytes_captured,
+            },
+            "engagement": {
+                "comments": self.comments.len(),
+                "likes": self.total_likes(),
+                "peak_viewers": self.peak_viewers(),
+                "unique_viewers": self.unique_viewers,
+            },
+            "files": {
+                "video": super::VIDEO,
+                "comments": super::COMMENTS_JSONL,
+                "chat_subtitles": super::CHAT_VTT,
+                "viewer_chart": super::VIEWERS_SVG,
+                "replay_page": super::INDEX_HTML,
+            },
+        })
+    }
+}
+
+/// RFC 3339 UTC time for a unix timestamp.
+pub fn rfc3339(unix: f64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos((unix * 1e9) as i128)
+        .ok()
+        .and_then(|t| {
+            t.replace_nanosecond(0)
+                .ok()?
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,215 @@
+//! `index.html`: a self-contained replay page (no network, no build step, works from
+//! `file://`): the video with the chat scrolling in sync beside it, the viewer chart with a
+//! cursor at the current time, and the broadcast's facts. Comments are embedded as JSON and
+//! rendered with `textContent`, so a comment is data, never markup.
+
+use super::facts::RecordingFacts;
+
+/// HTML text escaping for element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\0' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON safe inside a `<script>` element: no `<`, `>`, `&` or line separators survive as-is.
+pub fn script_json(v: &serde_json::Value) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_else(|_| "null".into())
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+pub fn html(f: &RecordingFacts) -> String {
+    let who = f.username.as_deref().unwrap_or(&f.user_id);
+    let chart_w = 720u32;
+    let chart = super::chart::svg(f, chart_w, 200);
+    let end = f
+        .duration_s
+        .into_iter()
+        .chain(f.viewers.iter().map(|p| p.offset_s))
+        .chain(f.likes.iter().map(|p| p.offset_s))
+        .fold(1.0_f64, f64::max);
+    let comments: Vec<serde_json::Value> = f
+        .comments
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "o": c.offset_s.unwrap_or(0.0),
+                "u": c.username.as_deref().or(c.user_id.as_deref()).unwrap_or("unknown"),
+                "t": c.text,
+            })
+        })
+        .collect();
+    let facts = f.broadcast_json();
+    let row = |k: &str, v: String| format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "–".into());
+    let mut table = String::new();
+    table.push_str(&row("Account", format!("{who} ({})", f.user_id)));
+    table.push_str(&row("Full name", opt(f.full_name.clone())));
+    table.push_str(&row("Broadcast", f.broadcast_id.clone()));
+    table.push_str(&row(
+        "Started",
+        opt(f.published_time.map(super::facts::rfc3339)),
+    ));
+    table.push_str(&row("Ended", opt(f.ended_at.map(super::facts::rfc3339))));
+    table.push_str(&row("Duration", opt(f.duration_s.map(super::format_clock))));
+    table.push_str(&row(
+        "Final status",
+        format!(
+            "{} ({})",
+            opt(f.final_status.clone()),
+            opt(f.end_reason.clone())
+        ),
+    ));
+    table.push_str(&row(
+        "Segments",
+        format!(
+            "{} captured, {} missing of {} expected",
+            f.segments_captured, f.segments_missing, f.segments_expected
+        ),
+    ));
+    table.push_str(&row("Comments", f.comments.len().to_string()));
+    table.push_str(&row(
+        "Peak viewers",
+        opt(f.peak_viewers().map(|v| format!("{v:.0}"))),
+    ));
+    table.push_str(&row("Likes", opt(f.total_likes().map(|v| v.to_string()))));
+    if f.cut_by_shutdown {
+        table.push_str(&row("Note", "cut short by a shutdown of iglive".into()));
+    }
+    if let Some(e) = &f.error {
+        table.push_str(&row("Error", e.clone()));
+    }
+
+    format!(
+        r##"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; media-src 'self' file:; img-src 'self' file: data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 16px; color: #1f2328; background: #f6f8fa; }}
+h1 {{ font-size: 20px; margin: 0 0 12px; }}
+main {{ display: flex; gap: 16px; align-items: flex-start; flex-wrap: wrap; }}
+video {{ height: 70vh; max-width: 100%; background: #000; border-radius: 8px; }}
+#chat {{ width: 340px; height: 70vh; overflow-y: auto; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; margin: 0; padding: 8px; list-style: none; }}
+#chat li {{ padding: 3px 0; border-bottom: 1px solid #eee; overflow-wrap: anywhere; }}
+#chat li[hidden] {{ display: none; }}
+#chat .t {{ color: #57606a; font-size: 11px; margin-right: 4px; }}
+#chat .u {{ font-weight: 600; margin-right: 4px; }}
+#chart {{ position: relative; width: {chart_w}px; max-width: 100%; margin-top: 12px; }}
+#cursor {{ position: absolute; top: 24px; bottom: 28px; width: 2px; background: #2da44e; left: 48px; }}
+table {{ border-collapse: collapse; margin-top: 12px; background: #fff; }}
+th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<main>
+<video id="video" src="video.mp4" controls preload="metadata">
+<track kind="subtitles" src="chat.vtt" srclang="und" label="Chat">
+</video>
+<ol id="chat" aria-label="Chat"></ol>
+</main>
+<div id="chart" data-end="{end}" data-left="48" data-right="48" data-width="{chart_w}">{chart}<div id="cursor"></div></div>
+<table>{table}</table>
+<p><small>Recorded by iglive {version}. Raw facts: broadcast.json, comments.jsonl, chat.vtt.</small></p>
+<script type="application/json" id="chat-data">{comments}</script>
+<script type="application/json" id="facts">{facts}</script>
+<script>
+(function () {{
+  var comments = JSON.parse(document.getElementById('chat-data').textContent) || [];
+  var list = document.getElementById('chat');
+  var video = document.getElementById('video');
+  var items = [];
+  function clock(s) {{
+    s = Math.max(0, Math.floor(s));
+    var h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, x = s % 60;
+    return (h ? h + ':' + (m < 10 ? '0' : '') : '') + m + ':' + (x < 10 ? '0' : '') + x;
+  }}
+  comments.forEach(function (c) {{
+    var li = document.createElement('li');
+    var t = document.createElement('span'); t.className = 't'; t.textContent = clock(c.o);
+    var u = document.createElement('span'); u.className = 'u'; u.textContent = c.u;
+    var x = document.createElement('span'); x.className = 'x'; x.textContent = c.t;
+    li.appendChild(t); li.appendChild(u); li.appendChild(x);
+    li.hidden = true;
+    list.appendChild(li);
+    items.push({{ o: c.o, li: li }});
+  }});
+  var chart = document.getElementById('chart');
+  var cursor = document.getElementById('cursor');
+  var end = parseFloat(chart.dataset.end) || 1;
+  var shown = -1;
+  function update() {{
+    var now = video.currentTime || 0;
+    var last = -1;
+    for (var i = 0; i < items.length; i++) {{
+      var visible = items[i].o <= now;
+      if (items[i].li.hidden === visible) items[i].li.hidden = !visible;
+      if (visible) last = i;
+    }}
+    if (last !== shown) {{
+      shown = last;
+      list.scrollTop = list.scrollHeight;
+    }}
+    var w = chart.clientWidth || parseFloat(chart.dataset.width);
+    var scale = w / parseFloat(chart.dataset.width);
+    var left = parseFloat(chart.dataset.left) * scale;
+    var right = parseFloat(chart.dataset.right) * scale;
+    cursor.style.left = (left + Math.min(1, now / end) * (w - left - right)) + 'px';
+    document.body.dataset.shownComments = String(last + 1);
+  }}
+  video.addEventListener('timeupdate', update);
+  video.addEventListener('seeked', update);
+  video.addEventListener('loadedmetadata', update);
+  update();
+}})();
+</script>
+</body>
+</html>
+"##,
+        title = esc(&format!(
+            "{who} — live {}",
+            f.published_time
+                .map(super::facts::rfc3339)
+                .unwrap_or_default()
+        )),
+        end = end,
+        chart = chart.trim_start_matches(|c| c != '<'),
+        table = table,
+        version = env!("CARGO_PKG_VERSION"),
+        comments = script_json(&serde_json::Value::Array(comments)),
+        facts = script_json(&facts),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_json_cannot_close_the_script() {
+        let v = serde_json::json!({"t": "</script><script>alert(1)</script> & \u{2028}"});
+        let s = script_json(&v);
+        assert!(!s.contains("</script>") && !s.contains('<') && !s.contains('&'));
+        let back: serde_json::Value = serde_json::from_str(&s).expect("still JSON");
+        assert_eq!(back, v);
+    }
+}

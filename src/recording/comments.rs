@@ -1,0 +1,127 @@
+//! Live chat. `get_comment` returns comments at or after `last_comment_ts`, newest first and
+//! capped per call (reference §2), so the cursor advances to the newest `created_at` seen
+//! (never `created_at_utc`), comments are de-duplicated by pk, and a full page is followed
+//! at once by another so a burst sharing one second is read completely.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::instagram::types::Comment;
+use crate::store::{CommentRow, Write};
+
+use super::context::Ctx;
+
+/// The persisted cursor's name in the `cursors` table.
+pub const CURSOR: &str = "last_comment_ts";
+/// Follow-up pages read back to back before pausing, whatever happens.
+const MAX_PAGES_PER_ROUND: usize = 50;
+
+/// A comment as stored; `None` when it lacks what makes it a comment (a pk and a time).
+pub fn to_row(ctx: &Ctx, c: &Comment, kind: &str, source: &str) -> Option<CommentRow> {
+    let created_at = c.created_at.filter(|t| t.is_finite())?;
+    if c.pk.is_empty() {
+        return None;
+    }
+    Some(CommentRow {
+        broadcast_id: ctx.broadcast_id.clone(),
+        pk: c.pk.clone(),
+        user_id: c.user_id.clone(),
+        username: c.user.as_ref().and_then(|u| u.username.clone()),
+        // SQLite and every consumer take NUL badly; it carries no meaning in a comment.
+        text: c.text.replace('\0', ""),
+        created_at,
+        offset_s: Some(ctx.offset(created_at)),
+        kind: kind.into(),
+        source: source.into(),
+        raw_json: c.raw.to_string(),
+    })
+}
+
+pub async fn run(ctx: Ctx, interval: Duration, start_cursor: f64) {
+    let what = format!("comments of broadcast {}", ctx.broadcast_id);
+    let mut cursor = start_cursor;
+    // pk → created_at of comments at or after the cursor: the ones the next page repeats.
+    let mut seen: HashMap<String, f64> = HashMap::new();
+    // The service's page size is not documented; a page as large as the largest seen is "full".
+    let mut largest_page = 10usize;
+    loop {
+        let mut pages = 0;
+        loop {
+            pages += 1;
+            let page = tokio::select! {
+                _ = ctx.cancel.cancelled() => return,
+                r = ctx.client.comments(&ctx.broadcast_id, cursor) => r,
+            };
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    if !ctx.on_error(&what, &e).await {
+                        return;
+                    }
+                    break;
+                }
+            };
+            let mut fresh = 0usize;
+            for c in &page.comments {
+                if seen.contains_key(&c.pk) {
+                    continue;
+                }
+                match to_row(&ctx, c, "comment", "live") {
+                    Some(row) => {
+                        seen.insert(row.pk.clone(), row.created_at);
+                        fresh += 1;
+                        if ctx.writer.send(Write::Comment(row)).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => {
+                        tracing::warn!("{what}: skipped a comment without pk or time: {}", c.raw)
+                    }
+                }
+            }
+            if let Some(p) = &page.pinned_comment {
+                if let Some(row) = to_row(&ctx, p, "pinned", "live") {
+                    if seen.insert(row.pk.clone(), row.created_at).is_none() {
+                        let _ = ctx.writer.send(Write::Comment(row)).await;
+                    }
+                }
+            }
+            for s in &page.system_comments {
+                if let Ok(c) = serde_json::from_value::<Comment>(s.clone()) {
+                    if let Some(row) = to_row(&ctx, &c, "system", "live") {
+                        if seen.insert(row.pk.clone(), row.created_at).is_none() {
+                            let _ = ctx.writer.send(Write::Comment(row)).await;
+                        }
+                    }
+                }
+            }
+            let newest = page.newest_created_at().unwrap_or(cursor);
+            let advanced = newest > cursor;
+            if advanced {
+                cursor = newest;
+                seen.retain(|_, t| *t >= cursor);
+                let _ = ctx
+                    .writer
+                    .send(Write::Cursor {
+                        broadcast_id: ctx.broadcast_id.clone(),
+                        name: CURSOR.into(),
+                        value: cursor.to_string(),
+                    })
+                    .await;
+            }
+            // A page that brought something new and may have more behind it: read on now.
+            largest_page = largest_page.max(page.comments.len());
+            let full = page.comments.len() >= largest_page;
+            let more = page.has_more_comments.unwrap_or(false) || (fresh > 0 && full);
+            if !(more && (advanced || fresh > 0)) || pages >= MAX_PAGES_PER_ROUND {
+                if more && !advanced && fresh == 0 {
+                    tracing::warn!("{what}: a full page did not move the cursor past {cursor}; comments sharing that exact time beyond one page cannot be read");
+                }
+                break;
+            }
+        }
+        if !ctx.pause(interval).await {
+            return;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! What every task of one recording shares: which broadcast, the session's client, the single
+//! database writer, the intervals, and a channel back to the supervisor.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::instagram::{ApiError, Client};
+use crate::store::Writer;
+
+/// Something a task learned that the supervisor decides on (issue 7's end-of-broadcast
+/// decision is the supervisor's alone; tasks only report).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signal {
+    /// The status a heartbeat or `info` reported (`active`, `interrupted`, `stopped`, …).
+    Status(String),
+    /// A live endpoint answered 404: the broadcast is over.
+    Gone(String),
+    /// The manifest carried Instagram's end signal.
+    StreamEnded(String),
+    /// The session was refused; polling has stopped.
+    SessionExpired(String),
+}
+
+/// The shared context of one recording's tasks.
+#[derive(Clone)]
+pub struct Ctx {
+    pub broadcast_id: String,
+    pub user_id: String,
+    /// Unix seconds of the broadcast's `published_time`: provisional origin of offsets until
+    /// the capture knows where the video starts.
+    pub published_time: f64,
+    pub client: Client,
+    pub writer: Writer,
+    pub signals: mpsc::Sender<Signal>,
+    pub cancel: CancellationToken,
+}
+
+impl Ctx {
+    /// Sleeps for `interval` stretched by the session's slowdown; `false` when cancelled.
+    pub async fn pause(&self, interval: Duration) -> bool {
+        let slowdown = self.client.health().slowdown.clamp(1.0, 64.0);
+        tokio::select! {
+            _ = self.cancel.cancelled() => false,
+            _ = tokio::time::sleep(interval.mul_f64(slowdown)) => true,
+        }
+    }
+
+    /// Reports a signal to the supervisor (dropped if the supervisor is gone).
+    pub async fn signal(&self, s: Signal) {
+        let _ = self.signals.send(s).await;
+    }
+
+    /// Offset of a unix time into the recording, provisional (see `Ctx::published_time`).
+    pub fn offset(&self, unix: f64) -> f64 {
+        (unix - self.published_time).max(0.0)
+    }
+
+    /// What a poller does with an error: `true` to keep polling, `false` to stop.
+    pub async fn on_error(&self, what: &str, e: &ApiError) -> bool {
+        use crate::instagram::ApiErrorKind as K;
+        match e.kind() {
+            K::NotFound => {
+                tracing::info!("{what}: broadcast {} is gone: {e}", self.broadcast_id);
+                self.signal(Signal::Gone(e.to_string())).await;
+                false
+            }
+            K::LoginRequired | K::Challenge => {
+                tracing::error!("{what}: {e}");
+                self.signal(Signal::SessionExpired(e.to_string())).await;
+                false
+            }
+            _ => {
+                tracing::warn!("{what}: {e}");
+                true
+            }
+        }
+    }
+}

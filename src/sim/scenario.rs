@@ -1,0 +1,480 @@
+//! What the simulated Instagram does: accounts, broadcasts, chat, engagement and faults.
+//!
+//! A scenario is a TOML or JSON document; every field below is documented where it is declared.
+//! **All times are simulator seconds relative to simulator start** (negative means "before the
+//! recorder started"), on the simulated clock that `SimOptions::speed` accelerates. The `seed`
+//! drives every random choice (segment duration jitter, comment timing, fault probability), so
+//! one scenario always publishes the same thing.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::SimError;
+
+/// The whole simulated world.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Seed for every random choice; the same seed publishes the same segments and comments.
+    #[serde(default)]
+    pub seed: u64,
+    /// Most comments one `get_comment` (and one post-live comment page) returns.
+    #[serde(default = "default_comment_page_cap")]
+    pub comment_page_cap: usize,
+    /// When the session stops being accepted: afterwards every API call answers 403
+    /// `login_required`. `None`: never.
+    #[serde(default)]
+    pub session_expires_at: Option<f64>,
+    /// Known accounts: broadcast owners, co-broadcasters, commenters.
+    #[serde(default)]
+    pub accounts: Vec<Account>,
+    #[serde(default)]
+    pub broadcasts: Vec<Broadcast>,
+    /// Fault windows (throttling, errors, resets, …).
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+fn default_comment_page_cap() -> usize {
+    50
+}
+
+/// An Instagram account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// Numeric user id (`pk`).
+    pub pk: u64,
+    pub username: String,
+    #[serde(default)]
+    pub full_name: String,
+    #[serde(default)]
+    pub verified: bool,
+    /// Whether the session's account follows this one (its lives appear in `feed/reels_tray/`).
+    #[serde(default)]
+    pub followed: bool,
+}
+
+/// How a broadcast ends (reference §2 `broadcast_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndStatus {
+    Stopped,
+    HardStop,
+}
+
+/// One live broadcast and everything that happens during it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Broadcast {
+    /// Broadcast id (digits; serialized as a string like dilame's shape).
+    pub id: u64,
+    /// Owner's `pk`; must be in `accounts`.
+    pub owner: u64,
+    /// When the host went live (may be negative).
+    pub start: f64,
+    /// How long the host stays live, seconds.
+    pub duration: f64,
+    /// Status after the end: `stopped` or `hard_stop`.
+    #[serde(default = "default_end_status")]
+    pub end_status: EndStatus,
+    /// Seconds after the end at which the status becomes `post_live` (a replay exists).
+    /// `None`: never.
+    #[serde(default)]
+    pub post_live_after: Option<f64>,
+    /// Seconds after the end at which the ended manifest loses its `<Period>` (reference §3).
+    #[serde(default = "default_period_removed_after")]
+    pub period_removed_after: f64,
+    /// Seconds after the end at which `info`, the manifest and the segments answer 404.
+    #[serde(default = "default_gone_after")]
+    pub gone_after: f64,
+    /// Co-broadcasters' pks (must be in `accounts`).
+    #[serde(default)]
+    pub cobroadcasters: Vec<u64>,
+    /// Windows during which the host's connection struggles: status `interrupted` and no new
+    /// segments; `t` jumps over the gap when the host comes back (t counts media time).
+    #[serde(default)]
+    pub interruptions: Vec<Window>,
+    /// Segment timing.
+    #[serde(default)]
+    pub segments: SegmentSpec,
+    /// Scripted comments.
+    #[serde(default)]
+    pub comments: Vec<CommentScript>,
+    /// Generated comment streams ("k comments per second").
+    #[serde(default)]
+    pub comment_streams: Vec<CommentStream>,
+    /// Cumulative like count as `[time, likes]` points, piecewise linear.
+    #[serde(default)]
+    pub likes: Vec<[f64; 2]>,
+    /// Viewer count as `[time, viewers]` points, piecewise linear.
+    #[serde(default)]
+    pub viewers: Vec<[f64; 2]>,
+}
+
+fn default_end_status() -> EndStatus {
+    EndStatus::Stopped
+}
+fn default_period_removed_after() -> f64 {
+    6.0
+}
+fn default_gone_after() -> f64 {
+    120.0
+}
+
+/// A time window `[from, to)`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub from: f64,
+    pub to: f64,
+}
+
+/// How segments are cut (reference §3 "SegmentTimeline": ~2 s, "usually 2001 or 2002", outliers).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SegmentSpec {
+    /// Nominal segment duration, ms.
+    pub duration_ms: u32,
+    /// Uniform jitter around the nominal duration, ± ms.
+    pub jitter_ms: u32,
+    /// Probability that a segment is an outlier (1.2 s or 2.9 s, picked at random).
+    pub outlier_probability: f64,
+    /// Distinct encoded segments; the broadcast loops over them (patched timestamps), so any
+    /// broadcast length costs one short encode.
+    pub base_segments: usize,
+    /// The `t` of the first segment (`publishFrameTime`).
+    pub first_t: u64,
+    /// Segments listed in the live manifest's SegmentTimeline.
+    pub window: usize,
+    /// Video frame rate of the encoded media.
+    pub fps: u32,
+}
+
+impl Default for SegmentSpec {
+    fn default() -> Self {
+        SegmentSpec {
+            duration_ms: 2000,
+            jitter_ms: 150,
+            outlier_probability: 0.1,
+            base_segments: 8,
+            first_t: 1,
+            window: 10,
+            fps: 30,
+        }
+    }
+}
+
+/// `count` comments posted at `at`, spread evenly over `spread` seconds (default one second:
+/// a burst sharing one second, each with a distinct sub-second `created_at`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentScript {
+    pub at: f64,
+    #[serde(default = "one")]
+    pub count: usize,
+    /// Text; `{n}` is replaced by the comment's index within this script.
+    pub text: String,
+    /// Repeat the text this many times (multi-kilobyte comments).
+    #[serde(default = "one")]
+    pub repeat: usize,
+    /// Author's pk (must be in `accounts`); `None`: a generated viewer.
+    #[serde(default)]
+    pub user: Option<u64>,
+    #[serde(default = "one_f")]
+    pub spread: f64,
+}
+
+fn one() -> usize {
+    1
+}
+fn one_f() -> f64 {
+    1.0
+}
+
+/// Comments arriving at random times at `per_second` on average during `[from, to)`, texts
+/// picked from `texts`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentStream {
+    pub from: f64,
+    pub to: f64,
+    pub per_second: f64,
+    pub texts: Vec<String>,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// 429 with Instagram's throttling body; `Retry-After: retry_after` when given.
+    Throttle,
+    /// `status` (default 500) with a short text body.
+    ServerError,
+    /// 200 with a truncated JSON body.
+    MalformedJson,
+    /// The response is held back `delay_ms` real milliseconds, then served normally.
+    Delay,
+    /// The connection is dropped without any response.
+    Reset,
+    /// Media segments (and init segments) answer `status` (default 503).
+    SegmentError,
+    /// Manifests answer `status` (default 503).
+    ManifestOutage,
+    /// 403 `login_required`.
+    LoginRequired,
+    /// 400 `challenge_required` with `challenge.url`.
+    ChallengeRequired,
+    /// 400 `feedback_required` with `feedback_message`.
+    FeedbackRequired,
+}
+
+/// A fault window: requests in `[from, to)` whose path matches `path` fail as `kind` says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub from: f64,
+    pub to: f64,
+    /// Which requests: `"segments"` (media and init segments), `"manifest"` (MPDs), `"api"`
+    /// (everything under /api/v1/), or any substring of the request path (`"get_comment"`,
+    /// `"story"`). Default: segments for `segment_error`, manifests for `manifest_outage`,
+    /// the API for the Instagram error kinds (throttle, malformed_json, login/challenge/feedback),
+    /// everything for `server_error`, `delay` and `reset`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Chance that a matching request fails (seeded RNG); default 1.
+    #[serde(default)]
+    pub probability: Option<f64>,
+    /// HTTP status for `server_error`, `segment_error`, `manifest_outage`.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// `Retry-After` seconds for `throttle`.
+    #[serde(default)]
+    pub retry_after: Option<u64>,
+    /// Delay for `delay`, real milliseconds.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// `challenge.url` for `challenge_required`.
+    #[serde(default)]
+    pub challenge_url: Option<String>,
+}
+
+impl Scenario {
+    /// Reads a scenario; `.json` files are JSON, anything else TOML.
+    pub fn from_path(path: &Path) -> Result<Scenario, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::ReadScenario {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let scenario = if is_json {
+            Scenario::from_json_str(&text)
+        } else {
+            Scenario::from_toml_str(&text)
+        };
+        scenario.map_err(|e| match e {
+            SimError::InvalidScenario(reason) => {
+                SimError::InvalidScenario(format!("{}: {reason}", path.display()))
+            }
+            other => other,
+        })
+    }
+
+    pub fn from_toml_str(s: &str) -> Result<Scenario, SimError> {
+        let scenario: Scenario =
+            toml::from_str(s).map_err(|e| SimError::InvalidScenario(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    pub fn from_json_str(s: &str) -> Result<Scenario, SimError> {
+        let scenario: Scenario =
+            serde_json::from_str(s).map_err(|e| SimError::InvalidScenario(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// The built-in demo: one followed account live for ~60 s from simulator start, with chat
+    /// (a burst, emoji, right-to-left text, a steady stream), likes and a viewer curve.
+    pub fn demo() -> Scenario {
+        Scenario {
+            seed: 7,
+            comment_page_cap: 50,
+            session_expires_at: None,
+            accounts: vec![
+                Account {
+                    pk: 1_000_001,
+                    username: "demo.host".into(),
+                    full_name: "Demo Host".into(),
+                    verified: true,
+                    followed: true,
+                },
+                Account {
+                    pk: 1_000_002,
+                    username: "demo.guest".into(),
+                    full_name: "Demo Guest".into(),
+                    verified: false,
+                    followed: false,
+                },
+            ],
+            broadcasts: vec![Broadcast {
+                id: 17_900_000_000_000_001,
+                owner: 1_000_001,
+                start: -4.0,
+                duration: 60.0,
+                end_status: EndStatus::Stopped,
+                post_live_after: Some(5.0),
+                period_removed_after: default_period_removed_after(),
+                gone_after: default_gone_after(),
+                cobroadcasters: vec![],
+                interruptions: vec![],
+                segments: SegmentSpec::default(),
+                comments: vec![
+                    CommentScript {
+                        at: 2.0,
+                        count: 1,
+                        text: "hello 👋🔥".into(),
+                        repeat: 1,
+                        user: Some(1_000_002),
+                        spread: 1.0,
+                    },
+                    CommentScript {
+                        at: 10.0,
+                        count: 80,
+                        text: "burst {n}".into(),
+                        repeat: 1,
+                        user: None,
+                        spread: 1.0,
+                    },
+                    CommentScript {
+                        at: 20.0,
+                        count: 1,
+                        text: "مرحبا بالجميع".into(),
+                        repeat: 1,
+                        user: None,
+                        spread: 1.0,
+                    },
+                ],
+                comment_streams: vec![CommentStream {
+                    from: 0.0,
+                    to: 55.0,
+                    per_second: 1.0,
+                    texts: vec!["nice".into(), "❤️".into(), "where are you?".into()],
+                }],
+                likes: vec![[-4.0, 0.0], [56.0, 900.0]],
+                viewers: vec![[-4.0, 0.0], [20.0, 1500.0], [56.0, 800.0]],
+            }],
+            faults: vec![],
+        }
+    }
+
+    /// Rejects scenarios the simulator could not serve sensibly.
+    fn validate(&self) -> Result<(), SimError> {
+        let bad = |m: String| Err(SimError::InvalidScenario(m));
+        if self.comment_page_cap == 0 {
+            return bad("comment_page_cap must be at least 1".into());
+        }
+        for b in &self.broadcasts {
+            let known = |pk: u64| self.accounts.iter().any(|a| a.pk == pk);
+            if !known(b.owner) {
+                return bad(format!(
+                    "broadcast {}: owner {} is not in accounts",
+                    b.id, b.owner
+                ));
+            }
+            if let Some(pk) = b.cobroadcasters.iter().find(|pk| !known(**pk)) {
+                return bad(format!(
+                    "broadcast {}: co-broadcaster {pk} is not in accounts",
+                    b.id
+                ));
+            }
+            if let Some(pk) = b
+                .comments
+                .iter()
+                .filter_map(|c| c.user)
+                .find(|pk| !known(*pk))
+            {
+                return bad(format!(
+                    "broadcast {}: comment author {pk} is not in accounts",
+                    b.id
+                ));
+            }
+            if !(b.duration.is_finite() && b.duration > 0.0 && b.duration <= 86_400.0) {
+                return bad(format!(
+                    "broadcast {}: duration must be in (0, 86400] s",
+                    b.id
+                ));
+            }
+            if !b.start.is_finite() {
+                return bad(format!("broadcast {}: start must be a number", b.id));
+            }
+            let s = &b.segments;
+            if !(500..=10_000).contains(&s.duration_ms) || s.jitter_ms * 2 >= s.duration_ms {
+                return bad(format!(
+                    "broadcast {}: segments.duration_ms must be 500..=10000 with jitter_ms below half of it",
+                    b.id
+                ));
+            }
+            if !(1..=60).contains(&s.base_segments) || s.window == 0 || !(5..=60).contains(&s.fps) {
+                return bad(format!(
+                    "broadcast {}: segments.base_segments must be 1..=60, window >= 1, fps 5..=60",
+                    b.id
+                ));
+            }
+            if !(0.0..=1.0).contains(&s.outlier_probability) {
+                return bad(format!(
+                    "broadcast {}: outlier_probability must be in [0, 1]",
+                    b.id
+                ));
+            }
+            let total: f64 = b
+                .comments
+                .iter()
+                .map(|c| c.count as f64)
+                .chain(
+                    b.comment_streams
+                        .iter()
+                        .map(|c| c.per_second * (c.to - c.from)),
+                )
+                .sum();
+            if !(total.is_finite() && total <= 1_000_000.0) {
+                return bad(format!("broadcast {}: at most 1,000,000 comments", b.id));
+            }
+            if b.comment_streams
+                .iter()
+                .any(|c| c.texts.is_empty() || c.per_second < 0.0)
+            {
+                return bad(format!(
+                    "broadcast {}: a comment stream needs texts and a non-negative rate",
+                    b.id
+                ));
+            }
+            if b.comments
+                .iter()
+                .any(|c| c.text.len() * c.repeat > 64 * 1024)
+            {
+                return bad(format!("broadcast {}: comment text above 64 KiB", b.id));
+            }
+        }
+        for (i, b) in self.broadcasts.iter().enumerate() {
+            if self.broadcasts[..i].iter().any(|o| o.id == b.id) {
+                return bad(format!("broadcast id {} appears twice", b.id));
+            }
+        }
+        for f in &self.faults {
+            if let Some(p) = f.probability {
+                if !(0.0..=1.0).contains(&p) {
+                    return bad("fault probability must be in [0, 1]".into());
+                }
+            }
+            if f.delay_ms.is_some_and(|d| d > 600_000) {
+                return bad("fault delay_ms above 10 minutes".into());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! The HTTP front: one hyper connection per client around the axum router, so that every
+//! request is recorded, authenticated and exposed to fault windows before routing, and a
+//! `reset` fault can drop the connection without answering.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use super::faults::{self, Action};
+use super::state::{RecordedRequest, SimState};
+use super::{api, origin};
+
+/// Request bodies above this are cut off (the API's forms are tiny).
+const MAX_BODY: usize = 1 << 20;
+
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/truth", get(truth))
+        .route("/api/v1/feed/user/{pk}/story/", get(api::story))
+        .route("/api/v1/feed/reels_tray/", get(api::reels_tray))
+        .route("/api/v1/live/{id}/info/", get(api::info))
+        .route(
+            "/api/v1/live/{id}/heartbeat_and_get_viewer_count/",
+            post(api::heartbeat),
+        )
+        .route("/api/v1/live/{id}/get_comment/", get(api::get_comment))
+        .route(
+            "/api/v1/live/{id}/get_like_count/",
+            get(api::get_like_count),
+        )
+        .route(
+            "/api/v1/live/{id}/get_post_live_comments/",
+            get(api::get_post_live_comments),
+        )
+        .route(
+            "/api/v1/live/{id}/get_post_live_likes/",
+            get(api::get_post_live_likes),
+        )
+        .route("/live-dash/{rep}/{file}", get(origin::live_dash))
+        .fallback(|| async { api::fail(StatusCode::NOT_FOUND, "Page not found") })
+        .with_state(state)
+}
+
+async fn truth(
+    axum::extract::State(state): axum::extract::State<Arc<SimState>>,
+) -> axum::Json<super::Truth> {
+    axum::Json(super::truth_of(&state))
+}
+
+/// Accepts connections until `stop` fires, then drops every open connection.
+pub async fn serve(listener: TcpListener, state: Arc<SimState>, stop: CancellationToken) {
+    let router = router(state.clone());
+    let tracker = TaskTracker::new();
+    loop {
+        let stream = tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Per-connection accept errors (e.g. EMFILE) must not end the server.
+                Err(e) => {
+                    tracing::warn!("sim: accept failed: {e}");
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+            },
+        };
+        let (state, router, stop) = (state.clone(), router.clone(), stop.clone());
+        tracker.spawn(async move {
+            let svc =
+                hyper::service::service_fn(move |req| handle(state.clone(), router.clone(), req));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::select! {
+                _ = conn => {}
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// Whether the request carries a credential like the app's: a `sessionid` cookie or an
+/// `Authorization: Bearer IGT:2:…` header (reference §1 "Two ways to carry a session").
+fn authenticated(req: &Request<Body>) -> bool {
+    let h = req.headers();
+    let bearer = h
+        .get_all("authorization")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.starts_with("Bearer IGT:2:") && v.len() > "Bearer IGT:2:".len());
+    let cookie = h
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .any(|(k, v)| k == "sessionid" && !v.is_empty());
+    bearer || cookie
+}
+
+async fn handle(
+    state: Arc<SimState>,
+    router: Router,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, std::io::Error> {
+    let at = state.clock.now();
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(Body::new(body), MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    let is_form = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let mut record = RecordedRequest {
+        method: parts.method.to_string(),
+        path: path.clone(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        form: if is_form {
+            url::form_urlencoded::parse(&body).into_owned().collect()
+        } else {
+            Vec::new()
+        },
+        status: 0,
+        at,
+    };
+    let req = Request::from_parts(parts, Body::from(body));
+
+    match faults::decide(&state, &path, at) {
+        Some(Action::Reset) => {
+            state.record(record);
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "simulated connection reset",
+            ));
+        }
+        Some(Action::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Action::Respond(resp)) => {
+            record.status = resp.status().as_u16();
+            state.record(record);
+            return Ok(resp);
+        }
+        None => {}
+    }
+
+    let expired = state.scenario.session_expires_at.is_some_and(|t| at >= t);
+    let resp = if path.starts_with("/api/v1/") && (expired || !authenticated(&req)) {
+        api::fail(StatusCode::FORBIDDEN, "login_required")
+    } else {
+        match router.oneshot(req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        }
+    };
+    record.status = resp.status().as_u16();
+    state.record(record);
+    Ok(resp)
+}

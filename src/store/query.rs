@@ -1,0 +1,205 @@
+//! Read queries behind `iglive list`, `show` and `export`. Field names here are the JSON
+//! contract scripts rely on (issue 2 and 8): add fields, never rename them.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::StoreError;
+
+/// One recording as `iglive list --json` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecordingSummary {
+    pub broadcast_id: String,
+    pub user_id: String,
+    pub username: Option<String>,
+    /// The recording's state: detected, recording, interrupted, finalizing, finished, failed.
+    pub status: String,
+    /// Instagram's last known `broadcast_status`.
+    pub broadcast_status: Option<String>,
+    pub started_at: Option<f64>,
+    pub ended_at: Option<f64>,
+    pub duration_s: Option<f64>,
+    pub folder: Option<String>,
+    pub video: Option<String>,
+    pub comments: i64,
+    pub likes: Option<i64>,
+    pub peak_viewers: Option<f64>,
+    pub segments_captured: i64,
+    pub segments_missing: i64,
+    pub error: Option<String>,
+}
+
+/// Filters for `iglive list`.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Matches a user id, username or configured label.
+    pub account: Option<String>,
+    /// Only recordings that started at or after this unix time.
+    pub since: Option<f64>,
+}
+
+const SUMMARY_SQL: &str = "
+    SELECT r.broadcast_id, b.user_id, coalesce(b.username, a.username), r.state, b.status,
+           coalesce(b.published_time, r.started_at), coalesce(b.ended_at, r.finished_at),
+           r.duration_s, r.folder, r.video,
+           (SELECT count(*) FROM comments c WHERE c.broadcast_id = r.broadcast_id),
+           (SELECT max(likes) FROM like_samples l WHERE l.broadcast_id = r.broadcast_id),
+           (SELECT max(viewer_count) FROM viewer_samples v WHERE v.broadcast_id = r.broadcast_id),
+           r.segments_captured, r.segments_missing, r.error
+    FROM recordings r
+    JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
+    LEFT JOIN accounts a ON a.user_id = b.user_id";
+
+fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingSummary> {
+    Ok(RecordingSummary {
+        broadcast_id: row.get(0)?,
+        user_id: row.get(1)?,
+        username: row.get(2)?,
+        status: row.get(3)?,
+        broadcast_status: row.get(4)?,
+        started_at: row.get(5)?,
+        ended_at: row.get(6)?,
+        duration_s: row.get(7)?,
+        folder: row.get(8)?,
+        video: row.get(9)?,
+        comments: row.get(10)?,
+        likes: row.get(11)?,
+        peak_viewers: row.get(12)?,
+        segments_captured: row.get(13)?,
+        segments_missing: row.get(14)?,
+        error: row.get(15)?,
+    })
+}
+
+pub fn list_recordings(
+    conn: &Connection,
+    filter: &ListFilter,
+) -> Result<Vec<RecordingSummary>, StoreError> {
+    let sql = format!(
+        "{SUMMARY_SQL}
+         WHERE (?1 IS NULL OR b.user_id = ?1 OR coalesce(b.username, a.username) = ?1 OR a.label = ?1)
+           AND (?2 IS NULL OR coalesce(b.published_time, r.started_at) >= ?2)
+         ORDER BY coalesce(b.published_time, r.started_at), r.broadcast_id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params![filter.account, filter.since], summary)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub fn recording(
+    conn: &Connection,
+    broadcast_id: &str,
+) -> Result<Option<RecordingSummary>, StoreError> {
+    let sql = format!("{SUMMARY_SQL} WHERE r.broadcast_id = ?1");
+    Ok(conn
+        .query_row(&sql, params![broadcast_id], summary)
+        .optional()?)
+}
+
+/// A comment as exported (`iglive export --what comments`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CommentExport {
+    pub pk: String,
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub text: String,
+    pub created_at: f64,
+    pub offset_s: Option<f64>,
+}
+
+pub fn comments(conn: &Connection, broadcast_id: &str) -> Result<Vec<CommentExport>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT pk, user_id, username, text, created_at, offset_s FROM comments
+         WHERE broadcast_id = ?1 ORDER BY created_at, length(pk), pk",
+    )?;
+    let rows = stmt
+        .query_map(params![broadcast_id], |r| {
+            Ok(CommentExport {
+                pk: r.get(0)?,
+                user_id: r.get(1)?,
+                username: r.get(2)?,
+                text: r.get(3)?,
+                created_at: r.get(4)?,
+                offset_s: r.get(5)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// A like sample as exported (`iglive export --what likes`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LikeExport {
+    pub ts: f64,
+    pub likes: Option<i64>,
+    pub burst_likes: Option<i64>,
+}
+
+pub fn likes(conn: &Connection, broadcast_id: &str) -> Result<Vec<LikeExport>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT ts, likes, burst_likes FROM like_samples WHERE broadcast_id = ?1 AND source = 'live'
+         ORDER BY ts",
+    )?;
+    let rows = stmt
+        .query_map(params![broadcast_id], |r| {
+            Ok(LikeExport {
+                ts: r.get(0)?,
+                likes: r.get(1)?,
+                burst_likes: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// A viewer sample as exported (`iglive export --what viewers`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ViewerExport {
+    pub ts: f64,
+    pub viewer_count: Option<f64>,
+}
+
+pub fn viewers(conn: &Connection, broadcast_id: &str) -> Result<Vec<ViewerExport>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT ts, viewer_count FROM viewer_samples WHERE broadcast_id = ?1 ORDER BY ts",
+    )?;
+    let rows = stmt
+        .query_map(params![broadcast_id], |r| {
+            Ok(ViewerExport {
+                ts: r.get(0)?,
+                viewer_count: r.get(1)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// A persisted cursor (e.g. `last_comment_ts`), so a restart continues where it stopped.
+pub fn cursor(
+    conn: &Connection,
+    broadcast_id: &str,
+    name: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT value FROM cursors WHERE broadcast_id = ?1 AND name = ?2",
+            params![broadcast_id, name],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Whether a broadcast id has been seen before (detection emits one event per broadcast, even
+/// across restarts).
+pub fn broadcast_known(conn: &Connection, broadcast_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM broadcasts WHERE broadcast_id = ?1",
+            params![broadcast_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
