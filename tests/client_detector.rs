@@ -55,6 +55,7 @@ fn options(poll_ms: u64, tray: Option<TrayOptions>) -> DetectorOptions {
             poll_interval: Duration::from_millis(poll_ms),
             max_requests_per_minute: 6000,
             jitter: 0.1,
+            ..SchedulerConfig::default()
         },
         tray,
         seed: Some(7),

@@ -12,7 +12,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
 
-use super::backoff::{retry_delay, GovernorOptions, SessionGovernor, SessionHealth};
+use super::backoff::{retry_delay, GovernorOptions, SessionGovernor, SessionHealth, MAX_DELAY};
+use super::credentials::Credentials;
 use super::endpoint::Endpoint;
 use super::error::{classify, classify_redirect, ApiError};
 use super::session::Session;
@@ -70,6 +71,8 @@ struct Inner {
     options: ClientOptions,
     governor: SessionGovernor,
     stats: RequestStats,
+    /// Cookies/token as rotated by Instagram's answers.
+    credentials: Credentials,
 }
 
 /// A logged-in private-API client. Cheap to clone; clones share the session's governor and
@@ -103,8 +106,9 @@ fn header(
     Ok((HeaderName::from_static(name), v))
 }
 
-/// Headers sent on every request (reference §1): the app's fixed ones, the device ids, and
-/// the credential as instagrapi's bearer or ping's cookies, whichever the session holds.
+/// Headers sent on every request (reference §1): the app's fixed ones and the device ids.
+/// The credential itself (instagrapi's bearer or ping's cookies) is added per request from
+/// `Credentials`, since Instagram rotates it.
 fn default_headers(session: &Session, options: &ClientOptions) -> Result<HeaderMap, ApiError> {
     let mut pairs = vec![
         header("user-agent", &session.user_agent, false)?,
@@ -121,7 +125,8 @@ fn default_headers(session: &Session, options: &ClientOptions) -> Result<HeaderM
         pairs.push(header("x-ig-family-device-id", phone_id, false)?);
     }
     if let Some(auth) = &session.authorization {
-        pairs.push(header("authorization", auth, true)?);
+        // Checked here so an unusable token is a setup error, not a silently missing header.
+        header("authorization", auth, true)?;
         if let Some(pk) = &session.ds_user_id {
             pairs.push(header("ig-u-ds-user-id", pk, false)?);
         }
@@ -135,7 +140,7 @@ fn default_headers(session: &Session, options: &ClientOptions) -> Result<HeaderM
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ");
-        pairs.push(header("cookie", &cookie, true)?);
+        header("cookie", &cookie, true)?;
     }
     Ok(pairs.into_iter().collect())
 }
@@ -159,15 +164,26 @@ fn check_id(endpoint: Endpoint, target: &str, id: &str) -> Result<(), ApiError> 
     }
 }
 
-fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
+/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3; IMF-fixdate, the only
+/// form senders may generate). A date in the past means "now".
+pub fn parse_retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let value = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs).min(MAX_DELAY));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(value, &format)
+        .ok()?
+        .assume_utc();
+    let now = time::OffsetDateTime::from(now);
+    let secs = (at - now).whole_seconds().max(0);
+    Some(Duration::from_secs(secs.unsigned_abs()).min(MAX_DELAY))
 }
 
 /// A request description, kept so retries resend the same thing.
@@ -210,6 +226,7 @@ impl Client {
             .build()
             .map_err(|e| ApiError::setup(format!("cannot build the HTTP client: {e}")))?;
         let governor = SessionGovernor::new(options.governor.clone());
+        let credentials = Credentials::new(&session);
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -218,6 +235,7 @@ impl Client {
                 options,
                 governor,
                 stats: RequestStats::default(),
+                credentials,
             }),
         })
     }
@@ -237,8 +255,14 @@ impl Client {
         self.inner.stats.snapshot()
     }
 
+    /// The session as loaded (cookies as in the file; see `cookie` for rotated values).
     pub fn session(&self) -> &Session {
         &self.inner.session
+    }
+
+    /// A cookie's current value, after any rotation by Instagram's `Set-Cookie`.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.inner.credentials.cookie(name)
     }
 
     /// `feed/user/{pk}/story/`: the user's `broadcast` is set while they are live.
@@ -281,7 +305,7 @@ impl Client {
         broadcast_id: &str,
     ) -> Result<Heartbeat, ApiError> {
         let form = vec![
-            ("_csrftoken", self.inner.session.csrftoken()),
+            ("_csrftoken", self.inner.credentials.csrftoken()),
             ("_uuid", self.inner.session.uuid.clone()),
             ("offset_to_video_start", "0".to_string()),
         ];
@@ -476,6 +500,11 @@ impl Client {
             .join(&call.path)
             .map_err(|e| ApiError::other(call.endpoint, &call.target, format!("bad URL: {e}")))?;
         let mut req = inner.http.request(call.method.clone(), url);
+        if let Some(auth) = inner.credentials.authorization_header() {
+            req = req.header(reqwest::header::AUTHORIZATION, auth);
+        } else if let Some(cookie) = inner.credentials.cookie_header() {
+            req = req.header(reqwest::header::COOKIE, cookie);
+        }
         if !call.query.is_empty() {
             req = req.query(&call.query);
         }
@@ -499,7 +528,8 @@ impl Client {
         };
         let mut resp = req.send().await.map_err(net)?;
         let status = resp.status().as_u16();
-        let retry_after = parse_retry_after(resp.headers());
+        let retry_after = parse_retry_after(resp.headers(), std::time::SystemTime::now());
+        inner.credentials.update_from(resp.headers());
         if resp.status().is_redirection() {
             let location = resp
                 .headers()
@@ -527,5 +557,46 @@ impl Client {
             body.extend_from_slice(&chunk);
         }
         classify(call.endpoint, &call.target, status, retry_after, &body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    fn retry_after(v: &str, now: SystemTime) -> Option<Duration> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            HeaderValue::from_str(v).expect("valid"),
+        );
+        parse_retry_after(&h, now)
+    }
+
+    #[test]
+    fn retry_after_seconds_and_http_dates() {
+        // Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example).
+        let date = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(retry_after("120", date), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:51:37 GMT", date),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after(
+                "Sun, 06 Nov 1994 08:49:37 GMT",
+                date + Duration::from_secs(5)
+            ),
+            Some(Duration::ZERO),
+            "a past date means now"
+        );
+        assert_eq!(retry_after("soon", date), None);
+        assert_eq!(retry_after("-5", date), None);
+        assert_eq!(
+            retry_after("99999999999999", date),
+            Some(MAX_DELAY),
+            "capped"
+        );
     }
 }

@@ -195,9 +195,9 @@ impl Detector {
             }
         }
         match tray {
-            Some(t) if tray_needed => {
-                sched.insert_with_interval(PollTarget::Tray, Some(t.interval), now)
-            }
+            // Reserved: one tray request covers every followed account, so it keeps its pace
+            // however many accounts share the rest of the budget.
+            Some(t) if tray_needed => sched.insert_reserved(PollTarget::Tray, t.interval, now),
             _ => sched.remove(&PollTarget::Tray),
         }
     }

@@ -2,8 +2,10 @@
 //! steady polling is what gets accounts challenged (reference §5, PyInstaLive#124,
 //! instarec#9), so the scheduler enforces a hard budget: never more than
 //! `max_requests_per_minute` polls in any 60 s window, whatever the number of accounts,
-//! spread evenly (a minimum gap between polls) rather than in bursts. Pure logic over
-//! injected `Instant`s, so tests run simulated hours in milliseconds.
+//! spread evenly (a minimum gap between polls) rather than in bursts. Batch requests such as
+//! the reels tray are "reserved": their share of the budget is taken first, so adding
+//! accounts slows the per-account polls but never the tray. Pure logic over injected
+//! `Instant`s, so tests run simulated hours in milliseconds.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -14,8 +16,17 @@ use tokio::time::Instant;
 
 use crate::instagram::backoff::{scale, MAX_DELAY};
 
-/// The budget window.
+/// The budget window of the real service: the budget is "requests per minute".
 pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// Share of the window kept in hand when spacing the `R + 1`-th request from the first: the
+/// service counts requests when they arrive, and network latency varies from one request to
+/// the next, so pacing to the exact edge would let an observer count `R + 1` in some window.
+const WINDOW_MARGIN: f64 = 0.02;
+
+/// How much slower than their own share non-reserved keys go when reserved keys alone take
+/// the whole budget (a misconfiguration): they are still polled, rarely.
+const MAX_STARVED_FACTOR: f64 = 4.0;
 
 /// Scheduler tunables (from the configuration; may change at run time).
 #[derive(Debug, Clone)]
@@ -27,6 +38,9 @@ pub struct SchedulerConfig {
     /// Relative jitter on each account's interval (0.1 = ±10 %), so polls never fall into
     /// a recognisable fixed rhythm. Clamped to [0, 0.5].
     pub jitter: f64,
+    /// The window `max_requests_per_minute` counts over: `WINDOW` (60 s) in production;
+    /// benchmarks against the simulator's accelerated clock shrink it by the clock speed.
+    pub window: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -35,6 +49,7 @@ impl Default for SchedulerConfig {
             poll_interval: Duration::from_secs(60),
             max_requests_per_minute: 20,
             jitter: 0.1,
+            window: WINDOW,
         }
     }
 }
@@ -43,6 +58,8 @@ impl Default for SchedulerConfig {
 struct Slot {
     /// Own base interval (e.g. the reels tray's); `None` means `poll_interval`.
     interval: Option<Duration>,
+    /// Served from the budget before the other slots (see the module doc).
+    reserved: bool,
     next_due: Instant,
     paused: bool,
 }
@@ -114,12 +131,24 @@ impl<K: Ord + Clone> Scheduler<K> {
     /// planned over the next interval, so accounts added together (at start-up, on reload)
     /// are spread over the interval instead of all polled in the same few seconds.
     pub fn insert_with_interval(&mut self, key: K, interval: Option<Duration>, now: Instant) {
+        self.insert_slot(key, interval, false, now);
+    }
+
+    /// Adds (or updates) a reserved key polled every `interval`: its share of the budget is
+    /// set aside before the other keys are stretched to fit the rest.
+    pub fn insert_reserved(&mut self, key: K, interval: Duration, now: Instant) {
+        self.insert_slot(key, Some(interval), true, now);
+    }
+
+    fn insert_slot(&mut self, key: K, interval: Option<Duration>, reserved: bool, now: Instant) {
         if let Some(slot) = self.slots.get_mut(&key) {
             slot.interval = interval;
+            slot.reserved = reserved;
             return;
         }
         let mut slot = Slot {
             interval,
+            reserved,
             next_due: now,
             paused: false,
         };
@@ -204,16 +233,46 @@ impl<K: Ord + Clone> Scheduler<K> {
             .clamp(Duration::from_millis(1), MAX_DELAY)
     }
 
-    /// Wanted polls per minute of all active keys over the budget: above 1, every interval
-    /// is stretched by this factor so the total fits.
+    /// Wanted polls per window of the active keys: (reserved, others).
+    fn wanted(&self) -> (f64, f64) {
+        let window = self.window().as_secs_f64();
+        let mut reserved = 0.0;
+        let mut others = 0.0;
+        for s in self.slots.values().filter(|s| !s.paused) {
+            let w = window / self.base(s).as_secs_f64();
+            if s.reserved {
+                reserved += w;
+            } else {
+                others += w;
+            }
+        }
+        (reserved, others)
+    }
+
+    fn window(&self) -> Duration {
+        self.config
+            .window
+            .clamp(Duration::from_millis(1), MAX_DELAY)
+    }
+
+    /// Wanted polls per window of all active keys over the budget: above 1, intervals are
+    /// stretched so the total fits.
     pub fn load(&self) -> f64 {
-        let wanted: f64 = self
-            .slots
-            .values()
-            .filter(|s| !s.paused)
-            .map(|s| WINDOW.as_secs_f64() / self.base(s).as_secs_f64())
-            .sum();
-        wanted / self.budget() as f64
+        let (reserved, others) = self.wanted();
+        (reserved + others) / self.budget() as f64
+    }
+
+    /// Interval multipliers (reserved keys, other keys), before the session's slowdown.
+    /// Reserved keys are stretched only if they alone exceed the budget; the others share
+    /// what the reserved keys leave.
+    fn stretch_factors(&self) -> (f64, f64) {
+        let budget = self.budget() as f64;
+        let (reserved, others) = self.wanted();
+        if reserved >= budget {
+            let total = (reserved + others) / budget;
+            return (reserved / budget, total.max(1.0) * MAX_STARVED_FACTOR);
+        }
+        (1.0, (others / (budget - reserved)).max(1.0))
     }
 
     /// The interval a key is polled at now (before jitter).
@@ -223,35 +282,42 @@ impl<K: Ord + Clone> Scheduler<K> {
     }
 
     fn stretched(&self, slot: &Slot) -> Duration {
-        scale(
-            self.base(slot),
-            self.load().max(1.0) * self.slowdown,
-            MAX_DELAY,
-        )
+        let (reserved, others) = self.stretch_factors();
+        let factor = if slot.reserved { reserved } else { others };
+        scale(self.base(slot), factor * self.slowdown, MAX_DELAY)
     }
 
     /// Smallest gap between two polls: the budget spread evenly over the window.
     pub fn min_gap(&self) -> Duration {
-        scale(WINDOW / self.budget() as u32, self.slowdown, MAX_DELAY)
+        scale(
+            self.window() / self.budget() as u32,
+            self.slowdown,
+            MAX_DELAY,
+        )
     }
 
     /// The next key to poll and the earliest time it may be polled, or `None` when nothing
     /// is active. Never earlier than the budget allows: after the last `R` polls, the next
-    /// one waits until the oldest of them is 60 s old.
+    /// one waits until the oldest of them is a window (plus `WINDOW_MARGIN`) old. A reserved
+    /// key that is due by then goes first, so a backlog of accounts never delays the tray.
     pub fn next(&self) -> Option<(K, Instant)> {
-        let (key, slot) = self
-            .slots
-            .iter()
-            .filter(|(_, s)| !s.paused)
-            .min_by_key(|(_, s)| s.next_due)?;
+        let active = || self.slots.iter().filter(|(_, s)| !s.paused);
+        let (mut key, slot) = active().min_by_key(|(_, s)| s.next_due)?;
         let mut at = slot.next_due;
         if let Some(last) = self.recent.back() {
             at = at.max(*last + self.min_gap());
         }
         if self.recent.len() >= self.budget() {
             if let Some(oldest) = self.recent.front() {
-                at = at.max(*oldest + WINDOW);
+                let guard = scale(self.window(), 1.0 + WINDOW_MARGIN, MAX_DELAY);
+                at = at.max(*oldest + guard);
             }
+        }
+        if let Some((reserved, _)) = active()
+            .filter(|(_, s)| s.reserved && s.next_due <= at)
+            .min_by_key(|(_, s)| s.next_due)
+        {
+            key = reserved;
         }
         Some((key.clone(), at))
     }
@@ -290,6 +356,7 @@ mod tests {
             poll_interval: Duration::from_secs(poll_s),
             max_requests_per_minute: rpm,
             jitter: 0.1,
+            window: WINDOW,
         }
     }
 
@@ -449,6 +516,7 @@ mod tests {
                 poll_interval: Duration::MAX,
                 max_requests_per_minute: 0,
                 jitter: f64::NAN,
+                window: WINDOW,
             },
             6,
         );
@@ -461,6 +529,16 @@ mod tests {
         s.defer(&1, f64::MAX);
         let i = s.interval_of(&1);
         assert!(i.is_some_and(|d| d <= MAX_DELAY), "{i:?}");
+        let mut s = Scheduler::new(
+            SchedulerConfig {
+                window: Duration::ZERO,
+                ..cfg(0, 0)
+            },
+            7,
+        );
+        s.insert(1, t0);
+        assert!(s.min_gap() > Duration::ZERO);
+        assert!(!simulate(&mut s, t0, 1).is_empty());
     }
 
     #[test]
@@ -517,5 +595,73 @@ mod tests {
         assert_eq!(s.interval_of(&0), Some(Duration::from_secs(14)));
         let fires = simulate(&mut s, t0, 20);
         assert_budget(&fires, 10);
+    }
+
+    #[test]
+    fn reserved_keys_keep_their_rate_whatever_the_number_of_others() {
+        let t0 = Instant::now();
+        for n in [10u32, 100, 1000] {
+            let mut s = Scheduler::new(cfg(60, 20), 10);
+            s.insert_reserved(u32::MAX, Duration::from_secs(15), t0);
+            for k in 0..n {
+                s.insert(k, t0);
+            }
+            assert_eq!(s.interval_of(&u32::MAX), Some(Duration::from_secs(15)));
+            // 4 of the 20 per minute go to the tray; the accounts share the other 16.
+            let expected = 60.0 * (n as f64 / 16.0).max(1.0);
+            let got = s.interval_of(&0).expect("key").as_secs_f64();
+            assert!((got - expected).abs() < 1e-6, "n={n}: {got} vs {expected}");
+            let fires = simulate(&mut s, t0, 30);
+            assert_budget(&fires, 20);
+            let tray: Vec<Instant> = fires
+                .iter()
+                .filter(|f| f.0 == u32::MAX)
+                .map(|f| f.1)
+                .collect();
+            let gaps: Vec<f64> = tray
+                .windows(2)
+                .map(|w| (w[1] - w[0]).as_secs_f64())
+                .collect();
+            let worst = gaps.iter().cloned().fold(0.0, f64::max);
+            // ±10 % jitter plus a few minimum gaps of queueing behind due accounts.
+            assert!(worst <= 15.0 * 1.1 + 3.0 * 3.0, "n={n}: tray gap {worst}");
+            assert!(
+                tray.len() >= 100,
+                "n={n}: {} tray polls in 30 min",
+                tray.len()
+            );
+        }
+    }
+
+    #[test]
+    fn reserved_keys_alone_over_budget_still_leave_room_for_others() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(cfg(60, 2), 11);
+        s.insert_reserved(u32::MAX, Duration::from_secs(10), t0);
+        s.insert(1, t0);
+        let fires = simulate(&mut s, t0, 120);
+        assert_budget(&fires, 2);
+        assert!(
+            fires.iter().any(|f| f.0 == 1),
+            "the account is still polled"
+        );
+    }
+
+    #[test]
+    fn window_is_configurable() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(
+            SchedulerConfig {
+                window: Duration::from_millis(600),
+                poll_interval: Duration::from_millis(100),
+                ..cfg(0, 10)
+            },
+            12,
+        );
+        for k in 0..50 {
+            s.insert(k, t0);
+        }
+        assert_eq!(s.min_gap(), Duration::from_millis(60));
+        assert_eq!(s.interval_of(&0), Some(Duration::from_secs(3)));
     }
 }
