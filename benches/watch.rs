@@ -1,6 +1,7 @@
 //! Detection benchmark (issue 4): the detector against the in-process simulator at high clock
-//! speed, with 10, 100 and 1,000 watched accounts that each go live once at a random (seeded)
-//! time, under a budget of R = 20 requests per minute. For each N and each path (per-account
+//! speed, with 10, 100 and 1,000 watched accounts that go live at random (seeded) times (each
+//! account several times when N is small, so every case measures at least ~200 lives), under
+//! a budget of R = 20 requests per minute. For each N and each path (per-account
 //! story polling; reels tray with a slow per-account safety net) it prints the highest number
 //! of requests the simulator received in any 60 s of simulated time, and the mean and p95
 //! detection latency (simulated time from the broadcast's start to the `LiveEvent`).
@@ -17,8 +18,8 @@ use std::time::{Duration, Instant};
 use iglive::instagram::{Client, ClientOptions, Session};
 use iglive::sim::{self, Scenario, SimOptions};
 use iglive::watch::{
-    Accounts, Detector, DetectorOptions, MemorySeenStore, SchedulerConfig, TrayOptions,
-    WatchedAccount,
+    Accounts, DetectionSource, Detector, DetectorOptions, MemorySeenStore, SchedulerConfig,
+    TrayOptions, WatchedAccount,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -54,11 +55,16 @@ impl Path {
 /// One measured run.
 struct Outcome {
     n: usize,
+    lives: usize,
     path: Path,
     speed: f64,
     max_per_minute: usize,
     mean_per_minute: f64,
     latencies: Vec<f64>,
+    /// Lives first seen in the reels tray (the rest by story polls).
+    via_tray: usize,
+    /// Mean and largest gap between two tray requests, simulated seconds.
+    tray_gaps: Option<(f64, f64)>,
     optimum: f64,
     real: Duration,
 }
@@ -85,8 +91,56 @@ fn max_in_window(times: &mut [f64]) -> usize {
     best
 }
 
-/// Accounts, their start times and the scenario, built from the seed.
-fn scenario(n: usize, path: Path, spread: f64, duration: f64) -> (String, HashMap<String, f64>) {
+/// When lives happen: each account goes live `lives` times; its k-th live starts at
+/// `k × period + U(0, window)` and lasts `duration`, so lives of one account never overlap.
+struct Plan {
+    lives: usize,
+    window: f64,
+    duration: f64,
+    period: f64,
+    speed: f64,
+    optimum: f64,
+}
+
+impl Plan {
+    fn new(n: usize, path: Path) -> Plan {
+        // At least ~200 lives per case, so the mean is measured to a few percent.
+        let lives = (200 / n).max(1);
+        match path {
+            Path::Feed => {
+                // Round robin: every account once per max(poll interval, N/R minutes). A live
+                // lasts longer than the longest wait (a jittered round plus queueing).
+                let round = POLL.max(60.0 * n as f64 / f64::from(BUDGET));
+                let duration = 1.3 * round + 60.0;
+                Plan {
+                    lives,
+                    window: round,
+                    duration,
+                    period: duration + round + 60.0,
+                    // Fast enough for a short run, slow enough that real scheduling noise (a
+                    // few ms) stays well below the 3 s between two requests.
+                    speed: if n >= 1000 { 250.0 } else { 200.0 },
+                    optimum: round / 2.0,
+                }
+            }
+            Path::Tray => Plan {
+                lives,
+                window: if lives == 1 { 600.0 } else { 150.0 },
+                duration: 120.0,
+                period: if lives == 1 { 750.0 } else { 300.0 },
+                speed: if lives >= 10 { 200.0 } else { 60.0 },
+                optimum: TRAY / 2.0,
+            },
+        }
+    }
+
+    fn end(&self) -> f64 {
+        (self.lives - 1) as f64 * self.period + self.window + self.duration
+    }
+}
+
+/// The scenario and each broadcast's start, built from the seed.
+fn scenario(n: usize, path: Path, plan: &Plan) -> (String, HashMap<String, f64>) {
     let mut rng = StdRng::seed_from_u64(SEED ^ n as u64 ^ (path == Path::Tray) as u64);
     let mut toml = format!("seed = {SEED}\n");
     let mut starts = HashMap::new();
@@ -97,42 +151,30 @@ fn scenario(n: usize, path: Path, spread: f64, duration: f64) -> (String, HashMa
             path == Path::Tray
         ));
     }
+    let mut id = 17_950_000_000_000_000u64;
     for i in 0..n as u64 {
         let pk = FIRST_PK + i;
-        let start = (rng.gen::<f64>() * spread * 10.0).round() / 10.0;
-        starts.insert(pk.to_string(), start);
-        // Long, unjittered segments sharing one base clip: one tiny encode for every broadcast.
-        toml.push_str(&format!(
-            "[[broadcasts]]\nid = {}\nowner = {pk}\nstart = {start}\nduration = {duration}\n\
-             [broadcasts.segments]\nduration_ms = 10000\njitter_ms = 0\noutlier_probability = 0.0\n\
-             base_segments = 1\n",
-            17_950_000_000_000_000 + i
-        ));
+        for k in 0..plan.lives {
+            let offset = (rng.gen::<f64>() * plan.window * 10.0).round() / 10.0;
+            let start = k as f64 * plan.period + offset;
+            id += 1;
+            starts.insert(id.to_string(), start);
+            // Long, unjittered segments sharing one base clip: one tiny encode for all.
+            toml.push_str(&format!(
+                "[[broadcasts]]\nid = {id}\nowner = {pk}\nstart = {start}\nduration = {}\n\
+                 [broadcasts.segments]\nduration_ms = 10000\njitter_ms = 0\n\
+                 outlier_probability = 0.0\nbase_segments = 1\n",
+                plan.duration
+            ));
+        }
     }
     (toml, starts)
 }
 
 async fn run(n: usize, path: Path) -> Outcome {
-    let budget = f64::from(BUDGET);
-    // Per-account polling: a full round takes max(POLL, N/R minutes); lives start over one
-    // round and last two, so every one is found while live.
-    let round = POLL.max(60.0 * n as f64 / budget);
-    let (spread, duration, optimum, speed) = match path {
-        Path::Feed => (
-            round,
-            2.0 * round + 120.0,
-            round / 2.0,
-            // Fast enough for a short run, slow enough that a few ms of real scheduling noise
-            // stays well below the 3 s between two requests.
-            match n {
-                0..=10 => 20.0,
-                11..=100 => 50.0,
-                _ => 250.0,
-            },
-        ),
-        Path::Tray => (600.0, 120.0, TRAY / 2.0, 60.0),
-    };
-    let (toml, starts) = scenario(n, path, spread, duration);
+    let plan = Plan::new(n, path);
+    let (speed, optimum) = (plan.speed, plan.optimum);
+    let (toml, starts) = scenario(n, path, &plan);
     let scenario = Scenario::from_toml_str(&toml).expect("scenario");
     let handle = sim::start(
         scenario,
@@ -155,9 +197,9 @@ async fn run(n: usize, path: Path) -> Outcome {
         },
     )
     .expect("client");
-    let accounts = Accounts::new(starts.keys().map(|pk| WatchedAccount {
+    let accounts = Accounts::new((0..n as u64).map(|i| WatchedAccount {
         in_tray: path == Path::Tray,
-        ..WatchedAccount::new(pk.clone())
+        ..WatchedAccount::new((FIRST_PK + i).to_string())
     }));
     let options = DetectorOptions {
         scheduler: SchedulerConfig {
@@ -180,18 +222,21 @@ async fn run(n: usize, path: Path) -> Outcome {
         tokio::spawn(async move { detector.run(client, accounts, tx, cancel).await })
     };
     let started = Instant::now();
-    // Every live is over by `spread + duration`: stop then at the latest.
-    let end = spread + duration;
+    // Every live is over by then: stop at the latest.
+    let end = plan.end();
+    let total = starts.len();
     let deadline = started + real(end) + Duration::from_secs(30);
-    let mut latencies = Vec::with_capacity(n);
-    while latencies.len() < n && handle.now() < end {
+    let mut latencies = Vec::with_capacity(total);
+    let mut via_tray = 0;
+    while latencies.len() < total && handle.now() < end {
         let wait = deadline.saturating_duration_since(Instant::now());
         let Ok(Some(event)) = tokio::time::timeout(wait, rx.recv()).await else {
             break;
         };
         let at = handle.now();
-        if let Some(start) = starts.get(&event.user_id) {
+        if let Some(start) = starts.get(&event.broadcast.id) {
             latencies.push(at - start);
+            via_tray += usize::from(event.source == DetectionSource::ReelsTray);
         }
     }
     let elapsed_sim = handle.now();
@@ -201,8 +246,20 @@ async fn run(n: usize, path: Path) -> Outcome {
         Ok(Err(e)) => eprintln!("detector stopped: {e}"),
         Err(e) => eprintln!("detector task failed: {e}"),
     }
-    let mut times: Vec<f64> = handle
-        .requests()
+    let log = handle.requests();
+    let tray: Vec<f64> = log
+        .iter()
+        .filter(|r| r.path.ends_with("/reels_tray/"))
+        .map(|r| r.at)
+        .collect();
+    let gaps: Vec<f64> = tray.windows(2).map(|w| w[1] - w[0]).collect();
+    let tray_gaps = (!gaps.is_empty()).then(|| {
+        (
+            gaps.iter().sum::<f64>() / gaps.len() as f64,
+            gaps.iter().cloned().fold(0.0, f64::max),
+        )
+    });
+    let mut times: Vec<f64> = log
         .iter()
         .filter(|r| r.path.starts_with("/api/v1/"))
         .map(|r| r.at)
@@ -213,11 +270,14 @@ async fn run(n: usize, path: Path) -> Outcome {
     latencies.sort_by(f64::total_cmp);
     Outcome {
         n,
+        lives: total,
         path,
         speed,
         max_per_minute,
         mean_per_minute,
         latencies,
+        via_tray,
+        tray_gaps,
         optimum,
         real: started.elapsed(),
     }
@@ -238,25 +298,50 @@ fn main() {
         .build()
         .expect("runtime");
     let total = Instant::now();
+    // Optional filters: `cargo bench --bench watch -- feed 1000` runs only those cases.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let ns: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let wanted_path = |p: Path| {
+        let names = ["feed", "tray"];
+        let any = args.iter().any(|a| names.contains(&a.as_str()));
+        !any || args
+            .iter()
+            .any(|a| a == if p == Path::Feed { "feed" } else { "tray" })
+    };
     let mut rows = Vec::new();
     for path in [Path::Feed, Path::Tray] {
+        if !wanted_path(path) {
+            continue;
+        }
         for n in [10usize, 100, 1000] {
+            if !ns.is_empty() && !ns.contains(&n) {
+                continue;
+            }
             let o = rt.block_on(run(n, path));
             eprintln!(
-                "{} N={}: {} of {} lives detected in {:.1} s real (clock ×{})",
+                "{} N={}: {} of {} lives detected ({} via the tray) in {:.1} s real (clock ×{}){}",
                 o.path.name(),
                 o.n,
                 o.latencies.len(),
-                o.n,
+                o.lives,
+                o.via_tray,
                 o.real.as_secs_f64(),
-                o.speed
+                o.speed,
+                o.tray_gaps
+                    .map(|(mean, max)| format!(
+                        "; tray every {mean:.1} s on average, at most {max:.1} s"
+                    ))
+                    .unwrap_or_default(),
             );
             rows.push(o);
         }
     }
     println!("\nDetection benchmark: budget R = {BUDGET} requests/min, poll interval {POLL} s, tray every {TRAY} s (safety net {SAFETY_NET} s), seed {SEED}.");
     println!("Times are simulated; the simulator runs at the clock speed shown.\n");
-    println!("| N | path | detected | max req/min (any 60 s) | mean req/min | mean latency | p95 latency | optimum mean | mean / optimum | clock | real time |");
+    println!("| N | path | lives detected | max req/min (any 60 s) | mean req/min | mean latency | p95 latency | optimum mean | mean / optimum | clock | real time |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for o in &rows {
         let mean = o.latencies.iter().sum::<f64>() / o.latencies.len().max(1) as f64;
@@ -265,7 +350,7 @@ fn main() {
             o.n,
             o.path.name(),
             o.latencies.len(),
-            o.n,
+            o.lives,
             o.max_per_minute,
             if o.max_per_minute > BUDGET as usize {
                 " (OVER)"

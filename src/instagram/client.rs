@@ -255,6 +255,11 @@ impl Client {
         self.inner.stats.snapshot()
     }
 
+    /// Requests sent to `endpoint` so far, retries included, whatever their outcome.
+    pub fn requests_sent(&self, endpoint: Endpoint) -> u64 {
+        self.inner.stats.total(endpoint)
+    }
+
     /// The session as loaded (cookies as in the file; see `cookie` for rotated values).
     pub fn session(&self) -> &Session {
         &self.inner.session

@@ -62,6 +62,15 @@ enum PollTarget {
     Account(String),
 }
 
+impl PollTarget {
+    fn endpoint(&self) -> Endpoint {
+        match self {
+            PollTarget::Tray => Endpoint::ReelsTray,
+            PollTarget::Account(_) => Endpoint::StoryFeed,
+        }
+    }
+}
+
 /// Finds lives of watched accounts. See `run`.
 pub struct Detector {
     options: DetectorOptions,
@@ -143,10 +152,19 @@ impl Detector {
             }
             let Some((target, _)) = next else { continue };
             sched.record(&target, now);
+            let endpoint = target.endpoint();
+            let sent_before = client.requests_sent(endpoint);
             let step = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
                 step = self.poll(&client, &target, &state, &events, &cancel) => step,
             };
+            // Retries of a transient failure are requests too: they count against the budget
+            // (as sent now, which only errs on the side of fewer requests).
+            let retries = client
+                .requests_sent(endpoint)
+                .saturating_sub(sent_before)
+                .saturating_sub(1);
+            sched.record_extra(retries, Instant::now());
             match step {
                 Ok(()) => {}
                 Err(Stop::Done) => return Ok(()),
