@@ -86,6 +86,9 @@ pub enum ApiError {
         status: u16,
         message: String,
     },
+    /// The client could not be built (bad base URL, session values unusable as headers).
+    #[error("Instagram client setup: {message}")]
+    Setup { message: String },
     #[error("{endpoint} for {target}: {message}")]
     Other {
         endpoint: Endpoint,
@@ -103,11 +106,12 @@ impl ApiError {
             ApiError::NotFound { .. } => ApiErrorKind::NotFound,
             ApiError::Transient { .. } => ApiErrorKind::Transient,
             ApiError::Http { .. } => ApiErrorKind::Http,
-            ApiError::Other { .. } => ApiErrorKind::Other,
+            ApiError::Other { .. } | ApiError::Setup { .. } => ApiErrorKind::Other,
         }
     }
 
-    pub fn endpoint(&self) -> Endpoint {
+    /// The endpoint concerned (`None` for setup errors).
+    pub fn endpoint(&self) -> Option<Endpoint> {
         match self {
             ApiError::LoginRequired { endpoint, .. }
             | ApiError::Challenge { endpoint, .. }
@@ -115,7 +119,8 @@ impl ApiError {
             | ApiError::NotFound { endpoint, .. }
             | ApiError::Transient { endpoint, .. }
             | ApiError::Http { endpoint, .. }
-            | ApiError::Other { endpoint, .. } => *endpoint,
+            | ApiError::Other { endpoint, .. } => Some(*endpoint),
+            ApiError::Setup { .. } => None,
         }
     }
 
@@ -123,6 +128,12 @@ impl ApiError {
         ApiError::Other {
             endpoint,
             target: target.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn setup(message: impl Into<String>) -> Self {
+        ApiError::Setup {
             message: message.into(),
         }
     }
@@ -339,7 +350,9 @@ pub fn classify(
             "JSON response is not an object",
         ));
     }
-    if str_field(&json, "status") == Some("fail") {
+    // A heartbeat answering `status: "fail"` with no error signal means "the host lost
+    // connection" (PyInstaLive, reference §2 "Heartbeat"): data for the poller, not an error.
+    if str_field(&json, "status") == Some("fail") && endpoint != Endpoint::Heartbeat {
         return Err(ApiError::other(
             endpoint,
             target,
@@ -354,6 +367,39 @@ pub fn classify(
         ));
     }
     Ok(json)
+}
+
+/// The client follows no redirects: the private API never redirects a valid call, while a
+/// dead or flagged session gets sent to the login page or a challenge (instarec reads an HTML
+/// login page as "cookies bad"). Following them would turn that into a confusing 200.
+pub fn classify_redirect(
+    endpoint: Endpoint,
+    target: &str,
+    status: u16,
+    location: Option<&str>,
+) -> ApiError {
+    let loc = location.unwrap_or("");
+    if loc.contains("/challenge") || loc.contains("/suspended/") || loc.contains("checkpoint") {
+        ApiError::Challenge {
+            endpoint,
+            target: target.to_string(),
+            url: Some(clip(loc)),
+            suspended: loc.contains("/suspended/"),
+        }
+    } else if loc.contains("login") {
+        ApiError::LoginRequired {
+            endpoint,
+            target: target.to_string(),
+            message: format!("HTTP {status} redirect to the login page"),
+        }
+    } else {
+        ApiError::Http {
+            endpoint,
+            target: target.to_string(),
+            status,
+            message: format!("unexpected redirect to {}", clip(loc)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -495,6 +541,47 @@ mod tests {
         assert!(
             msg.contains("comments") && msg.contains("broadcast 9") && msg.contains("30 s"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn redirects() {
+        let e =
+            |loc: Option<&str>| classify_redirect(Endpoint::StoryFeed, "user 1", 302, loc).kind();
+        assert_eq!(
+            e(Some("https://www.instagram.com/accounts/login/?next=x")),
+            ApiErrorKind::LoginRequired
+        );
+        assert_eq!(
+            e(Some("https://www.instagram.com/challenge/?next=x")),
+            ApiErrorKind::Challenge
+        );
+        assert_eq!(
+            e(Some("https://www.instagram.com/accounts/suspended/")),
+            ApiErrorKind::Challenge
+        );
+        assert_eq!(e(Some("https://example.com/")), ApiErrorKind::Http);
+        assert_eq!(e(None), ApiErrorKind::Http);
+    }
+
+    #[test]
+    fn failed_heartbeat_is_data() {
+        let v = classify(
+            Endpoint::Heartbeat,
+            "broadcast 1",
+            200,
+            None,
+            br#"{"status":"fail"}"#,
+        )
+        .expect("the poller reads it");
+        assert_eq!(v["status"], "fail");
+        assert_eq!(
+            kind(
+                Endpoint::Heartbeat,
+                200,
+                r#"{"message":"login_required","status":"fail"}"#
+            ),
+            ApiErrorKind::LoginRequired
         );
     }
 
