@@ -189,3 +189,40 @@ async fn drain_fetches_what_is_listed_and_stops() {
     assert_eq!(report.streams, 2);
     assert!(dir.exists(), "keep_segments keeps them");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_rewind_the_video_starts_at_the_live_window() {
+    let h = start_sim(&scenario(-60.0, 75.0, ""), SPEED).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join(".segments");
+    let run = spawn_capture(request(mpd_url(&h), &dir, false), fast_options());
+    let (exit, p) = run.join(Duration::from_secs(60)).await;
+    assert_eq!(exit, CaptureExit::StreamEnded);
+    let truth = broadcast(&h);
+    assert!(!p.rewind_used);
+    let first = p.first_t.expect("something captured");
+    assert!(first > 30_000, "starts in the live window, not at {first}");
+    assert_eq!(p.segments_missing, 0, "{p:?}");
+    let (ts, _) = held(&dir, "video");
+    let want: Vec<u64> = truth
+        .segments
+        .iter()
+        .map(|s| s.t)
+        .filter(|&t| t >= first)
+        .collect();
+    assert_eq!(ts, want);
+    let report = finalize_capture(&dir, tmp.path(), &tags(), false)
+        .await
+        .expect("finalize succeeds");
+    let captured: f64 = truth
+        .segments
+        .iter()
+        .filter(|s| s.t >= first)
+        .map(|s| s.d as f64 / 1000.0)
+        .sum();
+    assert!(
+        (report.duration_s - captured).abs() < 2.5,
+        "video {:.2} s, captured {captured:.2} s",
+        report.duration_s
+    );
+}

@@ -35,6 +35,9 @@ use crate::recording::capture::{CaptureControl, CaptureExit, CaptureProgress, Ca
 pub const VIDEO: &str = "video";
 pub const AUDIO: &str = "audio";
 
+/// Extra attempts for a listed segment that answers 404.
+const NOT_FOUND_RETRIES: u32 = 2;
+
 /// Knobs of the engine; [`CaptureOptions::default`] suits Instagram, tests shrink them.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
@@ -245,11 +248,26 @@ impl Shared {
     }
 
     /// Fetches (unless held) and stores one track of `t`; false when it could not.
+    ///
+    /// `t` is known to exist here (listed, or the video at `t` was found), so a 404 is
+    /// a CDN edge that has not caught up yet and is retried too, unlike in a walk's probe.
     async fn capture_track(&self, name: &'static str, track: &TrackState, t: u64) -> bool {
         if self.held(name, t) {
             return true;
         }
-        match self.fetch_segment(track, t).await {
+        let mut fetched = self.fetch_segment(track, t).await;
+        for n in 0..NOT_FOUND_RETRIES {
+            if fetched != Err(FetchError::NotFound) {
+                break;
+            }
+            let delay = jittered(self.opts.segment.backoff.saturating_mul(4), n);
+            tokio::select! {
+                _ = self.cancel.cancelled() => return false,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            fetched = self.fetch_segment(track, t).await;
+        }
+        match fetched {
             Ok(body) => match self.put(name, t, body).await {
                 Ok(n) => {
                     self.books(|l| l.bytes += n);
@@ -618,19 +636,10 @@ fn tracks_window(m: &LiveManifest, tracks: &Tracks) -> Vec<(u64, u64)> {
     let Some(v) = video else {
         return Vec::new();
     };
-    // `t`/`d` are in the SegmentTemplate timescale; the ledger and URLs use them as
-    // milliseconds, which is Instagram's timescale (1000).
-    let ts = v.timescale.max(1);
-    v.timeline
-        .iter()
-        .map(|&(t, d)| {
-            if ts == 1000 {
-                (t, d)
-            } else {
-                (t, (u128::from(d) * 1000 / u128::from(ts)) as u64)
-            }
-        })
-        .collect()
+    // `t`/`d` stay in the SegmentTemplate timescale: `$Time$` needs them as listed. The
+    // ledger reads them as milliseconds, which is Instagram's timescale (reference §3);
+    // other timescales only skew the reported seconds.
+    v.timeline.clone()
 }
 
 /// The rewind walker's view of the capture: fetch video at `t` (from disk when a previous run

@@ -69,9 +69,24 @@ pub async fn get_once(
     url: &Url,
     limits: &FetchLimits,
 ) -> Result<Fetched, FetchError> {
+    get_resuming(http, url, limits, &mut BytesMut::new()).await
+}
+
+/// A GET that continues `partial` (the bytes an earlier attempt received before it broke)
+/// with `Range` when the server honours it, and starts over when it does not. On error,
+/// `partial` keeps what arrived, for the next attempt.
+async fn get_resuming(
+    http: &reqwest::Client,
+    url: &Url,
+    limits: &FetchLimits,
+    partial: &mut BytesMut,
+) -> Result<Fetched, FetchError> {
     let work = async {
-        let mut resp = http
-            .get(url.clone())
+        let mut request = http.get(url.clone());
+        if !partial.is_empty() {
+            request = request.header(reqwest::header::RANGE, format!("bytes={}-", partial.len()));
+        }
+        let mut resp = request
             .send()
             .await
             .map_err(|e| FetchError::Network(error_chain(&e)))?;
@@ -94,42 +109,59 @@ pub async fn get_once(
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(FetchError::NotFound);
         }
-        if !status.is_success() {
+        if status == reqwest::StatusCode::PARTIAL_CONTENT {
+            // Only a continuation of exactly what is held is acceptable.
+            let expected = format!("bytes {}-", partial.len());
+            let continues = !partial.is_empty()
+                && resp
+                    .headers()
+                    .get(reqwest::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with(&expected));
+            if !continues {
+                partial.clear();
+                return Err(FetchError::Invalid("unexpected partial response".into()));
+            }
+        } else if status.is_success() {
+            partial.clear();
+        } else {
             return Err(FetchError::Status(status.as_u16()));
         }
         if resp
             .content_length()
-            .is_some_and(|l| l > limits.max_bytes as u64)
+            .is_some_and(|l| l.saturating_add(partial.len() as u64) > limits.max_bytes as u64)
         {
+            partial.clear();
             return Err(FetchError::TooLarge(limits.max_bytes));
         }
         let headers = resp.headers().clone();
-        let mut body = BytesMut::new();
         while let Some(chunk) = resp
             .chunk()
             .await
             .map_err(|e| FetchError::Network(error_chain(&e)))?
         {
-            if body.len() + chunk.len() > limits.max_bytes {
+            if partial.len() + chunk.len() > limits.max_bytes {
+                partial.clear();
                 return Err(FetchError::TooLarge(limits.max_bytes));
             }
-            body.extend_from_slice(&chunk);
+            partial.extend_from_slice(&chunk);
         }
-        Ok(Fetched {
-            body: body.freeze(),
-            headers,
-            url: final_url,
-        })
+        Ok((headers, final_url))
     };
-    match tokio::time::timeout(limits.timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(FetchError::Timeout(limits.timeout)),
-    }
+    let (headers, final_url) = match tokio::time::timeout(limits.timeout, work).await {
+        Ok(r) => r?,
+        Err(_) => return Err(FetchError::Timeout(limits.timeout)),
+    };
+    Ok(Fetched {
+        body: partial.split().freeze(),
+        headers,
+        url: final_url,
+    })
 }
 
 /// [`get_once`] with retries and jittered exponential backoff; `check` validates the body
-/// (a truncated or non-MP4 segment is retried like a network error). Stops early on
-/// `cancel`.
+/// (a truncated or non-MP4 segment is retried like a network error). A body cut off
+/// mid-way is resumed with `Range` where the server allows it. Stops early on `cancel`.
 pub async fn get_retrying(
     http: &reqwest::Client,
     url: &Url,
@@ -138,6 +170,7 @@ pub async fn get_retrying(
     check: impl Fn(&Bytes) -> Result<(), String>,
 ) -> Result<Fetched, FetchError> {
     let mut last = FetchError::Cancelled;
+    let mut partial = BytesMut::new();
     for attempt in 0..limits.attempts.max(1) {
         if attempt > 0 {
             let delay = jittered(limits.backoff, attempt - 1);
@@ -148,7 +181,7 @@ pub async fn get_retrying(
         }
         let result = tokio::select! {
             _ = cancel.cancelled() => return Err(FetchError::Cancelled),
-            r = get_once(http, url, limits) => r,
+            r = get_resuming(http, url, limits, &mut partial) => r,
         };
         match result.and_then(|f| match check(&f.body) {
             Ok(()) => Ok(f),

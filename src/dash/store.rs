@@ -247,6 +247,18 @@ impl SegmentStore {
     /// Writes init + segments of one part in `t` order into `out_path` (atomically), a
     /// fragmented MP4 ffmpeg can read. Streams file by file; returns bytes written.
     pub fn assemble(&self, track: &str, part: u32, out_path: &Path) -> Result<u64, StoreError> {
+        self.assemble_range(track, part, 0..=u64::MAX, out_path)
+    }
+
+    /// [`SegmentStore::assemble`] limited to segments with `t` in `range` (the audio that
+    /// goes with one video part when only the video's init changed).
+    pub fn assemble_range(
+        &self,
+        track: &str,
+        part: u32,
+        range: std::ops::RangeInclusive<u64>,
+        out_path: &Path,
+    ) -> Result<u64, StoreError> {
         let p = self
             .tracks
             .get(track)
@@ -263,7 +275,7 @@ impl SegmentStore {
             let mut total = 0u64;
             let init = part_dir.join("init.mp4");
             total += copy_into(&init, &mut w)?;
-            for t in &p.segments {
+            for t in p.segments.range(range) {
                 total += copy_into(&part_dir.join(format!("{t}.m4s")), &mut w)?;
             }
             let file = w.into_inner().map_err(|e| StoreError::Io {

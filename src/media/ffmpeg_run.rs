@@ -101,7 +101,7 @@ impl FfmpegRun {
 
     /// Waits for the exit; true on success.
     pub async fn wait(self) -> Result<bool, String> {
-        let child = self.child;
+        let child = self.child.clone();
         tokio::task::spawn_blocking(move || {
             let mut c = child
                 .lock()
@@ -120,6 +120,19 @@ impl FfmpegRun {
             "ffmpeg failed without an error message".into()
         } else {
             self.errors.join(" | ")
+        }
+    }
+}
+
+/// A run dropped without [`FfmpegRun::wait`] (its task was aborted) must not leave ffmpeg
+/// running or a zombie behind.
+impl Drop for FfmpegRun {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.child.lock() {
+            if let Ok(None) = c.as_inner_mut().try_wait() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
         }
     }
 }

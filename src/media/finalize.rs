@@ -105,14 +105,18 @@ pub async fn finalize_capture(
         report.streams = report.streams.max(probe.streams());
         report.bytes += std::fs::metadata(&job.output).map_or(0, |m| m.len());
     }
-    // Every output is verified: the inputs may go.
-    let _ = std::fs::remove_dir_all(segments_dir.join(ASSEMBLED));
-    let _ = std::fs::remove_file(segments_dir.join("concat.txt"));
-    if !keep_segments {
-        if let Err(e) = std::fs::remove_dir_all(segments_dir) {
-            tracing::warn!("cannot remove {}: {e}", segments_dir.display());
+    // Every output is verified: the inputs may go (thousands of files: off the runtime).
+    let dir = segments_dir.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_dir_all(dir.join(ASSEMBLED));
+        let _ = std::fs::remove_file(dir.join("concat.txt"));
+        if !keep_segments {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!("cannot remove {}: {e}", dir.display());
+            }
         }
-    }
+    })
+    .await;
     Ok(report)
 }
 
@@ -152,13 +156,18 @@ fn output_name(n: u32) -> String {
     }
 }
 
-/// Decides the outputs and assembles the raw tracks (blocking).
+/// Decides the outputs and assembles the raw tracks (blocking). A directory both engines
+/// wrote to (the engine setting changed between runs) gives outputs for both, since the
+/// directory is removed only when everything in it is verified.
 fn plan(segments_dir: &Path, out_dir: &Path) -> Result<Vec<Job>, FinalizeError> {
+    let mut jobs = Vec::new();
     if segments_dir.join(VIDEO).is_dir() {
-        plan_native(segments_dir, out_dir)
-    } else {
-        plan_ffmpeg(segments_dir, out_dir)
+        jobs = plan_native(segments_dir, out_dir)?;
     }
+    if let Some(job) = plan_ffmpeg(segments_dir, out_dir, jobs.len() as u32 + 1)? {
+        jobs.push(job);
+    }
+    Ok(jobs)
 }
 
 fn plan_native(segments_dir: &Path, out_dir: &Path) -> Result<Vec<Job>, FinalizeError> {
@@ -193,9 +202,11 @@ fn plan_native(segments_dir: &Path, out_dir: &Path) -> Result<Vec<Job>, Finalize
             .map_err(|e| FinalizeError::Store(e.to_string()))?;
         let mut inputs = vec![v_path];
         if let Some(ap) = audio_part {
-            let a_path = assembled.join(format!("audio-{ap}.mp4"));
+            let a_path = assembled.join(format!("audio-{part}-{ap}.mp4"));
+            // Only the audio of this video part's stretch, so a part's output is not
+            // padded with the audio of the others.
             store
-                .assemble(AUDIO, ap, &a_path)
+                .assemble_range(AUDIO, ap, first..=last, &a_path)
                 .map_err(|e| FinalizeError::Store(e.to_string()))?;
             inputs.push(a_path);
         }
@@ -221,8 +232,8 @@ fn plan_native(segments_dir: &Path, out_dir: &Path) -> Result<Vec<Job>, Finalize
     Ok(jobs)
 }
 
-/// The ffmpeg engine's parts, concatenated in order into one output.
-fn plan_ffmpeg(segments_dir: &Path, out_dir: &Path) -> Result<Vec<Job>, FinalizeError> {
+/// The ffmpeg engine's parts, concatenated in order into output number `n`.
+fn plan_ffmpeg(segments_dir: &Path, out_dir: &Path, n: u32) -> Result<Option<Job>, FinalizeError> {
     let mut parts: Vec<PathBuf> = std::fs::read_dir(segments_dir)
         .map_err(|e| FinalizeError::Other(format!("reading {}: {e}", segments_dir.display())))?
         .filter_map(|e| e.ok())
@@ -236,7 +247,7 @@ fn plan_ffmpeg(segments_dir: &Path, out_dir: &Path) -> Result<Vec<Job>, Finalize
         .collect();
     parts.sort();
     if parts.is_empty() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let list = segments_dir.join("concat.txt");
     let mut text = String::new();
@@ -248,13 +259,13 @@ fn plan_ffmpeg(segments_dir: &Path, out_dir: &Path) -> Result<Vec<Job>, Finalize
     }
     std::fs::write(&list, text)
         .map_err(|e| FinalizeError::Other(format!("writing {}: {e}", list.display())))?;
-    Ok(vec![Job {
+    Ok(Some(Job {
         inputs: vec![list],
         concat: true,
         has_audio: false,
-        output: out_dir.join(output_name(1)),
+        output: out_dir.join(output_name(n)),
         expect: None,
-    }])
+    }))
 }
 
 /// Muxes `job` (one retry), verifies the result and moves it into place.
