@@ -293,7 +293,12 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
                 watcher_done = true;
                 match res {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::error!("detection stopped: {e}"),
+                    Ok(Err(e)) => {
+                        tracing::error!("detection stopped: {e}");
+                        if e.kind().expires_session() {
+                            notifier.recorder_event(&RecorderEvent::SessionExpired(e.to_string()));
+                        }
+                    }
                     Err(e) => tracing::error!("detection crashed: {e}"),
                 }
             }
