@@ -109,3 +109,20 @@ async fn client_errors_are_not_retried_and_unsubscribed_events_not_sent() {
         "one attempt, by the hook that wants the event"
     );
 }
+
+#[tokio::test]
+async fn one_session_expired_for_a_burst_of_them() {
+    let r = Arc::new(Receiver::default());
+    let url = serve(r.clone()).await;
+    let n = Notifier::new(vec![hook(url)], None).expect("notifier");
+    for i in 0..5 {
+        n.recorder_event(&RecorderEvent::SessionExpired(format!(
+            "recording {i}: login_required"
+        )));
+    }
+    n.drain(Duration::from_secs(10)).await;
+    assert_eq!(r.hits.load(Ordering::SeqCst), 1);
+    let bodies = r.bodies.lock().expect("lock").clone();
+    assert_eq!(bodies[0]["event"], "session_expired");
+    assert_eq!(bodies[0]["message"], "recording 0: login_required");
+}
