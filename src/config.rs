@@ -52,6 +52,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub status: StatusConfig,
     pub accounts: Vec<AccountConfig>,
+    /// `[[notify]]` hooks (docs/notifications.md); empty when none are configured.
+    pub notify: Vec<NotifyConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +120,70 @@ impl AccountConfig {
     }
 }
 
+/// The events a `[[notify]]` hook can subscribe to (names are part of the payload contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    LiveDetected,
+    RecordingStarted,
+    RecordingFinished,
+    RecordingFailed,
+    SessionExpired,
+}
+
+impl NotifyEvent {
+    pub const ALL: [NotifyEvent; 5] = [
+        NotifyEvent::LiveDetected,
+        NotifyEvent::RecordingStarted,
+        NotifyEvent::RecordingFinished,
+        NotifyEvent::RecordingFailed,
+        NotifyEvent::SessionExpired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::LiveDetected => "live_detected",
+            NotifyEvent::RecordingStarted => "recording_started",
+            NotifyEvent::RecordingFinished => "recording_finished",
+            NotifyEvent::RecordingFailed => "recording_failed",
+            NotifyEvent::SessionExpired => "session_expired",
+        }
+    }
+}
+
+/// How a hook's command is started. Without a shell, the facts reach the program only through
+/// its environment and stdin, so nothing from the network (a username, a comment) can become
+/// part of a command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookCommand {
+    /// `command = ["/usr/local/bin/on-live", "--flag"]`: executed directly.
+    Argv(Vec<String>),
+    /// `shell = "…"`: run with `/bin/sh -c`, by explicit choice of the operator.
+    Shell(String),
+}
+
+/// One `[[notify]]` entry: a webhook and/or a command, for some or all events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// A name for logs (default `notify[i]`).
+    pub name: String,
+    pub url: Option<url::Url>,
+    pub command: Option<HookCommand>,
+    /// The events delivered to this hook (default: all of them).
+    pub events: Vec<NotifyEvent>,
+    /// The limit of one attempt (one POST, or one run of the command).
+    pub timeout: Duration,
+    /// Webhook attempts after the first failed one, with doubling backoff from `retry_backoff`.
+    pub retries: u32,
+    pub retry_backoff: Duration,
+}
+
+impl NotifyConfig {
+    pub fn wants(&self, event: NotifyEvent) -> bool {
+        self.events.contains(&event)
+    }
+}
+
 // ---- raw file shape -------------------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -134,6 +200,39 @@ struct RawConfig {
     status: RawStatus,
     #[serde(default)]
     accounts: Vec<RawAccount>,
+    #[serde(default)]
+    notify: Vec<RawNotify>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    command: Option<Vec<String>>,
+    #[serde(default)]
+    shell: Option<String>,
+    #[serde(default)]
+    events: Option<Vec<NotifyEvent>>,
+    #[serde(default = "default_notify_timeout", deserialize_with = "duration")]
+    timeout: Duration,
+    #[serde(default = "default_notify_retries")]
+    retries: u32,
+    #[serde(default = "default_notify_backoff", deserialize_with = "duration")]
+    retry_backoff: Duration,
+}
+
+fn default_notify_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_notify_retries() -> u32 {
+    3
+}
+fn default_notify_backoff() -> Duration {
+    Duration::from_secs(2)
 }
 
 #[derive(Deserialize)]
@@ -254,7 +353,9 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         serde::de::Error::custom(format!("expected a duration like \"7s\", got {s:?}"))
     })?;
     if parsed.is_zero() {
-        return Err(serde::de::Error::custom("a duration must be greater than zero"));
+        return Err(serde::de::Error::custom(
+            "a duration must be greater than zero",
+        ));
     }
     Ok(parsed)
 }
@@ -306,7 +407,9 @@ fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match Either::deserialize(d)? {
         Either::N(n) => Ok(n),
         Either::S(s) => parse_byte_size(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!("expected a size like \"2GiB\" or \"500MB\", got {s:?}"))
+            serde::de::Error::custom(format!(
+                "expected a size like \"2GiB\" or \"500MB\", got {s:?}"
+            ))
         }),
     }
 }
@@ -381,7 +484,12 @@ impl Config {
             ));
         }
         if raw.recording.max_concurrent == 0 {
-            return Err(err("recording", "max_concurrent", None, "must be at least 1".into()));
+            return Err(err(
+                "recording",
+                "max_concurrent",
+                None,
+                "must be at least 1".into(),
+            ));
         }
 
         let listen = match raw.status.listen.trim() {
@@ -407,7 +515,9 @@ impl Config {
         let mut accounts: Vec<AccountConfig> = Vec::with_capacity(raw.accounts.len());
         for (i, a) in raw.accounts.into_iter().enumerate() {
             let user_id = a.user_id.trim().to_string();
-            if user_id.is_empty() || !user_id.bytes().all(|b| b.is_ascii_digit()) || user_id.len() > 20
+            if user_id.is_empty()
+                || !user_id.bytes().all(|b| b.is_ascii_digit())
+                || user_id.len() > 20
             {
                 return Err(err(
                     "accounts",
@@ -427,6 +537,81 @@ impl Config {
             accounts.push(AccountConfig {
                 user_id,
                 label: a.label.filter(|l| !l.trim().is_empty()),
+            });
+        }
+
+        let mut notify = Vec::with_capacity(raw.notify.len());
+        for (i, n) in raw.notify.into_iter().enumerate() {
+            let url = match n.url.as_deref().map(str::trim) {
+                None => None,
+                Some(u) => Some(
+                    url::Url::parse(u)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                        .ok_or_else(|| {
+                            err(
+                                "notify",
+                                "url",
+                                Some(i),
+                                format!("expected an http(s) URL, got {u:?}"),
+                            )
+                        })?,
+                ),
+            };
+            let command = match (n.command, n.shell) {
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        "notify",
+                        "shell",
+                        Some(i),
+                        "set either `command` (run directly) or `shell` (run with /bin/sh -c), not both".into(),
+                    ))
+                }
+                (Some(argv), None) => {
+                    if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                        return Err(err(
+                            "notify",
+                            "command",
+                            Some(i),
+                            "expected the program and its arguments, like [\"/usr/local/bin/on-live\"]".into(),
+                        ));
+                    }
+                    Some(HookCommand::Argv(argv))
+                }
+                (None, Some(sh)) if sh.trim().is_empty() => {
+                    return Err(err("notify", "shell", Some(i), "is empty".into()))
+                }
+                (None, Some(sh)) => Some(HookCommand::Shell(sh)),
+                (None, None) => None,
+            };
+            if url.is_none() && command.is_none() {
+                return Err(ConfigError {
+                    file: path.to_path_buf(),
+                    line: locate(text, "notify", "", Some(i)),
+                    key: Some(format!("notify[{i}]")),
+                    message: "a [[notify]] entry needs `url`, `command` or `shell`".into(),
+                });
+            }
+            let events = n.events.unwrap_or_else(|| NotifyEvent::ALL.to_vec());
+            if events.is_empty() {
+                return Err(err(
+                    "notify",
+                    "events",
+                    Some(i),
+                    "is empty: leave it out to get every event".into(),
+                ));
+            }
+            notify.push(NotifyConfig {
+                name: n
+                    .name
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or_else(|| format!("notify[{i}]")),
+                url,
+                command,
+                events,
+                timeout: n.timeout,
+                retries: n.retries.min(20),
+                retry_backoff: n.retry_backoff,
             });
         }
 
@@ -467,6 +652,7 @@ impl Config {
             },
             status: StatusConfig { listen },
             accounts,
+            notify,
         })
     }
 
@@ -592,8 +778,14 @@ user_id = 123
     #[test]
     fn good_config_resolves_paths_and_defaults() {
         let c = parse(GOOD).expect("valid");
-        assert_eq!(c.instagram.session_file, Path::new("/etc/iglive/session.json"));
-        assert_eq!(c.storage.recordings_dir, Path::new("/etc/iglive/recordings"));
+        assert_eq!(
+            c.instagram.session_file,
+            Path::new("/etc/iglive/session.json")
+        );
+        assert_eq!(
+            c.storage.recordings_dir,
+            Path::new("/etc/iglive/recordings")
+        );
         assert_eq!(
             c.storage.database,
             Path::new("/etc/iglive/recordings/iglive.sqlite3")
@@ -601,7 +793,10 @@ user_id = 123
         assert_eq!(c.watch.poll_interval, Duration::from_secs(20));
         assert_eq!(c.recording.heartbeat_interval, Duration::from_secs(7));
         assert_eq!(c.accounts[1].user_id, "123");
-        assert_eq!(c.status.listen, Some("127.0.0.1:9464".parse().expect("addr")));
+        assert_eq!(
+            c.status.listen,
+            Some("127.0.0.1:9464".parse().expect("addr"))
+        );
     }
 
     #[test]
@@ -611,7 +806,12 @@ user_id = 123
         assert_eq!(e.line, Some(6));
         assert_eq!(e.key.as_deref(), Some("watch.poll_interval"));
         let s = e.to_string();
-        assert!(s.starts_with("/etc/iglive/iglive.toml:6: watch.poll_interval: expected a duration like \"7s\""), "{s}");
+        assert!(
+            s.starts_with(
+                "/etc/iglive/iglive.toml:6: watch.poll_interval: expected a duration like \"7s\""
+            ),
+            "{s}"
+        );
     }
 
     #[test]
@@ -640,8 +840,42 @@ user_id = 123
     }
 
     #[test]
+    fn notify_entries() {
+        let t = format!(
+            "{GOOD}\n[[notify]]\nurl = \"http://127.0.0.1:9/hook\"\nevents = [\"recording_finished\"]\n\n[[notify]]\ncommand = [\"/bin/true\"]\ntimeout = \"3s\"\n"
+        );
+        let c = parse(&t).expect("valid");
+        assert_eq!(c.notify.len(), 2);
+        assert_eq!(c.notify[0].events, vec![NotifyEvent::RecordingFinished]);
+        assert!(c.notify[1].wants(NotifyEvent::SessionExpired));
+        assert_eq!(
+            c.notify[1].command,
+            Some(HookCommand::Argv(vec!["/bin/true".into()]))
+        );
+        assert_eq!(c.notify[1].timeout, Duration::from_secs(3));
+
+        let both = format!("{GOOD}\n[[notify]]\ncommand = [\"a\"]\nshell = \"b\"\n");
+        let e = parse(&both).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("notify[0].shell"));
+        let none = format!("{GOOD}\n[[notify]]\nname = \"x\"\n");
+        assert_eq!(parse(&none).unwrap_err().key.as_deref(), Some("notify[0]"));
+        let bad_event =
+            format!("{GOOD}\n[[notify]]\nurl = \"http://x/\"\nevents = [\"exploded\"]\n");
+        assert!(parse(&bad_event)
+            .unwrap_err()
+            .message
+            .contains("unknown variant"));
+        let bad_url = format!("{GOOD}\n[[notify]]\nurl = \"ftp://x/\"\n");
+        assert_eq!(
+            parse(&bad_url).unwrap_err().key.as_deref(),
+            Some("notify[0].url")
+        );
+    }
+
+    #[test]
     fn status_off_and_sizes() {
-        let t = format!("{GOOD}\n[status]\nlisten = \"off\"\n[storage]\nmin_free_space = \"2GiB\"\n");
+        let t =
+            format!("{GOOD}\n[status]\nlisten = \"off\"\n[storage]\nmin_free_space = \"2GiB\"\n");
         let c = parse(&t).expect("valid");
         assert_eq!(c.status.listen, None);
         assert_eq!(c.storage.min_free_space, 2 << 30);

@@ -7,11 +7,14 @@
 //! Instagram stand-in used by tests, benchmarks and `iglive demo`). `cli` holds the subcommands.
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod dash;
 pub mod instagram;
 pub mod media;
+pub mod notify;
 pub mod output;
 pub mod recording;
 pub mod sim;
+pub mod status;
 pub mod store;
 pub mod watch;

@@ -64,7 +64,7 @@ async fn session_expiry_turns_into_login_required() {
         "comment_page_cap = 50",
         "comment_page_cap = 50\nsession_expires_at = 1.0",
     );
-    let h = start(&toml, 10.0).await;
+    let h = start(&toml, 2.0).await;
     let (status, _, _) = get(&h, "api/v1/feed/reels_tray/").await;
     assert_eq!(status, 200);
     wait_sim(&h, 1.0).await;
@@ -102,6 +102,11 @@ async fn broadcast_objects_use_instagrams_keys_and_types() {
     assert_eq!(info["status"], "ok");
     assert_eq!(info["id"], ID);
 
+    let (status, _, web) = get(&h, "api/v1/live/web_info/?target_user_id=1001").await;
+    assert_eq!(status, 200);
+    assert_eq!(web["id"], ID);
+    let (status, _, _) = get(&h, "api/v1/live/web_info/?target_user_id=1002").await;
+    assert_eq!(status, 404, "not live");
     let (_, _, tray) = get(&h, "api/v1/feed/reels_tray/").await;
     let live = tray["broadcasts"].as_array().expect("broadcasts");
     assert_eq!(live.len(), 1);
@@ -277,11 +282,11 @@ followed = true
 id = 17900000000000401
 owner = 3001
 start = -2.0
-duration = 10.0
+duration = 14.0
 end_status = "hard_stop"
-post_live_after = 2.0
-gone_after = 6.0
-interruptions = [{ from = 2.0, to = 4.0 }]
+post_live_after = 3.0
+gone_after = 8.0
+interruptions = [{ from = 2.0, to = 6.0 }]
 [[broadcasts.comments]]
 at = -1.0
 count = 120
@@ -311,16 +316,16 @@ text = "c{n}"
     assert_eq!(hb(&h).await, "active");
     wait_sim(&h, 3.0).await;
     assert_eq!(hb(&h).await, "interrupted");
-    wait_sim(&h, 5.0).await;
+    wait_sim(&h, 7.0).await;
     assert_eq!(hb(&h).await, "active");
-    wait_sim(&h, 8.5).await;
+    wait_sim(&h, 12.3).await;
     assert_eq!(hb(&h).await, "hard_stop");
     // The host's outage leaves a gap in t: no segment ends inside the interruption.
     let truth = h.truth().broadcasts.remove(0);
     assert!(truth
         .segments
         .iter()
-        .all(|s| !(2.0 < s.published_at && s.published_at <= 4.0)));
+        .all(|s| !(2.0 < s.published_at && s.published_at <= 6.0)));
     assert!(
         truth.segments.windows(2).any(|w| w[0].t + w[0].d < w[1].t),
         "gap in t"
@@ -329,7 +334,7 @@ text = "c{n}"
     assert!(story["broadcast"].is_null(), "not live any more");
     assert!(story["post_live_item"].is_null());
 
-    wait_sim(&h, 10.5).await;
+    wait_sim(&h, 15.3).await;
     let (_, _, info) = get(&h, &format!("api/v1/live/{id}/info/")).await;
     assert_eq!(info["broadcast_status"], "post_live");
     let (_, _, story) = get(&h, "api/v1/feed/user/3001/story/").await;
@@ -366,9 +371,9 @@ text = "c{n}"
     }
     assert_eq!(pks.len(), 120);
     let (_, _, likes) = get(&h, &format!("api/v1/live/{id}/get_post_live_likes/?starting_offset=0&encoding_tag=instagram_dash_remuxed")).await;
-    assert_eq!(likes["time_series"].as_array().map(Vec::len), Some(10));
+    assert_eq!(likes["time_series"].as_array().map(Vec::len), Some(14));
 
-    wait_sim(&h, 14.5).await;
+    wait_sim(&h, 20.3).await;
     let (status, _, _) = get(&h, &format!("api/v1/live/{id}/info/")).await;
     assert_eq!(status, 404, "gone");
     let statuses: Vec<String> = h.truth().broadcasts[0]
@@ -555,6 +560,14 @@ async fn scenario_files_and_demo_load_and_bad_input_is_a_typed_error() {
     .expect_err("unknown owner");
     assert!(err.to_string().contains("owner 9"), "{err}");
     assert!(Scenario::from_toml_str("seed = \"x\"").is_err());
+    let bad_time = BASIC.replace("start = -30.0", "start = inf");
+    let err = Scenario::from_toml_str(&bad_time).expect_err("non-finite start");
+    assert!(err.to_string().contains("finite"), "{err}");
+    let bad_interruption = BASIC.replace(
+        "post_live_after = 5.0",
+        "post_live_after = 5.0\ninterruptions = [{ from = 1.0, to = nan }]",
+    );
+    assert!(Scenario::from_toml_str(&bad_interruption).is_err());
     assert!(Scenario::from_path(&dir.join("missing.toml")).is_err());
     let opts = sim::SimOptions {
         listen: "0.0.0.0:0".parse().expect("addr"),
@@ -599,4 +612,43 @@ async fn demo_serves_a_live_broadcast_and_the_banner_names_it() {
     assert_eq!(status, 200);
     dash_mpd_core::parse(&String::from_utf8(mpd).expect("utf-8")).expect("demo manifest parses");
     h.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_seed_makes_runs_identical() {
+    let a = start(BASIC, 1.0).await;
+    let b = start(BASIC, 1.0).await;
+    let (ta, tb) = (
+        a.truth().broadcasts.remove(0),
+        b.truth().broadcasts.remove(0),
+    );
+    let segs = |t: &iglive::sim::BroadcastTruth| -> Vec<(u64, u64)> {
+        t.segments.iter().take(12).map(|s| (s.t, s.d)).collect()
+    };
+    assert_eq!(segs(&ta), segs(&tb));
+    let comments =
+        |t: &iglive::sim::BroadcastTruth, h: &sim::SimHandle| -> Vec<(String, String, i64)> {
+            t.comments
+                .iter()
+                .take(250)
+                .map(|c| {
+                    (
+                        c.pk.clone(),
+                        c.text.clone(),
+                        ((c.created_at - h.unix_time(0.0)) * 1000.0).round() as i64,
+                    )
+                })
+                .collect()
+        };
+    assert_eq!(comments(&ta, &a), comments(&tb, &b));
+    let other = start(&BASIC.replace("seed = 42", "seed = 43"), 1.0).await;
+    let tc = other.truth().broadcasts.remove(0);
+    assert_ne!(
+        comments(&ta, &a),
+        comments(&tc, &other),
+        "another seed, another chat"
+    );
+    for h in [a, b, other] {
+        h.shutdown().await;
+    }
 }

@@ -251,7 +251,7 @@ async fn every_published_segment_decodes_with_the_published_duration() {
 #[tokio::test]
 async fn end_signals_then_empty_manifest_then_gone() {
     // Ends 2 s after start; Period removed 3 s later; gone 8 s after the end.
-    let h = start(&scenario("", 32.0), 5.0).await;
+    let h = start(&scenario("", 32.0), 4.0).await;
     let b = broadcast(&h);
     wait_sim(&h, 2.3).await;
     let (status, headers, text) = fetch_mpd(&h, &b).await;
@@ -316,7 +316,7 @@ to = 2.0
 status = 502
 "#;
     let toml = format!("{}{faults}", scenario("", 300.0));
-    let h = start(&toml, 4.0).await;
+    let h = start(&toml, 2.0).await;
     let b = broadcast(&h);
     let t = b.segments[0].t;
     assert_eq!(get_bytes(&h, &b.manifest_path).await.0, 502);

@@ -1,19 +1,12 @@
 //! `iglive doctor`: everything the daemon needs from the machine, checked one by one, each
 //! failure with what to do about it.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use crate::config::Config;
 use crate::instagram::Session;
 use crate::media::tools;
 use crate::store::Store;
-
-/// Free bytes on the filesystem holding `path`.
-pub fn free_space(path: &Path) -> Result<u64, String> {
-    let st = nix::sys::statvfs::statvfs(path).map_err(|e| format!("statvfs: {e}"))?;
-    Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
-}
 
 pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
@@ -39,13 +32,13 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
                     .and_then(|_| std::fs::remove_file(&probe))
                     .map_err(|e| format!("{}: not writable: {e}", dir.display()))
             })
-            .and_then(|_| free_space(dir))
+            .and_then(|_| crate::daemon::free_space(dir))
             .and_then(|free| {
                 let msg = format!(
                     "{} writable, {} free (minimum {})",
                     dir.display(),
-                    super::list::human_size(free),
-                    super::list::human_size(cfg.storage.min_free_space)
+                    crate::output::human_size(free),
+                    crate::output::human_size(cfg.storage.min_free_space)
                 );
                 if free < cfg.storage.min_free_space {
                     Err(format!(

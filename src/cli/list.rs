@@ -1,5 +1,6 @@
 //! `iglive list`: the recordings the database knows, as a table or JSON.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use crate::store::query::{self, ListFilter};
@@ -39,6 +40,13 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     };
     let rows = query::list_recordings(&conn, &filter)?;
     if args.json {
+        let rows: Vec<Listed> = rows
+            .into_iter()
+            .map(|r| Listed {
+                size_bytes: r.folder.as_deref().map(|f| folder_size(Path::new(f))),
+                recording: r,
+            })
+            .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -52,10 +60,9 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     );
     for r in rows {
         let size = r
-            .video
+            .folder
             .as_deref()
-            .and_then(|v| std::fs::metadata(v).ok())
-            .map(|m| human_size(m.len()))
+            .map(|f| crate::output::human_size(folder_size(Path::new(f))))
             .unwrap_or_else(|| "-".into());
         println!(
             "{:<20} {:<20} {:<17} {:>9} {:<11} {:>8} {:>8} {:>10}",
@@ -76,25 +83,42 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A row of `list --json`: the database's summary plus the folder's size on disk.
+#[derive(serde::Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    recording: query::RecordingSummary,
+    size_bytes: Option<u64>,
+}
+
+/// Bytes under a recording folder (video, artifacts and any kept segments), two levels deep;
+/// symlinks are not followed, so a link cannot make `list` walk the whole disk.
+pub fn folder_size(dir: &Path) -> u64 {
+    fn walk(dir: &Path, depth: u8) -> u64 {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| Some((e.path(), e.file_type().ok()?)))
+            .map(|(p, t)| {
+                if t.is_file() {
+                    std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0)
+                } else if t.is_dir() && depth > 0 {
+                    walk(&p, depth - 1)
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+    walk(dir, 2)
+}
+
 pub fn format_time(unix: f64) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
     time::OffsetDateTime::from_unix_timestamp(unix as i64)
         .ok()
         .and_then(|t| t.format(&fmt).ok())
         .unwrap_or_else(|| "-".into())
-}
-
-pub fn human_size(b: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
 }

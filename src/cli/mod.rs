@@ -1,9 +1,11 @@
 //! Subcommands of the `iglive` binary. Output formats and exit codes here are a contract for
 //! scripts: 0 success, 1 a check failed (`check-config`, `doctor`), 2 an error.
 
+mod demo;
 mod doctor;
 mod export;
 mod list;
+mod manage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +49,25 @@ pub enum Command {
     List(list::ListArgs),
     /// Export one recording's comments, likes or viewer counts.
     Export(export::ExportArgs),
+    /// Run the daemon in the foreground (systemd runs exactly this).
+    Run(ConfigArg),
+    /// Show one recording in full (what broadcast.json holds).
+    Show(manage::ShowArgs),
+    /// Finalize a recording again by hand (after a failure): mux, verify, rewrite its folder.
+    Finalize(manage::FinalizeArgs),
+    /// Ask the running daemon what it is doing (like `systemctl status`).
+    Status(ConfigArg),
+    /// Serve the Instagram simulator (for tests and experiments).
+    Sim(manage::SimArgs),
+    /// See the whole pipeline work in about a minute, against the built-in simulator.
+    Demo(demo::DemoArgs),
+}
+
+impl Command {
+    /// Commands that show their own progress and want only warnings in the log.
+    pub fn is_interactive(&self) -> bool {
+        matches!(self, Command::Demo(_))
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,14 +101,29 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(c) => doctor::run(&c.load()?),
         Command::List(a) => list::run(a),
         Command::Export(a) => export::run(a),
+        Command::Run(c) => manage::run_daemon(&c),
+        Command::Show(a) => manage::show(a),
+        Command::Finalize(a) => manage::finalize(a),
+        Command::Status(c) => manage::status(&c),
+        Command::Sim(a) => manage::sim(a),
+        Command::Demo(a) => demo::run(a),
     }
 }
 
 /// Plain lines on stderr; no colours and no timestamps of our own when stderr is the journal
 /// (systemd sets `JOURNAL_STREAM`), since journald stamps every line itself.
-pub fn init_logging(verbose: u8) {
+/// A multi-threaded tokio runtime for the async subcommands.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("iglive")
+        .build()?)
+}
+
+pub fn init_logging(verbose: u8, quiet: bool) {
     use std::io::IsTerminal;
     let default = match verbose {
+        0 if quiet => "warn",
         0 => "info",
         1 => "debug",
         _ => "trace",

@@ -1,15 +1,18 @@
-//! Live DASH: manifests, fMP4 boxes, segment storage and the rewind walk (see issue 5).
+//! Live DASH: manifests, fMP4 boxes, segment storage, the rewind walk, and the native
+//! capture engine that combines them (see issue 5).
 //!
-//! These are the pure building blocks of the native capture engine; HTTP and scheduling
-//! live in the capture loop, which fetches segments itself because ffmpeg fed an
-//! Instagram manifest stutters or crashes (reference §3, last bullet). The loop is meant
-//! to: poll the MPD into a [`LiveManifest`] (a `<Period>`-less one means "ended"), pick
-//! tracks with [`LiveManifest::select_video`] / [`LiveManifest::select_audio`], fetch and
-//! [`SegmentStore::put_init`] each init segment, read its timescale with
-//! [`mp4::parse_init`], store every new timeline `t` with [`SegmentStore::put`], run
-//! [`rewind::run`] from `publishFrameTime` to the first live `t`, and finally
-//! [`SegmentStore::assemble`] each track for ffmpeg to mux.
+//! The engine fetches segments itself because ffmpeg fed an Instagram manifest stutters or
+//! crashes (reference §3, last bullet). [`capture::run`] polls the MPD into a
+//! [`LiveManifest`] (a `<Period>`-less one means "ended"), picks tracks with
+//! [`LiveManifest::select_video`] / [`LiveManifest::select_audio`], fetches and
+//! [`SegmentStore::put_init`] each init segment, reads its timescale with
+//! [`mp4::parse_init`], stores every new timeline `t` with [`SegmentStore::put`] through
+//! bounded requests ([`fetch`]), runs [`rewind::run`] from `publishFrameTime` to the first
+//! live `t` (and over any stretch an outage hid), and keeps its books in [`ledger`].
+//! `media::finalize` later [`SegmentStore::assemble`]s each track for ffmpeg to mux.
 pub mod capture;
+pub mod fetch;
+pub mod ledger;
 pub mod manifest;
 pub mod mp4;
 pub mod prescan;

@@ -184,6 +184,41 @@ impl SegmentStore {
         Ok(true)
     }
 
+    /// Path of the held segment starting at `t` (any part), for re-reading it.
+    pub fn segment_path(&self, track: &str, t: u64) -> Option<PathBuf> {
+        let parts = self.tracks.get(track)?;
+        let (n, _) = parts.iter().find(|(_, p)| p.segments.contains(&t))?;
+        Some(
+            self.dir
+                .join(track)
+                .join(part_dir_name(*n))
+                .join(format!("{t}.m4s")),
+        )
+    }
+
+    /// Bytes of every held segment and init (one `stat` each), for a resumed capture's
+    /// figures.
+    pub fn held_bytes(&self) -> u64 {
+        let mut total = 0u64;
+        for (track, parts) in &self.tracks {
+            for (n, p) in parts {
+                let dir = self.dir.join(track).join(part_dir_name(*n));
+                total += p.init.len() as u64;
+                for t in &p.segments {
+                    total += fs::metadata(dir.join(format!("{t}.m4s"))).map_or(0, |m| m.len());
+                }
+            }
+        }
+        total
+    }
+
+    /// Track names held, sorted.
+    pub fn track_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.tracks.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
     /// All held `t` of a track (every part), ascending.
     pub fn list(&self, track: &str) -> Vec<u64> {
         let mut all: Vec<u64> = self
@@ -212,6 +247,18 @@ impl SegmentStore {
     /// Writes init + segments of one part in `t` order into `out_path` (atomically), a
     /// fragmented MP4 ffmpeg can read. Streams file by file; returns bytes written.
     pub fn assemble(&self, track: &str, part: u32, out_path: &Path) -> Result<u64, StoreError> {
+        self.assemble_range(track, part, 0..=u64::MAX, out_path)
+    }
+
+    /// [`SegmentStore::assemble`] limited to segments with `t` in `range` (the audio that
+    /// goes with one video part when only the video's init changed).
+    pub fn assemble_range(
+        &self,
+        track: &str,
+        part: u32,
+        range: std::ops::RangeInclusive<u64>,
+        out_path: &Path,
+    ) -> Result<u64, StoreError> {
         let p = self
             .tracks
             .get(track)
@@ -228,7 +275,7 @@ impl SegmentStore {
             let mut total = 0u64;
             let init = part_dir.join("init.mp4");
             total += copy_into(&init, &mut w)?;
-            for t in &p.segments {
+            for t in p.segments.range(range) {
                 total += copy_into(&part_dir.join(format!("{t}.m4s")), &mut w)?;
             }
             let file = w.into_inner().map_err(|e| StoreError::Io {

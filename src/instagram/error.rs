@@ -159,6 +159,57 @@ fn clip(s: &str) -> String {
     }
 }
 
+/// Parses a body as JSON, tolerating what strict parsing refuses but a person would still
+/// read: invalid UTF-8 bytes and lone UTF-16 surrogate escapes (`"\udc80"`) in strings become
+/// U+FFFD, so one odd comment cannot make a whole page of comments unreadable.
+pub fn lenient_json(body: &[u8]) -> Option<Value> {
+    if let Ok(v) = serde_json::from_slice(body) {
+        return Some(v);
+    }
+    let text = String::from_utf8_lossy(body);
+    let fixed = replace_lone_surrogates(&text);
+    serde_json::from_str(&fixed).ok()
+}
+
+fn replace_lone_surrogates(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex_at = |i: usize| -> Option<u16> {
+        let h = s.get(i..i + 4)?;
+        u16::from_str_radix(h, 16).ok()
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut last = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'\\' {
+            if b[i + 1] == b'u' {
+                if let Some(u) = hex_at(i + 2) {
+                    let high = (0xD800..0xDC00).contains(&u);
+                    let low = (0xDC00..0xE000).contains(&u);
+                    let paired = high
+                        && b.get(i + 6) == Some(&b'\\')
+                        && b.get(i + 7) == Some(&b'u')
+                        && hex_at(i + 8).is_some_and(|l| (0xDC00..0xE000).contains(&l));
+                    if (high || low) && !paired {
+                        out.push_str(&s[last..i]);
+                        out.push_str("\\ufffd");
+                        i += 6;
+                        last = i;
+                        continue;
+                    }
+                    i += if paired { 12 } else { 6 };
+                    continue;
+                }
+            }
+            i += 2;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&s[last..]);
+    out
+}
+
 fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
@@ -173,7 +224,7 @@ pub fn classify(
     body: &[u8],
 ) -> Result<Value, ApiError> {
     let target_s = target.to_string();
-    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let json: Option<Value> = lenient_json(body);
     let text = String::from_utf8_lossy(body);
     let message = json
         .as_ref()
@@ -354,6 +405,18 @@ pub fn classify_redirect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lenient_json_survives_lone_surrogates_and_bad_utf8() {
+        let v =
+            lenient_json(br#"{"a":"x\udc80y","b":"\ud83d\ude00","c":"\\udc80"}"#).expect("parses");
+        assert_eq!(v["a"], "x\u{fffd}y");
+        assert_eq!(v["b"], "\u{1f600}");
+        assert_eq!(v["c"], "\\udc80");
+        let v = lenient_json(b"{\"a\":\"\xff\xfe ok\"}").expect("parses");
+        assert_eq!(v["a"], "\u{fffd}\u{fffd} ok");
+        assert!(lenient_json(b"{not json").is_none());
+    }
 
     fn kind(endpoint: Endpoint, status: u16, body: &str) -> ApiErrorKind {
         classify(endpoint, "user 1", status, None, body.as_bytes())

@@ -46,7 +46,10 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("cookies", &self.cookies.keys().collect::<Vec<_>>())
-            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
             .field("uuid", &self.uuid)
             .field("ds_user_id", &self.ds_user_id)
             .field("user_agent", &self.user_agent)
@@ -86,10 +89,9 @@ impl Session {
     pub fn parse(text: &str) -> Result<Session, String> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        let session = if value.get("uuids").is_some() || value.get("authorization_data").is_some()
-        {
-            let s: InstagrapiSettings = serde_json::from_value(value)
-                .map_err(|e| format!("instagrapi settings: {e}"))?;
+        let session = if value.get("uuids").is_some() || value.get("authorization_data").is_some() {
+            let s: InstagrapiSettings =
+                serde_json::from_value(value).map_err(|e| format!("instagrapi settings: {e}"))?;
             s.into_session()
         } else {
             let s: MinimalSession =

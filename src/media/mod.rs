@@ -2,5 +2,7 @@
 //! prerequisite (`scripts/ensure-ffmpeg`); iglive never downloads them.
 
 pub mod ffmpeg_engine;
+pub mod ffmpeg_run;
 pub mod finalize;
+pub mod probe;
 pub mod tools;

@@ -106,9 +106,10 @@ pub fn html(f: &RecordingFacts) -> String {
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 16px; color: #1f2328; background: #f6f8fa; }}
 h1 {{ font-size: 20px; margin: 0 0 12px; }}
-main {{ display: flex; gap: 16px; align-items: flex-start; flex-wrap: wrap; }}
-video {{ height: 70vh; max-width: 100%; background: #000; border-radius: 8px; }}
-#chat {{ width: 340px; height: 70vh; overflow-y: auto; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; margin: 0; padding: 8px; list-style: none; }}
+main {{ display: grid; grid-template-columns: minmax(0, 1fr) 340px; gap: 16px; align-items: start; }}
+@media (max-width: 800px) {{ main {{ grid-template-columns: 1fr; }} }}
+video {{ width: 100%; max-height: 70vh; background: #000; border-radius: 8px; }}
+#chat {{ height: 70vh; overflow-y: auto; box-sizing: border-box; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; margin: 0; padding: 8px; list-style: none; }}
 #chat li {{ padding: 3px 0; border-bottom: 1px solid #eee; overflow-wrap: anywhere; }}
 #chat li[hidden] {{ display: none; }}
 #chat .t {{ color: #57606a; font-size: 11px; margin-right: 4px; }}
@@ -122,7 +123,7 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
 <body>
 <h1>{title}</h1>
 <main>
-<video id="video" src="video.mp4" controls preload="metadata">
+<video id="video" src="video.mp4" poster="cover.jpg" controls preload="metadata">
 <track kind="subtitles" src="chat.vtt" srclang="und" label="Chat">
 </video>
 <ol id="chat" aria-label="Chat"></ol>
@@ -157,8 +158,19 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
   var cursor = document.getElementById('cursor');
   var end = parseFloat(chart.dataset.end) || 1;
   var shown = -1;
+  // `index.html#t=90` opens the replay at 1:30 (links, scripts and the browser test use it).
+  // Until the video has loaded (or when it cannot be played) the chat follows that time.
+  var target = null;
+  var m = /(?:^#|&)t=([0-9]+(?:\.[0-9]+)?)/.exec(location.hash);
+  if (m) target = parseFloat(m[1]);
+  function seekToTarget() {{
+    if (target !== null && video.readyState >= 1) {{
+      video.currentTime = Math.min(target, video.duration || target);
+      target = null;
+    }}
+  }}
   function update() {{
-    var now = video.currentTime || 0;
+    var now = target !== null ? target : (video.currentTime || 0);
     var last = -1;
     for (var i = 0; i < items.length; i++) {{
       var visible = items[i].o <= now;
@@ -167,7 +179,8 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
     }}
     if (last !== shown) {{
       shown = last;
-      list.scrollTop = list.scrollHeight;
+      // The newest shown comment at the bottom, like the live chat.
+      list.scrollTop = list.scrollHeight - list.clientHeight;
     }}
     var w = chart.clientWidth || parseFloat(chart.dataset.width);
     var scale = w / parseFloat(chart.dataset.width);
@@ -175,10 +188,17 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
     var right = parseFloat(chart.dataset.right) * scale;
     cursor.style.left = (left + Math.min(1, now / end) * (w - left - right)) + 'px';
     document.body.dataset.shownComments = String(last + 1);
+    document.body.dataset.currentTime = String(now);
+    document.body.dataset.videoReady = String(video.readyState >= 1);
   }}
   video.addEventListener('timeupdate', update);
   video.addEventListener('seeked', update);
-  video.addEventListener('loadedmetadata', update);
+  video.addEventListener('loadedmetadata', function () {{ seekToTarget(); update(); }});
+  window.addEventListener('hashchange', function () {{
+    var m = /(?:^#|&)t=([0-9]+(?:\.[0-9]+)?)/.exec(location.hash);
+    if (m) {{ target = parseFloat(m[1]); seekToTarget(); update(); }}
+  }});
+  seekToTarget();
   update();
 }})();
 </script>

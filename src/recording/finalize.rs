@@ -54,10 +54,15 @@ pub async fn finalize(
         .await;
     writer.flush().await.map_err(|e| e.to_string())?;
     let facts = load_facts(store, broadcast_id).await.unwrap_or_default();
-    let who = facts
+    // The username is untrusted: a NUL or control character in an ffmpeg argument would make
+    // the mux itself fail, so the tags get a cleaned copy.
+    let who: String = facts
         .username
         .clone()
-        .unwrap_or_else(|| facts.user_id.clone());
+        .unwrap_or_else(|| facts.user_id.clone())
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
     let date = facts
         .published_time
         .map(output::facts::rfc3339)

@@ -128,12 +128,12 @@ pub async fn supervise(
         .published_time
         .map(|t| t as f64)
         .unwrap_or_else(now_unix);
-    let username = username.or_else(|| {
-        broadcast
-            .broadcast_owner
-            .as_ref()
-            .and_then(|o| o.username.clone())
-    });
+    // The broadcast object's owner is the freshest source of the username (it can change).
+    let username = broadcast
+        .broadcast_owner
+        .as_ref()
+        .and_then(|o| o.username.clone())
+        .or(username);
     let folder = match existing_folder(&deps.store, &id).await {
         Some(f) => f,
         None => match folder_for(
@@ -460,6 +460,11 @@ async fn record(
     tokio::select! {
         _ = tasks.wait() => {}
         _ = abort.cancelled() => { control.abort.cancel(); tasks.wait().await; }
+        _ = shutdown.cancelled(), if end != EndReason::Shutdown => {
+            tracing::info!("broadcast {id}: shutdown while draining; keeping what was captured");
+            control.abort.cancel();
+            tasks.wait().await;
+        }
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => {
             tracing::warn!("broadcast {id}: the capture did not drain within {DRAIN_TIMEOUT:?}; stopping it");
             control.abort.cancel();
@@ -469,7 +474,7 @@ async fn record(
     let progress = progress_rx.borrow().clone();
 
     // Post-live engagement fills what the live pollers missed (not at shutdown: no time).
-    if end != EndReason::Shutdown && !abort.is_cancelled() {
+    if !shutdown.is_cancelled() && !abort.is_cancelled() {
         let (signals, _unused) = mpsc::channel(1);
         let ctx = Ctx {
             broadcast_id: id.clone(),

@@ -164,6 +164,25 @@ pub async fn reels_tray(State(state): State<Arc<SimState>>) -> Response {
     .into_response()
 }
 
+/// `GET live/web_info/?target_user_id=`: the web variant (reference §1); 404 when the user is
+/// not live, which is how instarec reads it.
+pub async fn web_info(
+    State(state): State<Arc<SimState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let now = state.clock.now();
+    let pk = q
+        .get("target_user_id")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let Some(b) = live_of(&state, pk, now) else {
+        return fail(StatusCode::NOT_FOUND, "User is not live");
+    };
+    let mut v = broadcast_json(&state, b, now);
+    v["status"] = json!("ok");
+    Json(v).into_response()
+}
+
 /// The broadcast `id` if it exists and is not gone.
 fn answering<'a>(state: &'a SimState, id: &str, now: f64) -> Option<&'a BroadcastWorld> {
     state

@@ -21,7 +21,7 @@ use super::fmp4::{self, Sample};
 const FFMPEG_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Bumped whenever the encoding recipe changes, so stale cache files are not reused.
-const RECIPE: &str = "iglive-sim-media-v1";
+const RECIPE: &str = "iglive-sim-media-v3";
 
 /// One video quality, named like Instagram's (reference §3 table) but kept small so encoding is
 /// cheap.
@@ -131,9 +131,15 @@ pub fn prepare(cache_dir: &Path, wanted_ms: &[u64], fps: u32) -> Result<Arc<Medi
             "-c:v".into(),
             "libx264".into(),
             "-preset".into(),
-            "ultrafast".into(),
+            "superfast".into(),
             "-pix_fmt".into(),
             "yuv420p".into(),
+            // Main profile, level 3.0: `avc1.4d401e` like Instagram's 2024 streams (reference
+            // §3); superfast keeps CABAC, without which x264 would signal Baseline.
+            "-profile:v".into(),
+            "main".into(),
+            "-level".into(),
+            "3.0".into(),
             "-bf".into(),
             "0".into(),
             "-g".into(),

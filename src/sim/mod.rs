@@ -10,6 +10,11 @@
 //! * `media` / `fmp4`: real H.264/AAC segments encoded once by ffmpeg, cached, looped.
 //! * `api` / `origin`: the private API and the DASH origin; `faults`: fault windows.
 //! * `server`: the HTTP front (recording, auth, faults); `truth`: what was published.
+//!
+//! Clock: every unix time the simulator shows (`published_time`, `created_at`, manifest times)
+//! is `real unix time at start + simulated seconds`. At `speed` 1 that is the wall clock; at
+//! higher speeds it runs ahead of it, so clients must take time from the service (as they
+//! should with Instagram), not from their own clock.
 
 mod api;
 mod error;

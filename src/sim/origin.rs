@@ -50,7 +50,8 @@ fn not_found() -> Response {
 }
 
 fn iso(unix: f64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos((unix * 1e9) as i128)
+    // Millisecond precision, like the rest of the manifest's clock values.
+    OffsetDateTime::from_unix_timestamp_nanos((unix * 1000.0).round() as i128 * 1_000_000)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())

@@ -4,7 +4,53 @@
 //! **All times are simulator seconds relative to simulator start** (negative means "before the
 //! recorder started"), on the simulated clock that `SimOptions::speed` accelerates. The `seed`
 //! drives every random choice (segment duration jitter, comment timing, fault probability), so
-//! one scenario always publishes the same thing.
+//! one scenario always publishes the same thing. More examples: `tests/scenarios/`.
+//!
+//! ```toml
+//! seed = 42
+//! comment_page_cap = 50            # most comments per get_comment call
+//! session_expires_at = 600.0       # then every API call answers 403 login_required
+//!
+//! [[accounts]]
+//! pk = 1001
+//! username = "host.one"
+//! full_name = "Host One"
+//! verified = true
+//! followed = true                  # listed in feed/reels_tray/ while live
+//!
+//! [[broadcasts]]
+//! id = 17900000000000101
+//! owner = 1001
+//! start = -30.0                    # live since 30 s before the recorder started
+//! duration = 300.0
+//! end_status = "hard_stop"         # or "stopped"
+//! post_live_after = 5.0            # status post_live 5 s after the end
+//! period_removed_after = 6.0       # ended manifest loses its <Period>
+//! gone_after = 120.0               # then info, manifest and segments answer 404
+//! interruptions = [{ from = 60.0, to = 80.0 }]
+//! segments = { duration_ms = 2000, jitter_ms = 150, outlier_probability = 0.1 }
+//! likes = [[-30.0, 0.0], [270.0, 5000.0]]           # piecewise linear
+//! viewers = [[-30.0, 10.0], [60.0, 1200.0]]
+//!
+//! [[broadcasts.comments]]          # a burst: 200 comments within one second
+//! at = 10.0
+//! count = 200
+//! text = "burst {n} 🔥"
+//!
+//! [[broadcasts.comment_streams]]   # ~0.5 comments per second at random times
+//! from = 0.0
+//! to = 270.0
+//! per_second = 0.5
+//! texts = ["nice", "مرحبا"]
+//!
+//! [[faults]]
+//! kind = "throttle"                # 429 "Please wait a few minutes…"
+//! from = 100.0
+//! to = 130.0
+//! path = "get_comment"
+//! retry_after = 30
+//! probability = 0.5
+//! ```
 
 use std::path::Path;
 
@@ -409,11 +455,30 @@ impl Scenario {
                     b.id
                 ));
             }
-            if !b.start.is_finite() {
-                return bad(format!("broadcast {}: start must be a number", b.id));
+            let mut times = [b.start, b.period_removed_after, b.gone_after]
+                .into_iter()
+                .chain(b.post_live_after)
+                .chain(b.interruptions.iter().flat_map(|w| [w.from, w.to]))
+                .chain(b.comments.iter().flat_map(|c| [c.at, c.spread]))
+                .chain(
+                    b.comment_streams
+                        .iter()
+                        .flat_map(|c| [c.from, c.to, c.per_second]),
+                )
+                .chain(b.likes.iter().chain(&b.viewers).flatten().copied());
+            if times.any(|x| !x.is_finite() || x.abs() > 1e9) {
+                return bad(format!(
+                    "broadcast {}: every time and curve value must be a finite number below 1e9",
+                    b.id
+                ));
+            }
+            if b.segments.first_t > 1_000_000_000_000 {
+                return bad(format!("broadcast {}: segments.first_t above 1e12", b.id));
             }
             let s = &b.segments;
-            if !(500..=10_000).contains(&s.duration_ms) || s.jitter_ms * 2 >= s.duration_ms {
+            if !(500..=10_000).contains(&s.duration_ms)
+                || u64::from(s.jitter_ms) * 2 >= u64::from(s.duration_ms)
+            {
                 return bad(format!(
                     "broadcast {}: segments.duration_ms must be 500..=10000 with jitter_ms below half of it",
                     b.id

@@ -27,6 +27,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v1/feed/user/{pk}/story/", get(api::story))
         .route("/api/v1/feed/reels_tray/", get(api::reels_tray))
         .route("/api/v1/live/{id}/info/", get(api::info))
+        .route("/api/v1/live/web_info/", get(api::web_info))
         .route(
             "/api/v1/live/{id}/heartbeat_and_get_viewer_count/",
             post(api::heartbeat),
@@ -45,6 +46,7 @@ pub fn router(state: Arc<SimState>) -> Router {
             get(api::get_post_live_likes),
         )
         .route("/live-dash/{rep}/{file}", get(origin::live_dash))
+        .route("/cover/{file}", get(cover))
         .fallback(|| async { api::fail(StatusCode::NOT_FOUND, "Page not found") })
         .with_state(state)
 }
@@ -53,6 +55,18 @@ async fn truth(
     axum::extract::State(state): axum::extract::State<Arc<SimState>>,
 ) -> axum::Json<super::Truth> {
     axum::Json(super::truth_of(&state))
+}
+
+/// The broadcast's `cover_frame_url` (the CDN's JPEG of an early frame): one tiny image for
+/// every broadcast, enough for the recording folder's `cover.jpg`.
+async fn cover() -> Response<Body> {
+    const JPEG: &[u8] = include_bytes!("cover.jpg");
+    let mut resp = Response::new(Body::from(JPEG));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("image/jpeg"),
+    );
+    resp
 }
 
 /// Accepts connections until `stop` fires, then drops every open connection.
@@ -67,7 +81,7 @@ pub async fn serve(listener: TcpListener, state: Arc<SimState>, stop: Cancellati
                 // Per-connection accept errors (e.g. EMFILE) must not end the server.
                 Err(e) => {
                     tracing::warn!("sim: accept failed: {e}");
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             },

@@ -232,6 +232,9 @@ pub fn build(
             EndStatus::HardStop => "hard_stop",
         },
     ));
+    // Overlapping interruption windows must still read in time order (stable: at equal
+    // times the later entry wins, so the end status beats a window reaching past the end).
+    statuses.sort_by(|x, y| x.0.total_cmp(&y.0));
     if let Some(after) = b.post_live_after {
         statuses.push((end + after.max(0.0), "post_live"));
     }

@@ -1,0 +1,245 @@
+//! Notifications and hooks (docs/notifications.md): each `[[notify]]` entry gets the events it
+//! subscribed to as a webhook POST and/or a command run. Delivery happens in tasks of its own,
+//! bounded in number and in time, so a failing or hanging hook is logged and never blocks or
+//! breaks a recording.
+
+pub mod command;
+pub mod payload;
+pub mod webhook;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{NotifyConfig, NotifyEvent};
+use crate::output::RecordingFacts;
+use crate::recording::RecorderEvent;
+use crate::store::Store;
+use crate::watch::LiveEvent;
+
+pub use payload::Notification;
+
+/// At most this many events are being delivered at once; beyond it new events are dropped
+/// (with a log line) rather than queued without bound behind a dead receiver.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// The daemon's handle on the hooks. Cheap to clone; `notify` never waits.
+#[derive(Clone)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hooks: RwLock<Arc<Vec<NotifyConfig>>>,
+    http: reqwest::Client,
+    store: Option<Store>,
+    tracker: TaskTracker,
+    slots: Arc<Semaphore>,
+}
+
+impl Notifier {
+    /// `store` lets finished/failed events carry the recording's `broadcast.json` document.
+    pub fn new(hooks: Vec<NotifyConfig>, store: Option<Store>) -> reqwest::Result<Notifier> {
+        Ok(Notifier {
+            inner: Arc::new(Inner {
+                hooks: RwLock::new(Arc::new(hooks)),
+                http: webhook::client()?,
+                store,
+                tracker: TaskTracker::new(),
+                slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            }),
+        })
+    }
+
+    /// New hooks after a configuration reload; deliveries under way finish with the old ones.
+    pub fn replace(&self, hooks: Vec<NotifyConfig>) {
+        if let Ok(mut h) = self.inner.hooks.write() {
+            *h = Arc::new(hooks);
+        }
+    }
+
+    fn hooks_for(&self, event: NotifyEvent) -> Vec<NotifyConfig> {
+        self.inner
+            .hooks
+            .read()
+            .map(|h| h.iter().filter(|c| c.wants(event)).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Delivers `n` to every hook that wants it, in the background.
+    pub fn notify(&self, n: Notification) {
+        let hooks = self.hooks_for(n.event);
+        if hooks.is_empty() {
+            return;
+        }
+        let Ok(permit) = self.inner.slots.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "notification {} dropped: {MAX_IN_FLIGHT} deliveries are still under way",
+                n.event.as_str()
+            );
+            return;
+        };
+        let inner = self.inner.clone();
+        self.inner.tracker.spawn(async move {
+            let _permit = permit;
+            let n = with_facts(inner.store.as_ref(), n).await;
+            let body = serde_json::to_vec(&n.to_json()).unwrap_or_default();
+            let env = n.env();
+            let deliveries = hooks
+                .iter()
+                .map(|hook| deliver(&inner.http, hook, &n, &body, &env));
+            futures::future::join_all(deliveries).await;
+        });
+    }
+
+    /// `live_detected` for a broadcast the watcher found.
+    pub fn live_detected(&self, ev: &LiveEvent) {
+        let mut n = Notification::new(NotifyEvent::LiveDetected);
+        n.broadcast_id = Some(ev.broadcast.id.clone());
+        n.user_id = Some(ev.user_id.clone());
+        n.username = ev.username.clone();
+        self.notify(n);
+    }
+
+    /// The notification matching a recorder event.
+    pub fn recorder_event(&self, ev: &RecorderEvent) {
+        self.notify(from_recorder_event(ev));
+    }
+
+    /// Waits up to `within` for deliveries under way (at shutdown), then gives up on them.
+    pub async fn drain(&self, within: Duration) {
+        self.inner.tracker.close();
+        if tokio::time::timeout(within, self.inner.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "{} notification(s) still undelivered at exit",
+                self.inner.tracker.len()
+            );
+        }
+    }
+}
+
+/// The notification for a recorder event (before the facts are loaded).
+pub fn from_recorder_event(ev: &RecorderEvent) -> Notification {
+    match ev {
+        RecorderEvent::Started {
+            broadcast_id,
+            user_id,
+            username,
+            folder,
+        } => Notification {
+            broadcast_id: Some(broadcast_id.clone()),
+            user_id: Some(user_id.clone()),
+            username: username.clone(),
+            folder: Some(folder.clone()),
+            ..Notification::new(NotifyEvent::RecordingStarted)
+        },
+        RecorderEvent::Finished {
+            broadcast_id,
+            user_id,
+            username,
+            folder,
+            ok,
+            reason,
+        } => Notification {
+            broadcast_id: Some(broadcast_id.clone()),
+            user_id: Some(user_id.clone()),
+            username: username.clone(),
+            folder: Some(folder.clone()),
+            message: Some(reason.clone()),
+            ..Notification::new(if *ok {
+                NotifyEvent::RecordingFinished
+            } else {
+                NotifyEvent::RecordingFailed
+            })
+        },
+        RecorderEvent::SessionExpired(m) => Notification {
+            message: Some(m.clone()),
+            ..Notification::new(NotifyEvent::SessionExpired)
+        },
+    }
+}
+
+/// Adds the recording's `broadcast.json` document when the database knows the broadcast.
+async fn with_facts(store: Option<&Store>, mut n: Notification) -> Notification {
+    let (Some(store), Some(id)) = (store, n.broadcast_id.clone()) else {
+        return n;
+    };
+    if n.event == NotifyEvent::LiveDetected {
+        return n;
+    }
+    let store = store.clone();
+    let facts = tokio::task::spawn_blocking(move || {
+        let conn = store.connect().ok()?;
+        RecordingFacts::load(&conn, &id).ok().flatten()
+    })
+    .await
+    .ok()
+    .flatten();
+    if let Some(f) = facts {
+        if n.username.is_none() {
+            n.username = f.username.clone();
+        }
+        n.recording = Some(f.broadcast_json());
+    }
+    n
+}
+
+async fn deliver(
+    http: &reqwest::Client,
+    hook: &NotifyConfig,
+    n: &Notification,
+    body: &[u8],
+    env: &[(&'static str, String)],
+) {
+    let event = n.event.as_str();
+    let what = n.broadcast_id.as_deref().unwrap_or("-");
+    let web = async {
+        if let Some(url) = &hook.url {
+            match webhook::deliver(
+                http,
+                url,
+                event,
+                body,
+                hook.timeout,
+                hook.retries,
+                hook.retry_backoff,
+            )
+            .await
+            {
+                Ok(attempts) => tracing::debug!(
+                    "hook {}: {event} ({what}) delivered in {attempts} attempt(s)",
+                    hook.name
+                ),
+                Err(e) => tracing::warn!(
+                    "hook {}: {event} ({what}) not delivered to {}: {e}",
+                    hook.name,
+                    redact(url)
+                ),
+            }
+        }
+    };
+    let cmd = async {
+        if let Some(c) = &hook.command {
+            if let Err(e) = command::run(c, env, body, hook.timeout).await {
+                tracing::warn!("hook {}: command for {event} ({what}): {e}", hook.name);
+            }
+        }
+    };
+    tokio::join!(web, cmd);
+}
+
+/// A webhook URL for logs: tokens often live in the query or userinfo, so only scheme, host
+/// and path are shown.
+fn redact(url: &url::Url) -> String {
+    format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.path()
+    )
+}

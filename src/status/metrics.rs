@@ -1,0 +1,193 @@
+//! `/metrics` in the Prometheus text format (version 0.0.4), written by hand: a dozen series do
+//! not justify a metrics framework.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use super::StatusState;
+
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let _ = write!(self.0, "{name}");
+        if !labels.is_empty() {
+            let l: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
+                .collect();
+            let _ = write!(self.0, "{{{}}}", l.join(","));
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+/// Totals the database knows: recordings by state and capture figures.
+fn db_figures(state: &StatusState) -> (Vec<(String, i64)>, [i64; 3]) {
+    let Ok(conn) = state.store.connect() else {
+        return (Vec::new(), [0; 3]);
+    };
+    let by_state = conn
+        .prepare("SELECT state, count(*) FROM recordings GROUP BY state")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap_or_default();
+    let sums = conn
+        .query_row(
+            "SELECT coalesce(sum(bytes_captured),0), coalesce(sum(segments_captured),0),
+                    coalesce(sum(segments_missing),0) FROM recordings",
+            [],
+            |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?]),
+        )
+        .unwrap_or([0; 3]);
+    (by_state, sums)
+}
+
+pub async fn render(state: &StatusState) -> String {
+    let s = state.clone();
+    let (by_state, sums) = tokio::task::spawn_blocking(move || db_figures(&s))
+        .await
+        .unwrap_or_default();
+    let mut o = Out(String::new());
+    let accounts = state.accounts.snapshot();
+    o.family(
+        "iglive_accounts_watched",
+        "gauge",
+        "Accounts in the watch list.",
+    );
+    o.sample(
+        "iglive_accounts_watched",
+        &[],
+        accounts.watched.len() as f64,
+    );
+    o.family(
+        "iglive_recordings",
+        "gauge",
+        "Recordings by state (database).",
+    );
+    for st in [
+        "detected",
+        "recording",
+        "interrupted",
+        "finalizing",
+        "finished",
+        "failed",
+    ] {
+        let n = by_state
+            .iter()
+            .find(|(k, _)| k == st)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
+        o.sample("iglive_recordings", &[("state", st)], n as f64);
+    }
+    o.family(
+        "iglive_recordings_in_progress",
+        "gauge",
+        "Recordings this process is running now.",
+    );
+    o.sample(
+        "iglive_recordings_in_progress",
+        &[],
+        state.registry.len() as f64,
+    );
+    o.family(
+        "iglive_bytes_captured_total",
+        "counter",
+        "Media bytes captured, all recordings.",
+    );
+    o.sample("iglive_bytes_captured_total", &[], sums[0] as f64);
+    o.family(
+        "iglive_segments_captured_total",
+        "counter",
+        "DASH segments captured, all recordings.",
+    );
+    o.sample("iglive_segments_captured_total", &[], sums[1] as f64);
+    o.family(
+        "iglive_segments_missing_total",
+        "counter",
+        "DASH segments given up on, all recordings.",
+    );
+    o.sample("iglive_segments_missing_total", &[], sums[2] as f64);
+    o.family(
+        "iglive_api_requests_total",
+        "counter",
+        "Private-API requests by endpoint and outcome.",
+    );
+    for ((endpoint, outcome), n) in state.client.stats() {
+        o.sample(
+            "iglive_api_requests_total",
+            &[("endpoint", endpoint.as_str()), ("outcome", outcome)],
+            n as f64,
+        );
+    }
+    let health = state.client.health();
+    o.family(
+        "iglive_throttle_events_total",
+        "counter",
+        "Throttling answers from Instagram.",
+    );
+    o.sample(
+        "iglive_throttle_events_total",
+        &[],
+        health.throttle_events as f64,
+    );
+    o.family(
+        "iglive_session_slowdown",
+        "gauge",
+        "Factor stretching every polling interval after throttling.",
+    );
+    o.sample("iglive_session_slowdown", &[], health.slowdown);
+    o.family(
+        "iglive_session_expired",
+        "gauge",
+        "1 when Instagram refused the session.",
+    );
+    o.sample(
+        "iglive_session_expired",
+        &[],
+        if health.expired.is_some() { 1.0 } else { 0.0 },
+    );
+    o.family(
+        "iglive_db_rows_written_total",
+        "counter",
+        "Rows committed by the database writer.",
+    );
+    o.sample(
+        "iglive_db_rows_written_total",
+        &[],
+        state.writer_stats.rows_written.load(Ordering::Relaxed) as f64,
+    );
+    o.family(
+        "iglive_db_healthy",
+        "gauge",
+        "1 while database writes succeed.",
+    );
+    o.sample(
+        "iglive_db_healthy",
+        &[],
+        if state.writer_stats.healthy.load(Ordering::Relaxed) {
+            1.0
+        } else {
+            0.0
+        },
+    );
+    o.family(
+        "iglive_start_time_seconds",
+        "gauge",
+        "Unix time the daemon started.",
+    );
+    o.sample("iglive_start_time_seconds", &[], state.started_at);
+    o.0
+}

@@ -1,0 +1,198 @@
+//! The local status endpoint: `/health` (liveness), `/ready` (database, recordings folder,
+//! ffmpeg, session), `/metrics` (Prometheus text) and `/recordings` (JSON of recordings in
+//! progress). Loopback by default; `iglive status` reads it for a person.
+
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::instagram::Client;
+use crate::recording::Registry;
+use crate::store::writer::WriterStats;
+use crate::store::Store;
+use crate::watch::Accounts;
+
+/// What the endpoint reads; all of it shared with the running daemon.
+#[derive(Clone)]
+pub struct StatusState {
+    pub registry: Registry,
+    pub client: Client,
+    pub store: Store,
+    pub writer_stats: Arc<WriterStats>,
+    pub recordings_dir: PathBuf,
+    pub min_free_space: u64,
+    pub accounts: Accounts,
+    pub started_at: f64,
+}
+
+/// One readiness check's result.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Every readiness check; `/ready` is 200 only when all pass.
+pub async fn readiness(state: &StatusState) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let store = state.store.clone();
+    let writer_ok = state.writer_stats.healthy.load(Ordering::Relaxed);
+    let db = tokio::task::spawn_blocking(move || {
+        store
+            .connect()
+            .and_then(|c| {
+                c.query_row("SELECT 1", [], |_| Ok(()))
+                    .map_err(crate::store::StoreError::from)
+            })
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    let last_error = state
+        .writer_stats
+        .last_error
+        .lock()
+        .ok()
+        .and_then(|e| e.clone());
+    checks.push(Check {
+        name: "database",
+        ok: db.is_ok() && writer_ok,
+        detail: match (db, writer_ok) {
+            (Ok(()), true) => state.store.path().display().to_string(),
+            (Err(e), _) => e,
+            (Ok(()), false) => last_error.unwrap_or_else(|| "writes are failing".into()),
+        },
+    });
+    let dir = state.recordings_dir.clone();
+    let min = state.min_free_space;
+    checks.push(match crate::daemon::free_space(&dir) {
+        Ok(free) if free >= min => Check {
+            name: "recordings_dir",
+            ok: true,
+            detail: format!("{} free", crate::output::human_size(free)),
+        },
+        Ok(free) => Check {
+            name: "recordings_dir",
+            ok: false,
+            detail: format!(
+                "only {} free, below storage.min_free_space ({})",
+                crate::output::human_size(free),
+                crate::output::human_size(min)
+            ),
+        },
+        Err(e) => Check {
+            name: "recordings_dir",
+            ok: false,
+            detail: format!("{}: {e}", dir.display()),
+        },
+    });
+    let ffmpeg = tokio::task::spawn_blocking(|| {
+        crate::media::tools::version(&crate::media::tools::ffmpeg_path())
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    checks.push(Check {
+        name: "ffmpeg",
+        ok: ffmpeg.is_ok(),
+        detail: ffmpeg.unwrap_or_else(|e| e),
+    });
+    let health = state.client.health();
+    checks.push(match &health.expired {
+        None => Check {
+            name: "session",
+            ok: true,
+            detail: format!("ok, slowdown x{:.1}", health.slowdown),
+        },
+        Some(x) => Check {
+            name: "session",
+            ok: false,
+            detail: format!(
+                "{}{}",
+                x.reason,
+                x.challenge_url
+                    .as_deref()
+                    .map(|u| format!(" (open {u})"))
+                    .unwrap_or_default()
+            ),
+        },
+    });
+    checks
+}
+
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+async fn ready(State(state): State<StatusState>) -> Response {
+    let checks = readiness(&state).await;
+    let ok = checks.iter().all(|c| c.ok);
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(serde_json::json!({"ready": ok, "checks": checks})),
+    )
+        .into_response()
+}
+
+async fn recordings(State(state): State<StatusState>) -> Response {
+    Json(state.registry.snapshot()).into_response()
+}
+
+async fn metrics_handler(State(state): State<StatusState>) -> Response {
+    let body = metrics::render(&state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+pub fn router(state: StatusState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics_handler))
+        .route("/recordings", get(recordings))
+        .with_state(state)
+}
+
+/// Binds `addr` and serves until `shutdown`; returns the bound address (port 0 → ephemeral).
+pub async fn serve(
+    addr: SocketAddr,
+    state: StatusState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "cannot listen on {addr} for the status endpoint (status.listen; \"off\" disables it)"
+        )
+    })?;
+    let bound = listener.local_addr()?;
+    let app = router(state);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+    });
+    Ok(bound)
+}

@@ -1,0 +1,257 @@
+//! A daemon wired to an in-process simulator: temp folder, session file, config, and helpers
+//! to wait on conditions with deadlines.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use iglive::config::Config;
+use iglive::sim::{Scenario, SimHandle, SimOptions};
+use iglive::store::Store;
+use tokio_util::sync::CancellationToken;
+
+pub struct Harness {
+    pub sim: SimHandle,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+}
+
+/// A daemon on its own runtime and thread, so that a crash can take every task of it down at
+/// once (dropping the runtime), as `kill -9` would.
+pub struct Running {
+    pub stop: CancellationToken,
+    crash: CancellationToken,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Harness {
+    pub async fn start(scenario: &str, speed: f64, extra_config: &str) -> Harness {
+        // Daemon logs go to the test's captured output (shown when a test fails).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("IGLIVE_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .with_test_writer()
+            .try_init();
+        let scenario = Scenario::from_toml_str(scenario).expect("scenario");
+        let sim = iglive::sim::start(
+            scenario,
+            SimOptions {
+                speed,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("simulator");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let session = dir.path().join("session.json");
+        std::fs::write(&session, iglive::sim::session_json()).expect("session");
+        std::fs::set_permissions(&session, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let config_path = dir.path().join("iglive.toml");
+        Harness {
+            sim,
+            dir,
+            config_path,
+        }
+        .with_config(extra_config)
+    }
+
+    fn with_config(self, extra: &str) -> Harness {
+        let text = format!(
+            r#"[instagram]
+api_base_url = "{api}"
+session_file = "session.json"
+request_timeout = "5s"
+[watch]
+poll_interval = "300ms"
+max_requests_per_minute = 600
+[storage]
+recordings_dir = "recordings"
+min_free_space = "10MB"
+[status]
+listen = "off"
+{extra}
+"#,
+            api = self.sim.api_base_url()
+        );
+        std::fs::write(&self.config_path, text).expect("config");
+        self
+    }
+
+    /// Rewrites the config file with `edit` (e.g. to replace one default line).
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.config_path).expect("config");
+        std::fs::write(&self.config_path, edit(text)).expect("config");
+    }
+
+    pub fn config(&self) -> Config {
+        Config::load(&self.config_path).expect("config loads")
+    }
+
+    pub fn store(&self) -> Store {
+        Store::open(&self.config().storage.database).expect("store")
+    }
+
+    pub fn run_daemon(&self) -> Running {
+        let stop = CancellationToken::new();
+        let crash = CancellationToken::new();
+        let cfg = self.config();
+        let (s, c) = (stop.clone(), crash.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let r = rt.block_on(async move {
+                tokio::select! {
+                    r = iglive::daemon::run(cfg, s) => r,
+                    _ = c.cancelled() => Ok(()),
+                }
+            });
+            rt.shutdown_background();
+            r
+        });
+        Running {
+            stop,
+            crash,
+            thread,
+        }
+    }
+
+    /// A recording's state in the database.
+    pub fn state(&self, broadcast_id: &str) -> Option<String> {
+        let conn = self.store().connect().ok()?;
+        conn.query_row(
+            "SELECT state FROM recordings WHERE broadcast_id = ?1",
+            [broadcast_id],
+            |r| r.get(0),
+        )
+        .ok()
+    }
+
+    pub fn count(&self, sql: &str, broadcast_id: &str) -> i64 {
+        let conn = self.store().connect().expect("connect");
+        conn.query_row(sql, [broadcast_id], |r| r.get(0))
+            .expect("count")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Running {
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let thread = self.thread;
+        let r = tokio::time::timeout(
+            Duration::from_secs(120),
+            tokio::task::spawn_blocking(move || thread.join()),
+        )
+        .await
+        .expect("daemon stops within 120 s")
+        .expect("join")
+        .expect("daemon thread");
+        r.expect("daemon exits cleanly");
+    }
+
+    /// Like `kill -9` for the in-process daemon: every task is dropped mid-flight.
+    pub async fn crash(self) {
+        self.crash.cancel();
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes.
+pub async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The real `iglive` binary running `run -c <config>`, its output in `<dir>/daemon-N.log`.
+pub struct Process {
+    pub child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl Harness {
+    pub fn spawn_binary(&self, n: usize) -> Process {
+        let log = self.dir().join(format!("daemon-{n}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_iglive"))
+            .arg("run")
+            .arg("-c")
+            .arg(&self.config_path)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start iglive");
+        Process { child, log }
+    }
+}
+
+impl Process {
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, sig);
+    }
+
+    /// Waits for the process to exit, polling with a deadline; `None` on timeout.
+    pub async fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// `ffprobe` of a file: (duration in seconds, number of streams).
+pub fn probe(path: &Path) -> Option<(f64, usize)> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(path)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let duration = v["format"]["duration"].as_str()?.parse().ok()?;
+    let streams = v["streams"].as_array()?.len();
+    Some((duration, streams))
+}
