@@ -94,7 +94,11 @@ fn detector_options(cfg: &Config) -> DetectorOptions {
             ..Default::default()
         },
         tray: cfg.watch.use_reels_tray.then(|| TrayOptions {
-            interval: cfg.watch.poll_interval,
+            // One tray call covers every followed account, so it gets a fifth of the budget
+            // (every 15 s at the default 20 requests per minute).
+            interval: Duration::from_secs_f64(
+                (5.0 * 60.0 / f64::from(cfg.watch.max_requests_per_minute.max(1))).max(15.0),
+            ),
             // The tray has been seen to miss lives (reference §5): keep a slow safety net.
             covered_poll_interval: Some(cfg.watch.poll_interval * 4),
         }),
