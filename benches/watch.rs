@@ -172,7 +172,16 @@ fn scenario(n: usize, path: Path, plan: &Plan) -> (String, HashMap<String, f64>)
 }
 
 async fn run(n: usize, path: Path) -> Outcome {
-    let plan = Plan::new(n, path);
+    let mut plan = Plan::new(n, path);
+    // `IGLIVE_BENCH_SPEED=20` reruns at another clock speed, to tell real-time costs (they
+    // grow with the speed) from scheduling (it does not).
+    if let Some(speed) = std::env::var("IGLIVE_BENCH_SPEED")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+    {
+        plan.speed = speed;
+    }
     let (speed, optimum) = (plan.speed, plan.optimum);
     let (toml, starts) = scenario(n, path, &plan);
     let scenario = Scenario::from_toml_str(&toml).expect("scenario");

@@ -12,10 +12,17 @@ use nix::sys::signal::Signal;
 use rand::{Rng, SeedableRng};
 
 fn scenario(id: &str, start: f64, duration: f64, extra: &str) -> String {
-    scenario_ending(id, start, duration, extra, "stopped")
+    scenario_ending(id, start, duration, extra, "stopped", 1.0)
 }
 
-fn scenario_ending(id: &str, start: f64, duration: f64, extra: &str, end: &str) -> String {
+fn scenario_ending(
+    id: &str,
+    start: f64,
+    duration: f64,
+    extra: &str,
+    end: &str,
+    post_live_after: f64,
+) -> String {
     format!(
         r#"
 seed = 11
@@ -32,7 +39,7 @@ owner = 6001
 start = {start}
 duration = {duration}
 end_status = "{end_status}"
-post_live_after = 1.0
+post_live_after = {post_live_after}
 segments = {{ duration_ms = 2000, jitter_ms = 100, base_segments = 6 }}
 likes = [[0.0, 0.0], [{duration}, 100.0]]
 viewers = [[0.0, 5.0], [{duration}, 50.0]]
@@ -45,7 +52,7 @@ per_second = 2.0
 texts = ["hi", "🔥"]
 "#,
         end = start + duration - 1.0,
-        end_status = end
+        end_status = end,
     )
 }
 
@@ -218,7 +225,7 @@ async fn interrupted_then_resumed_is_one_recording_and_each_end_signal_finalizes
 async fn hard_stop_finalizes_once() {
     let id = "17900000000000903";
     let h = Harness::start(
-        &scenario_ending(id, 0.5, 30.0, "", "hard_stop"),
+        &scenario_ending(id, 0.5, 30.0, "", "hard_stop", 30.0),
         10.0,
         CONFIG,
     )
@@ -242,7 +249,7 @@ async fn hard_stop_finalizes_once() {
         )
         .expect("reason");
     assert!(
-        reason.contains("hard_stop") || reason.contains("end") || reason.contains("404"),
+        reason.contains("hard_stop") || reason.contains("signalled its end"),
         "{reason}"
     );
     p.signal(Signal::SIGTERM);

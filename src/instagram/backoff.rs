@@ -175,6 +175,12 @@ impl SessionGovernor {
         }
     }
 
+    /// Lets requests through again after an expiry: a new session file was loaded, or it is
+    /// time for a rare retry of the old one. Returns the expiry that was cleared.
+    pub fn clear_expiry(&self) -> Option<SessionExpiry> {
+        self.lock().expired.take()
+    }
+
     /// Feeds an error into the governor (throttling or expiry); others are ignored.
     pub fn observe(&self, now: Instant, err: &ApiError) {
         match err {

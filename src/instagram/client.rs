@@ -241,6 +241,18 @@ impl Client {
     }
 
     /// Throttling, slowdown and expiry of this session.
+    /// Uses a newly loaded session's credential from now on and lets requests through again.
+    /// The device identity (user agent, device ids) stays the one the client was built with.
+    pub fn reload_session(&self, session: &Session) {
+        self.inner.credentials.replace(session);
+        self.inner.governor.clear_expiry();
+    }
+
+    /// Clears an expiry so the next request tries the session again (a rare retry).
+    pub fn retry_expired_session(&self) -> bool {
+        self.inner.governor.clear_expiry().is_some()
+    }
+
     pub fn health(&self) -> SessionHealth {
         self.inner.governor.health(Instant::now())
     }

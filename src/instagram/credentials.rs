@@ -56,6 +56,13 @@ impl Credentials {
         }
     }
 
+    /// Takes the credential of a newly loaded session file (the user logged in again).
+    pub fn replace(&self, session: &Session) {
+        let mut st = self.lock();
+        st.cookies = session.cookies.clone();
+        st.authorization = session.authorization.clone();
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

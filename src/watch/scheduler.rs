@@ -303,8 +303,9 @@ impl<K: Ord + Clone> Scheduler<K> {
         scale(self.base(slot), factor * self.slowdown, MAX_DELAY)
     }
 
-    /// Mean gap between two polls when busy: the budget spread evenly over the window (plus
-    /// `PACE_MARGIN`), times the slowdown. Each actual gap is jittered around it.
+    /// Mean gap between two polls when busy and no key is reserved: the budget spread evenly
+    /// over the window (plus `PACE_MARGIN`), times the slowdown. Each actual gap is jittered
+    /// around it.
     pub fn pace(&self) -> Duration {
         let per = self.window().as_secs_f64() * (1.0 + PACE_MARGIN) / self.budget() as f64;
         scale(Duration::from_secs_f64(per), self.slowdown, MAX_DELAY)
@@ -370,7 +371,18 @@ impl<K: Ord + Clone> Scheduler<K> {
 
     /// The jittered gap after the last poll.
     fn gap(&self) -> Duration {
-        scale(self.pace(), self.gap_factor, MAX_DELAY)
+        scale(self.account_pace(), self.gap_factor, MAX_DELAY)
+    }
+
+    /// Mean gap between polls of non-reserved keys when busy: the window over their share of
+    /// the sustained budget (what reserved keys leave). Reserved polls stay outside this pace,
+    /// so together they still fit the budget and rarely meet the window guard.
+    fn account_pace(&self) -> Duration {
+        let sustained = self.sustained();
+        let (reserved, _) = self.wanted();
+        let share = (sustained - reserved).max(sustained / MAX_STARVED_FACTOR);
+        let per = self.window().as_secs_f64() / share;
+        scale(Duration::from_secs_f64(per), self.slowdown, MAX_DELAY)
     }
 
     /// Advances the pace: a poll sent at `at` took the slot it was due in, unless it comes
@@ -378,7 +390,7 @@ impl<K: Ord + Clone> Scheduler<K> {
     /// fires a little late (a loaded machine, an accelerated clock) thus does not slow the
     /// sustained rate; the window guard still counts real send times.
     fn advance_pace(&mut self, at: Instant) {
-        let tolerance = self.pace() / 2;
+        let tolerance = self.account_pace() / 2;
         let slot = match self.last_slot {
             Some(last) => (last + self.gap()).max(at.checked_sub(tolerance).unwrap_or(at)),
             None => at,
@@ -389,7 +401,9 @@ impl<K: Ord + Clone> Scheduler<K> {
     /// Records that `key` was polled at `at` (the time the request was sent) and schedules its
     /// next poll one jittered interval later.
     pub fn record(&mut self, key: &K, at: Instant) {
-        self.advance_pace(at);
+        if !self.slots.get(key).is_some_and(|s| s.reserved) {
+            self.advance_pace(at);
+        }
         self.recent.push_back(at);
         let budget = self.budget();
         while self.recent.len() > budget {
@@ -697,6 +711,8 @@ mod tests {
             let worst = gaps.iter().cloned().fold(0.0, f64::max);
             // ±10 % jitter, plus at most one pace when the window guard holds it back.
             assert!(worst <= 15.0 * 1.1 + 3.2, "n={n}: tray gap {worst}");
+            let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+            assert!((mean - 15.0).abs() < 0.5, "n={n}: mean tray gap {mean}");
             assert!(
                 tray.len() >= 100,
                 "n={n}: {} tray polls in 30 min",
