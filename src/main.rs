@@ -7,7 +7,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = iglive::cli::Cli::parse();
-    iglive::cli::init_logging(cli.verbose);
+    iglive::cli::init_logging(cli.verbose, cli.command.is_interactive());
     match iglive::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -118,3 +118,46 @@ fn instagrapi_settings_file_loads() {
     assert_eq!(s.ds_user_id.as_deref(), Some("1234567890"));
     assert!(s.authorization.is_some());
 }
+
+#[test]
+fn doctor_checks_the_machine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let session = dir.path().join("session.json");
+    std::fs::write(&session, r#"{"cookies":{"sessionid":"s"},"uuid":"u"}"#).expect("write");
+    std::fs::set_permissions(&session, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let cfg = dir.path().join("iglive.toml");
+    std::fs::write(
+        &cfg,
+        "[instagram]\nsession_file = \"session.json\"\n[storage]\nmin_free_space = \"1MB\"\n[[accounts]]\nuser_id = \"1\"\n",
+    )
+    .expect("write");
+    let out = iglive()
+        .args(["doctor", "-c"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for check in [
+        "ffmpeg",
+        "ffprobe",
+        "database",
+        "recordings folder",
+        "session file",
+    ] {
+        assert!(text.contains(&format!("ok    {check}")), "{check}: {text}");
+    }
+    // A session file others can read fails the check, with the fix in the message.
+    std::fs::set_permissions(&session, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = iglive()
+        .args(["doctor", "-c"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  session file") && text.contains("chmod 600"),
+        "{text}"
+    );
+}

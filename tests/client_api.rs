@@ -398,6 +398,23 @@ async fn challenges_and_not_found() {
         Some("https://i.instagram.com/challenge/9/abc/")
     );
 
+    // A redirect to the login page is an expired session, not a page to follow.
+    let stub3 = Stub::start(|_, _| Reply::Respond {
+        status: 302,
+        headers: vec![(
+            "location",
+            "https://www.instagram.com/accounts/login/".into(),
+        )],
+        body: String::new(),
+    })
+    .await;
+    let c3 = client(&stub3, cookie_session());
+    assert_eq!(
+        c3.reels_tray().await.expect_err("login").kind(),
+        ApiErrorKind::LoginRequired
+    );
+    assert_eq!(stub3.count(), 1);
+
     // A bare "Not Found" on a non-live endpoint is instagrapi's hidden challenge.
     let stub2 = Stub::start(|_, _| Reply::status(404, "Not Found")).await;
     let c2 = client(&stub2, cookie_session());
@@ -434,4 +451,84 @@ async fn bad_ids_and_base_urls_are_typed_errors() {
     let c = Client::new(base, cookie_session(), fast_options()).expect("client");
     c.reels_tray().await.expect("tray");
     assert_eq!(stub.requests()[0].path, "/api/v1/feed/reels_tray/");
+}
+
+#[tokio::test]
+async fn rotated_cookies_are_sent_back() {
+    let stub = Stub::start(|_, n| {
+        let set = match n {
+            0 => "csrftoken=rotated-1; Domain=.instagram.com; Max-Age=31449600; Path=/; Secure",
+            1 => {
+                "rur=\"FRC\\0541234\\0541795000000:01f7\"; Domain=.instagram.com; HttpOnly; Path=/"
+            }
+            _ => "ignored name with spaces=1",
+        };
+        Reply::Respond {
+            status: 200,
+            headers: vec![("set-cookie", set.into())],
+            body: r#"{"broadcast":null,"status":"ok","viewer_count":1}"#.into(),
+        }
+    })
+    .await;
+    let c = client(&stub, cookie_session());
+    c.user_story_feed("1").await.expect("feed");
+    c.user_story_feed("2").await.expect("feed");
+    c.heartbeat_and_viewer_count("99").await.expect("heartbeat");
+    let reqs = stub.requests();
+    let cookie = |i: usize| reqs[i].header("cookie").expect("cookie header");
+    assert!(cookie(0).contains("csrftoken=csrf-xyz"));
+    assert!(cookie(1).contains("csrftoken=rotated-1"), "{}", cookie(1));
+    assert!(!cookie(1).contains("csrf-xyz"));
+    assert!(cookie(2).contains("rur=FRC\\0541234\\0541795000000:01f7"));
+    assert!(cookie(2).contains("sessionid=42%3Asecret"), "others kept");
+    assert_eq!(
+        reqs[2].form().get("_csrftoken").map(String::as_str),
+        Some("rotated-1"),
+        "the heartbeat form uses the rotated token"
+    );
+    assert_eq!(c.cookie("csrftoken").as_deref(), Some("rotated-1"));
+    assert_eq!(
+        c.session().cookies.get("csrftoken").map(String::as_str),
+        Some("csrf-xyz"),
+        "the loaded session is not modified"
+    );
+}
+
+#[tokio::test]
+async fn http_date_retry_after_is_honoured() {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let stub = Stub::start(move |_, n| {
+        if n == 0 {
+            let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+            Reply::Respond {
+                status: 429,
+                headers: vec![("retry-after", at.format(&format).expect("formats"))],
+                body: String::new(),
+            }
+        } else {
+            Reply::json(r#"{"broadcast":null,"status":"ok"}"#)
+        }
+    })
+    .await;
+    let c = client(&stub, cookie_session());
+    let err = c.user_story_feed("1").await.expect_err("throttled");
+    let ApiError::Throttled {
+        retry_after: Some(d),
+        ..
+    } = err
+    else {
+        panic!("expected a Retry-After, got {err:?}");
+    };
+    // The date has whole seconds: 2 s ahead, minus up to one.
+    assert!(
+        d >= Duration::from_secs(1) && d <= Duration::from_secs(2),
+        "{d:?}"
+    );
+    c.user_story_feed("2")
+        .await
+        .expect("allowed after the date");
+    let reqs = stub.requests();
+    assert!(reqs[1].at - reqs[0].at >= Duration::from_millis(950));
 }

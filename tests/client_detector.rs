@@ -26,17 +26,22 @@ fn live_feed(id: &str, owner: &str) -> String {
 const NOT_LIVE: &str = r#"{"broadcast":null,"reel":null,"post_live_item":null,"status":"ok"}"#;
 
 /// Answers story feeds for 100 (live 5001), 200 (live 5002), 400 (live 5003), others not
-/// live; the tray lists 5002 (owner 200), 5003 (owner 400) and an ended 5009 (owner 100).
+/// live; the tray lists 5002 (owner 200), 5003 (owner 400), an ended 5009 (owner 100) and
+/// 5010 hosted by 700 with 600 as a guest.
 fn instagram(r: &Recorded, _n: usize) -> Reply {
     match r.path.as_str() {
         "/api/v1/feed/user/100/story/" => Reply::json(live_feed("5001", "100")),
         "/api/v1/feed/user/200/story/" => Reply::json(live_feed("5002", "200")),
         "/api/v1/feed/user/400/story/" => Reply::json(live_feed("5003", "400")),
+        "/api/v1/feed/user/999/story/" => {
+            Reply::status(404, r#"{"message":"User not found","status":"fail"}"#)
+        }
         "/api/v1/feed/reels_tray/" => Reply::json(
             r#"{"tray":[],"broadcasts":[
                 {"id":"5002","broadcast_status":"active","broadcast_owner":{"pk":"200"}},
                 {"id":5003,"broadcast_status":"active","broadcast_owner":{"pk":400}},
-                {"id":5009,"broadcast_status":"stopped","broadcast_owner":{"pk":100}}],
+                {"id":5009,"broadcast_status":"stopped","broadcast_owner":{"pk":100}},
+                {"id":5010,"broadcast_status":"active","broadcast_owner":{"pk":700},"cobroadcasters":[{"pk":"600"}]}],
               "post_live":{"post_live_items":[]},"status":"ok"}"#,
         ),
         p if p.starts_with("/api/v1/feed/user/") => Reply::json(NOT_LIVE),
@@ -50,6 +55,7 @@ fn options(poll_ms: u64, tray: Option<TrayOptions>) -> DetectorOptions {
             poll_interval: Duration::from_millis(poll_ms),
             max_requests_per_minute: 6000,
             jitter: 0.1,
+            ..SchedulerConfig::default()
         },
         tray,
         seed: Some(7),
@@ -227,6 +233,42 @@ async fn tray_alone_covers_followed_accounts_when_configured() {
 }
 
 #[tokio::test]
+async fn a_watched_guest_is_found_through_the_hosts_tray_entry() {
+    let stub = Stub::start(instagram).await;
+    let accounts = Accounts::new([WatchedAccount {
+        user_id: "600".into(),
+        username: None,
+        in_tray: true,
+    }]);
+    let (tx, mut rx) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let tray = TrayOptions {
+        interval: Duration::from_millis(50),
+        covered_poll_interval: None,
+    };
+    let detector = Detector::new(
+        options(50, Some(tray)),
+        Arc::new(MemorySeenStore::default()),
+    );
+    let task = tokio::spawn({
+        let (c, cancel) = (client(&stub), cancel.clone());
+        async move { detector.run(c, accounts, tx, cancel).await }
+    });
+    let event = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("event in time")
+        .expect("event");
+    assert_eq!(event.broadcast.id, "5010");
+    assert_eq!(event.user_id, "600");
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops")
+        .expect("joins")
+        .expect("ok");
+}
+
+#[tokio::test]
 async fn throttling_pauses_and_slows_the_loop() {
     let stub = Stub::start(|r, n| {
         if n == 3 {
@@ -344,5 +386,38 @@ async fn accounts_change_at_run_time_and_seen_ids_are_not_reported() {
     assert!(
         drain(&mut rx).is_empty(),
         "5002 was seen before, 5001 reported once"
+    );
+}
+
+#[tokio::test]
+async fn unknown_accounts_are_polled_rarely() {
+    let stub = Stub::start(instagram).await;
+    let accounts = Accounts::new([WatchedAccount::new("999"), WatchedAccount::new("300")]);
+    let (tx, _rx) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let detector = Detector::new(options(30, None), Arc::new(MemorySeenStore::default()));
+    let task = tokio::spawn({
+        let (c, cancel) = (client(&stub), cancel.clone());
+        async move { detector.run(c, accounts, tx, cancel).await }
+    });
+    assert!(
+        stub.wait_until(Duration::from_secs(5), |r| {
+            count_path(r, "/api/v1/feed/user/300/story/") >= 8
+        })
+        .await
+    );
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops")
+        .expect("joins")
+        .expect("a 404 does not stop detection");
+    let reqs = stub.requests();
+    let n = count_path(&reqs, "/api/v1/feed/user/999/story/");
+    let others = count_path(&reqs, "/api/v1/feed/user/300/story/");
+    // Deferred by 9 extra intervals after each 404: about one poll per ten of the other's.
+    assert!(
+        n >= 1 && n <= 1 + others / 5,
+        "999 polled {n} times, 300 {others} times"
     );
 }

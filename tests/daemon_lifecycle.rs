@@ -12,6 +12,17 @@ use nix::sys::signal::Signal;
 use rand::{Rng, SeedableRng};
 
 fn scenario(id: &str, start: f64, duration: f64, extra: &str) -> String {
+    scenario_ending(id, start, duration, extra, "stopped", 1.0)
+}
+
+fn scenario_ending(
+    id: &str,
+    start: f64,
+    duration: f64,
+    extra: &str,
+    end: &str,
+    post_live_after: f64,
+) -> String {
     format!(
         r#"
 seed = 11
@@ -27,8 +38,8 @@ id = {id}
 owner = 6001
 start = {start}
 duration = {duration}
-end_status = "stopped"
-post_live_after = 1.0
+end_status = "{end_status}"
+post_live_after = {post_live_after}
 segments = {{ duration_ms = 2000, jitter_ms = 100, base_segments = 6 }}
 likes = [[0.0, 0.0], [{duration}, 100.0]]
 viewers = [[0.0, 5.0], [{duration}, 50.0]]
@@ -40,7 +51,8 @@ to = {end}
 per_second = 2.0
 texts = ["hi", "🔥"]
 "#,
-        end = start + duration - 1.0
+        end = start + duration - 1.0,
+        end_status = end,
     )
 }
 
@@ -201,6 +213,44 @@ async fn interrupted_then_resumed_is_one_recording_and_each_end_signal_finalizes
         log.matches(&format!("broadcast {id}: finished")).count(),
         1,
         "{log}"
+    );
+    p.signal(Signal::SIGTERM);
+    assert!(p
+        .wait(Duration::from_secs(30))
+        .await
+        .is_some_and(|s| s.success()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hard_stop_finalizes_once() {
+    let id = "17900000000000903";
+    let h = Harness::start(
+        &scenario_ending(id, 0.5, 30.0, "", "hard_stop", 30.0),
+        10.0,
+        CONFIG,
+    )
+    .await;
+    let mut p = h.spawn_binary(0);
+    wait_until("finished", Duration::from_secs(60), || finished(&h, id)).await;
+    let (state, _, error) = recording_facts(&h, id).expect("row");
+    assert_eq!(state, "finished", "{error:?}");
+    let log = p.log_text();
+    assert_eq!(
+        log.matches(&format!("broadcast {id} ended:")).count(),
+        1,
+        "{log}"
+    );
+    let conn = h.store().connect().expect("connect");
+    let reason: String = conn
+        .query_row(
+            "SELECT end_reason FROM broadcasts WHERE broadcast_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .expect("reason");
+    assert!(
+        reason.contains("hard_stop") || reason.contains("signalled its end"),
+        "{reason}"
     );
     p.signal(Signal::SIGTERM);
     assert!(p

@@ -167,3 +167,18 @@ async fn status_history_records_changes_only() {
         .expect("rows");
     assert_eq!(got, ["active", "interrupted", "active", "stopped"]);
 }
+
+#[test]
+fn concurrent_first_opens_migrate_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("iglive.sqlite3");
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || Store::open(&path).map(|_| ()).map_err(|e| e.to_string()))
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread").expect("every open succeeds");
+    }
+}

@@ -1,6 +1,7 @@
 //! Subcommands of the `iglive` binary. Output formats and exit codes here are a contract for
 //! scripts: 0 success, 1 a check failed (`check-config`, `doctor`), 2 an error.
 
+mod demo;
 mod doctor;
 mod export;
 mod list;
@@ -58,6 +59,15 @@ pub enum Command {
     Status(ConfigArg),
     /// Serve the Instagram simulator (for tests and experiments).
     Sim(manage::SimArgs),
+    /// See the whole pipeline work in about a minute, against the built-in simulator.
+    Demo(demo::DemoArgs),
+}
+
+impl Command {
+    /// Commands that show their own progress and want only warnings in the log.
+    pub fn is_interactive(&self) -> bool {
+        matches!(self, Command::Demo(_))
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -96,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Finalize(a) => manage::finalize(a),
         Command::Status(c) => manage::status(&c),
         Command::Sim(a) => manage::sim(a),
+        Command::Demo(a) => demo::run(a),
     }
 }
 
@@ -109,9 +120,10 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-pub fn init_logging(verbose: u8) {
+pub fn init_logging(verbose: u8, quiet: bool) {
     use std::io::IsTerminal;
     let default = match verbose {
+        0 if quiet => "warn",
         0 => "info",
         1 => "debug",
         _ => "trace",

@@ -36,6 +36,8 @@ use crate::watch::{
 const STOP_GRACE: Duration = Duration::from_secs(75);
 /// How long notifications still under way may delay the exit.
 const NOTIFY_GRACE: Duration = Duration::from_secs(5);
+/// How often an expired session is tried again.
+const SESSION_RETRY: Duration = Duration::from_secs(30 * 60);
 /// How often a broadcast waiting for a free slot or disk space is looked at again.
 const PENDING_RETRY: Duration = Duration::from_secs(30);
 
@@ -92,7 +94,11 @@ fn detector_options(cfg: &Config) -> DetectorOptions {
             ..Default::default()
         },
         tray: cfg.watch.use_reels_tray.then(|| TrayOptions {
-            interval: cfg.watch.poll_interval,
+            // One tray call covers every followed account, so it gets a fifth of the budget
+            // (every 15 s at the default 20 requests per minute).
+            interval: Duration::from_secs_f64(
+                (5.0 * 60.0 / f64::from(cfg.watch.max_requests_per_minute.max(1))).max(15.0),
+            ),
             // The tray has been seen to miss lives (reference §5): keep a slow safety net.
             covered_poll_interval: Some(cfg.watch.poll_interval * 4),
         }),
@@ -171,12 +177,20 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
     let (live_tx, mut live_rx) = mpsc::channel::<LiveEvent>(256);
     let watch_cancel = shutdown.child_token();
     let seen = Arc::new(seen::DbSeenStore::load(&store)?);
-    let detector = Detector::new(detector_options(&cfg), seen);
-    let mut watcher = {
-        let (client, accounts, cancel) = (client.clone(), accounts.clone(), watch_cancel.clone());
-        tokio::spawn(async move { detector.run(client, accounts, live_tx, cancel).await })
+    let spawn_watcher = |cfg: &Config| {
+        let detector = Detector::new(detector_options(cfg), seen.clone());
+        let (client, accounts, cancel, tx) = (
+            client.clone(),
+            accounts.clone(),
+            watch_cancel.clone(),
+            live_tx.clone(),
+        );
+        tokio::spawn(async move { detector.run(client, accounts, tx, cancel).await })
     };
+    let mut watcher = spawn_watcher(&cfg);
     let mut watcher_done = false;
+    let mut session_retry = tokio::time::interval(SESSION_RETRY);
+    session_retry.tick().await;
 
     let mut signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .context("cannot install signal handlers")?;
@@ -211,6 +225,12 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
             sig = signals.next() => match sig {
                 Some(SIGHUP) => {
                     systemd::reloading();
+                    // A fixed session file takes effect on reload: log in again, replace the
+                    // file, `systemctl reload iglive`.
+                    match Session::load(&cfg.instagram.session_file) {
+                        Ok(session) => client.reload_session(&session),
+                        Err(e) => tracing::error!("session not reloaded: {e}"),
+                    }
                     match Config::load(&cfg.path) {
                         Ok(new) => {
                             accounts.replace(watched(&new));
@@ -220,6 +240,11 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
                             cfg = new;
                         }
                         Err(e) => tracing::error!("configuration not reloaded: {e}"),
+                    }
+                    if watcher_done && client.health().expired.is_none() {
+                        tracing::info!("detection restarts with the reloaded session");
+                        watcher = spawn_watcher(&cfg);
+                        watcher_done = false;
                     }
                     systemd::ready(&summary(&registry, &accounts));
                 }
@@ -293,9 +318,23 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
                 watcher_done = true;
                 match res {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::error!("detection stopped: {e}"),
+                    Ok(Err(e)) => {
+                        tracing::error!("detection stopped: {e}");
+                        if e.kind().expires_session() {
+                            notifier.recorder_event(&RecorderEvent::SessionExpired(e.to_string()));
+                        }
+                    }
                     Err(e) => tracing::error!("detection crashed: {e}"),
                 }
+            }
+            _ = session_retry.tick(), if watcher_done && !shutdown.is_cancelled() => {
+                // Retry an expired session rarely: one request now and then tells whether
+                // Instagram accepts it again, without hammering a dead login.
+                if client.retry_expired_session() {
+                    tracing::warn!("retrying the expired session once (every {SESSION_RETRY:?}); replace the session file and reload if it fails again");
+                }
+                watcher = spawn_watcher(&cfg);
+                watcher_done = false;
             }
             _ = heartbeat.tick() => {
                 // The watchdog is fed only while the loop runs and the database takes writes.

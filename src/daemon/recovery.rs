@@ -12,6 +12,9 @@ use crate::recording::capture::CaptureProgress;
 use crate::recording::{finalize, postlive, supervise, Ctx, Deps};
 use crate::watch::Accounts;
 
+/// How long the catch-up capture of an ended broadcast may take.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// An unfinished recording as the database remembers it.
 #[derive(Debug, Clone)]
 pub struct Unfinished {
@@ -155,10 +158,44 @@ pub async fn finalize_ended(deps: &Deps, u: &Unfinished, abort: CancellationToke
         u.broadcast_id,
         report.comments_seen
     );
-    let progress = CaptureProgress {
+    let mut progress = CaptureProgress {
         first_t: u.first_segment_t.map(|t| t.max(0) as u64),
         ..Default::default()
     };
+    // Segments stay fetchable for a while after the end (reference §3): one draining capture
+    // run picks up what was published while iglive was down, before the mux.
+    if let Some(mpd_url) = u
+        .dash_url
+        .as_deref()
+        .and_then(|d| url::Url::parse(d).ok())
+        .filter(|_| deps.recording.engine == crate::config::Engine::Native)
+    {
+        let control = crate::recording::capture::CaptureControl::default();
+        control.drain.cancel();
+        let req = crate::recording::capture::CaptureRequest {
+            broadcast_id: u.broadcast_id.clone(),
+            mpd_url,
+            segments_dir: folder.join(".segments"),
+            rewind: deps.recording.rewind,
+            max_height: deps.recording.max_height,
+        };
+        let (tx, rx) = tokio::sync::watch::channel(CaptureProgress::default());
+        let run = crate::dash::capture::run(req, deps.http.clone(), control.clone(), tx);
+        match tokio::time::timeout(DRAIN_LIMIT, run).await {
+            Ok(exit) => tracing::info!(
+                "broadcast {}: catch-up capture after the restart: {exit:?}",
+                u.broadcast_id
+            ),
+            Err(_) => {
+                control.abort.cancel();
+                tracing::warn!("broadcast {}: catch-up capture timed out", u.broadcast_id);
+            }
+        }
+        let p = rx.borrow().clone();
+        if p.first_t.is_some() {
+            progress = p;
+        }
+    }
     match finalize::finalize(
         &deps.writer,
         &deps.store,

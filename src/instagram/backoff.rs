@@ -36,6 +36,41 @@ impl Default for GovernorOptions {
     }
 }
 
+/// Longest pause or interval any pacing code computes: keeps `Instant` arithmetic far from
+/// overflow whatever the configuration says.
+pub const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `d × factor`, capped at `cap` (and `MAX_DELAY`); a non-finite or negative factor counts as 1.
+pub fn scale(d: Duration, factor: f64, cap: Duration) -> Duration {
+    let factor = if factor.is_finite() && factor >= 0.0 {
+        factor
+    } else {
+        1.0
+    };
+    let cap = cap.min(MAX_DELAY);
+    let secs = d.min(cap).as_secs_f64() * factor;
+    if secs >= cap.as_secs_f64() {
+        cap
+    } else {
+        Duration::from_secs_f64(secs)
+    }
+}
+
+impl GovernorOptions {
+    /// Brings every value into a range the arithmetic can take.
+    fn sanitized(mut self) -> Self {
+        self.max_slowdown = if self.max_slowdown.is_finite() {
+            self.max_slowdown.clamp(1.0, 1024.0)
+        } else {
+            32.0
+        };
+        self.max_pause = self.max_pause.min(MAX_DELAY);
+        self.throttle_pause = self.throttle_pause.min(self.max_pause);
+        self.quiet_period = self.quiet_period.clamp(Duration::from_millis(1), MAX_DELAY);
+        self
+    }
+}
+
 /// Why the session can no longer be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionExpiry {
@@ -86,7 +121,7 @@ pub struct SessionGovernor {
 impl SessionGovernor {
     pub fn new(options: GovernorOptions) -> SessionGovernor {
         SessionGovernor {
-            options,
+            options: options.sanitized(),
             state: Mutex::new(State {
                 throttled_until: None,
                 slowdown: 1.0,
@@ -104,7 +139,7 @@ impl SessionGovernor {
 
     /// Halves the slowdown once per full quiet period elapsed since the last change.
     fn recover(&self, st: &mut State, now: Instant) {
-        let quiet = self.options.quiet_period.max(Duration::from_millis(1));
+        let quiet = self.options.quiet_period;
         while st.slowdown > 1.0 && now.saturating_duration_since(st.quiet_since) >= quiet {
             st.slowdown = (st.slowdown / 2.0).max(1.0);
             st.quiet_since += quiet;
@@ -116,11 +151,17 @@ impl SessionGovernor {
     pub fn on_throttled(&self, now: Instant, retry_after: Option<Duration>) {
         let mut st = self.lock();
         self.recover(&mut st, now);
-        st.slowdown = (st.slowdown * 2.0).min(self.options.max_slowdown.max(1.0));
+        st.slowdown = (st.slowdown * 2.0).min(self.options.max_slowdown);
         st.quiet_since = now;
         st.throttle_events += 1;
         let pause = retry_after
-            .unwrap_or_else(|| self.options.throttle_pause.mul_f64(st.slowdown))
+            .unwrap_or_else(|| {
+                scale(
+                    self.options.throttle_pause,
+                    st.slowdown,
+                    self.options.max_pause,
+                )
+            })
             .min(self.options.max_pause);
         let until = now + pause;
         st.throttled_until = Some(st.throttled_until.map_or(until, |u| u.max(until)));
@@ -132,6 +173,12 @@ impl SessionGovernor {
         if st.expired.is_none() {
             st.expired = Some(expiry);
         }
+    }
+
+    /// Lets requests through again after an expiry: a new session file was loaded, or it is
+    /// time for a rare retry of the old one. Returns the expiry that was cleared.
+    pub fn clear_expiry(&self) -> Option<SessionExpiry> {
+        self.lock().expired.take()
     }
 
     /// Feeds an error into the governor (throttling or expiry); others are ignored.
@@ -217,9 +264,12 @@ pub fn expired_error(endpoint: Endpoint, target: &str, expiry: &SessionExpiry) -
 /// Delay before retry `attempt` (0-based) of a transient failure: exponential from `base`,
 /// capped at `max`, with "full jitter" in [d/2, d] so concurrent pollers do not retry in step.
 pub fn retry_delay(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempt.min(16)).min(max);
+    let exp = base
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(max)
+        .min(MAX_DELAY);
     let factor = rand::thread_rng().gen_range(0.5..=1.0);
-    exp.mul_f64(factor)
+    scale(exp, factor, MAX_DELAY)
 }
 
 #[cfg(test)]
@@ -291,6 +341,27 @@ mod tests {
         assert_eq!(e.kind, ApiErrorKind::Challenge, "first reason kept");
         assert_eq!(e.challenge_url.as_deref(), Some("https://x/challenge/"));
         assert!(g.health(t0).is_expired());
+    }
+
+    #[test]
+    fn absurd_options_do_not_panic() {
+        let g = SessionGovernor::new(GovernorOptions {
+            throttle_pause: Duration::MAX,
+            max_pause: Duration::MAX,
+            max_slowdown: f64::INFINITY,
+            quiet_period: Duration::ZERO,
+        });
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            g.on_throttled(t0, None);
+            g.on_throttled(t0, Some(Duration::MAX));
+        }
+        assert!(g.health(t0).throttled_for.is_some_and(|d| d <= MAX_DELAY));
+        assert!(retry_delay(u32::MAX, Duration::MAX, Duration::MAX) <= MAX_DELAY);
+        assert_eq!(
+            scale(Duration::from_secs(2), f64::NAN, Duration::MAX),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]

@@ -12,9 +12,10 @@ use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
 
-use super::backoff::{retry_delay, GovernorOptions, SessionGovernor, SessionHealth};
+use super::backoff::{retry_delay, GovernorOptions, SessionGovernor, SessionHealth, MAX_DELAY};
+use super::credentials::Credentials;
 use super::endpoint::Endpoint;
-use super::error::{classify, ApiError};
+use super::error::{classify, classify_redirect, ApiError};
 use super::session::Session;
 use super::stats::{Outcome, RequestStats};
 use super::types::{
@@ -26,6 +27,8 @@ use super::types::{
 pub const ANDROID_APP_ID: &str = "567067343352427";
 /// instagrapi's capabilities value.
 pub const CAPABILITIES: &str = "3brTv10=";
+/// Hard ceiling on `ClientOptions::max_retries`: retries must stay bounded whatever the setting.
+const MAX_RETRIES: u32 = 10;
 /// `encoding_tag` of replay endpoints.
 const REPLAY_ENCODING_TAG: &str = "instagram_dash_remuxed";
 
@@ -60,6 +63,7 @@ impl Default for ClientOptions {
     }
 }
 
+/// Everything clones of a `Client` share.
 struct Inner {
     http: reqwest::Client,
     base: Url,
@@ -67,6 +71,8 @@ struct Inner {
     options: ClientOptions,
     governor: SessionGovernor,
     stats: RequestStats,
+    /// Cookies/token as rotated by Instagram's answers.
+    credentials: Credentials,
 }
 
 /// A logged-in private-API client. Cheap to clone; clones share the session's governor and
@@ -92,20 +98,17 @@ fn header(
 ) -> Result<(HeaderName, HeaderValue), ApiError> {
     let mut v = HeaderValue::from_str(value).map_err(|_| {
         // The value is never echoed: it may be a cookie.
-        ApiError::other(
-            Endpoint::StoryFeed,
-            "session",
-            format!(
-                "the session's value for header {name} contains characters HTTP does not allow"
-            ),
-        )
+        ApiError::setup(format!(
+            "the session's value for header {name} contains characters HTTP does not allow"
+        ))
     })?;
     v.set_sensitive(sensitive);
     Ok((HeaderName::from_static(name), v))
 }
 
-/// Headers sent on every request (reference §1): the app's fixed ones, the device ids, and
-/// the credential as instagrapi's bearer or ping's cookies, whichever the session holds.
+/// Headers sent on every request (reference §1): the app's fixed ones and the device ids.
+/// The credential itself (instagrapi's bearer or ping's cookies) is added per request from
+/// `Credentials`, since Instagram rotates it.
 fn default_headers(session: &Session, options: &ClientOptions) -> Result<HeaderMap, ApiError> {
     let mut pairs = vec![
         header("user-agent", &session.user_agent, false)?,
@@ -122,7 +125,8 @@ fn default_headers(session: &Session, options: &ClientOptions) -> Result<HeaderM
         pairs.push(header("x-ig-family-device-id", phone_id, false)?);
     }
     if let Some(auth) = &session.authorization {
-        pairs.push(header("authorization", auth, true)?);
+        // Checked here so an unusable token is a setup error, not a silently missing header.
+        header("authorization", auth, true)?;
         if let Some(pk) = &session.ds_user_id {
             pairs.push(header("ig-u-ds-user-id", pk, false)?);
         }
@@ -136,7 +140,7 @@ fn default_headers(session: &Session, options: &ClientOptions) -> Result<HeaderM
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ");
-        pairs.push(header("cookie", &cookie, true)?);
+        header("cookie", &cookie, true)?;
     }
     Ok(pairs.into_iter().collect())
 }
@@ -160,15 +164,26 @@ fn check_id(endpoint: Endpoint, target: &str, id: &str) -> Result<(), ApiError> 
     }
 }
 
-fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
+/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3; IMF-fixdate, the only
+/// form senders may generate). A date in the past means "now".
+pub fn parse_retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let value = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs).min(MAX_DELAY));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(value, &format)
+        .ok()?
+        .assume_utc();
+    let now = time::OffsetDateTime::from(now);
+    let secs = (at - now).whole_seconds().max(0);
+    Some(Duration::from_secs(secs.unsigned_abs()).min(MAX_DELAY))
 }
 
 /// A request description, kept so retries resend the same thing.
@@ -192,11 +207,9 @@ impl Client {
     ) -> Result<Client, ApiError> {
         let mut base = api_base_url;
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
-            return Err(ApiError::other(
-                Endpoint::StoryFeed,
-                "session",
-                format!("API base URL {base} must be an http(s) URL"),
-            ));
+            return Err(ApiError::setup(format!(
+                "API base URL {base} must be an http(s) URL"
+            )));
         }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -209,15 +222,11 @@ impl Client {
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| {
-                ApiError::other(
-                    Endpoint::StoryFeed,
-                    "session",
-                    format!("cannot build the HTTP client: {e}"),
-                )
-            })?;
+            .map_err(|e| ApiError::setup(format!("cannot build the HTTP client: {e}")))?;
         let governor = SessionGovernor::new(options.governor.clone());
+        let credentials = Credentials::new(&session);
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -226,11 +235,24 @@ impl Client {
                 options,
                 governor,
                 stats: RequestStats::default(),
+                credentials,
             }),
         })
     }
 
     /// Throttling, slowdown and expiry of this session.
+    /// Uses a newly loaded session's credential from now on and lets requests through again.
+    /// The device identity (user agent, device ids) stays the one the client was built with.
+    pub fn reload_session(&self, session: &Session) {
+        self.inner.credentials.replace(session);
+        self.inner.governor.clear_expiry();
+    }
+
+    /// Clears an expiry so the next request tries the session again (a rare retry).
+    pub fn retry_expired_session(&self) -> bool {
+        self.inner.governor.clear_expiry().is_some()
+    }
+
     pub fn health(&self) -> SessionHealth {
         self.inner.governor.health(Instant::now())
     }
@@ -245,8 +267,19 @@ impl Client {
         self.inner.stats.snapshot()
     }
 
+    /// Requests sent to `endpoint` so far, retries included, whatever their outcome.
+    pub fn requests_sent(&self, endpoint: Endpoint) -> u64 {
+        self.inner.stats.total(endpoint)
+    }
+
+    /// The session as loaded (cookies as in the file; see `cookie` for rotated values).
     pub fn session(&self) -> &Session {
         &self.inner.session
+    }
+
+    /// A cookie's current value, after any rotation by Instagram's `Set-Cookie`.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.inner.credentials.cookie(name)
     }
 
     /// `feed/user/{pk}/story/`: the user's `broadcast` is set while they are live.
@@ -289,7 +322,7 @@ impl Client {
         broadcast_id: &str,
     ) -> Result<Heartbeat, ApiError> {
         let form = vec![
-            ("_csrftoken", self.inner.session.csrftoken()),
+            ("_csrftoken", self.inner.credentials.csrftoken()),
             ("_uuid", self.inner.session.uuid.clone()),
             ("offset_to_video_start", "0".to_string()),
         ];
@@ -458,7 +491,7 @@ impl Client {
                     inner.governor.observe(Instant::now(), &e);
                     if let ApiError::Transient { attempts, .. } = &mut e {
                         *attempts = attempt + 1;
-                        if attempt < inner.options.max_retries {
+                        if attempt < inner.options.max_retries.min(MAX_RETRIES) {
                             let delay = retry_delay(
                                 attempt,
                                 inner.options.retry_base,
@@ -484,6 +517,11 @@ impl Client {
             .join(&call.path)
             .map_err(|e| ApiError::other(call.endpoint, &call.target, format!("bad URL: {e}")))?;
         let mut req = inner.http.request(call.method.clone(), url);
+        if let Some(auth) = inner.credentials.authorization_header() {
+            req = req.header(reqwest::header::AUTHORIZATION, auth);
+        } else if let Some(cookie) = inner.credentials.cookie_header() {
+            req = req.header(reqwest::header::COOKIE, cookie);
+        }
         if !call.query.is_empty() {
             req = req.query(&call.query);
         }
@@ -507,7 +545,20 @@ impl Client {
         };
         let mut resp = req.send().await.map_err(net)?;
         let status = resp.status().as_u16();
-        let retry_after = parse_retry_after(resp.headers());
+        let retry_after = parse_retry_after(resp.headers(), std::time::SystemTime::now());
+        inner.credentials.update_from(resp.headers());
+        if resp.status().is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok());
+            return Err(classify_redirect(
+                call.endpoint,
+                &call.target,
+                status,
+                location,
+            ));
+        }
         let mut body: Vec<u8> = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(net)? {
             if body.len() + chunk.len() > inner.options.max_body_bytes {
@@ -523,5 +574,46 @@ impl Client {
             body.extend_from_slice(&chunk);
         }
         classify(call.endpoint, &call.target, status, retry_after, &body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    fn retry_after(v: &str, now: SystemTime) -> Option<Duration> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            HeaderValue::from_str(v).expect("valid"),
+        );
+        parse_retry_after(&h, now)
+    }
+
+    #[test]
+    fn retry_after_seconds_and_http_dates() {
+        // Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example).
+        let date = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(retry_after("120", date), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:51:37 GMT", date),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after(
+                "Sun, 06 Nov 1994 08:49:37 GMT",
+                date + Duration::from_secs(5)
+            ),
+            Some(Duration::ZERO),
+            "a past date means now"
+        );
+        assert_eq!(retry_after("soon", date), None);
+        assert_eq!(retry_after("-5", date), None);
+        assert_eq!(
+            retry_after("99999999999999", date),
+            Some(MAX_DELAY),
+            "capped"
+        );
     }
 }

@@ -86,6 +86,9 @@ pub enum ApiError {
         status: u16,
         message: String,
     },
+    /// The client could not be built (bad base URL, session values unusable as headers).
+    #[error("Instagram client setup: {message}")]
+    Setup { message: String },
     #[error("{endpoint} for {target}: {message}")]
     Other {
         endpoint: Endpoint,
@@ -103,11 +106,12 @@ impl ApiError {
             ApiError::NotFound { .. } => ApiErrorKind::NotFound,
             ApiError::Transient { .. } => ApiErrorKind::Transient,
             ApiError::Http { .. } => ApiErrorKind::Http,
-            ApiError::Other { .. } => ApiErrorKind::Other,
+            ApiError::Other { .. } | ApiError::Setup { .. } => ApiErrorKind::Other,
         }
     }
 
-    pub fn endpoint(&self) -> Endpoint {
+    /// The endpoint concerned (`None` for setup errors).
+    pub fn endpoint(&self) -> Option<Endpoint> {
         match self {
             ApiError::LoginRequired { endpoint, .. }
             | ApiError::Challenge { endpoint, .. }
@@ -115,7 +119,8 @@ impl ApiError {
             | ApiError::NotFound { endpoint, .. }
             | ApiError::Transient { endpoint, .. }
             | ApiError::Http { endpoint, .. }
-            | ApiError::Other { endpoint, .. } => *endpoint,
+            | ApiError::Other { endpoint, .. } => Some(*endpoint),
+            ApiError::Setup { .. } => None,
         }
     }
 
@@ -123,6 +128,12 @@ impl ApiError {
         ApiError::Other {
             endpoint,
             target: target.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn setup(message: impl Into<String>) -> Self {
+        ApiError::Setup {
             message: message.into(),
         }
     }
@@ -148,6 +159,57 @@ fn clip(s: &str) -> String {
     }
 }
 
+/// Parses a body as JSON, tolerating what strict parsing refuses but a person would still
+/// read: invalid UTF-8 bytes and lone UTF-16 surrogate escapes (`"\udc80"`) in strings become
+/// U+FFFD, so one odd comment cannot make a whole page of comments unreadable.
+pub fn lenient_json(body: &[u8]) -> Option<Value> {
+    if let Ok(v) = serde_json::from_slice(body) {
+        return Some(v);
+    }
+    let text = String::from_utf8_lossy(body);
+    let fixed = replace_lone_surrogates(&text);
+    serde_json::from_str(&fixed).ok()
+}
+
+fn replace_lone_surrogates(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex_at = |i: usize| -> Option<u16> {
+        let h = s.get(i..i + 4)?;
+        u16::from_str_radix(h, 16).ok()
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut last = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'\\' {
+            if b[i + 1] == b'u' {
+                if let Some(u) = hex_at(i + 2) {
+                    let high = (0xD800..0xDC00).contains(&u);
+                    let low = (0xDC00..0xE000).contains(&u);
+                    let paired = high
+                        && b.get(i + 6) == Some(&b'\\')
+                        && b.get(i + 7) == Some(&b'u')
+                        && hex_at(i + 8).is_some_and(|l| (0xDC00..0xE000).contains(&l));
+                    if (high || low) && !paired {
+                        out.push_str(&s[last..i]);
+                        out.push_str("\\ufffd");
+                        i += 6;
+                        last = i;
+                        continue;
+                    }
+                    i += if paired { 12 } else { 6 };
+                    continue;
+                }
+            }
+            i += 2;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&s[last..]);
+    out
+}
+
 fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
@@ -162,7 +224,7 @@ pub fn classify(
     body: &[u8],
 ) -> Result<Value, ApiError> {
     let target_s = target.to_string();
-    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let json: Option<Value> = lenient_json(body);
     let text = String::from_utf8_lossy(body);
     let message = json
         .as_ref()
@@ -288,7 +350,9 @@ pub fn classify(
             "JSON response is not an object",
         ));
     }
-    if str_field(&json, "status") == Some("fail") {
+    // A heartbeat answering `status: "fail"` with no error signal means "the host lost
+    // connection" (PyInstaLive, reference §2 "Heartbeat"): data for the poller, not an error.
+    if str_field(&json, "status") == Some("fail") && endpoint != Endpoint::Heartbeat {
         return Err(ApiError::other(
             endpoint,
             target,
@@ -305,9 +369,54 @@ pub fn classify(
     Ok(json)
 }
 
+/// The client follows no redirects: the private API never redirects a valid call, while a
+/// dead or flagged session gets sent to the login page or a challenge (instarec reads an HTML
+/// login page as "cookies bad"). Following them would turn that into a confusing 200.
+pub fn classify_redirect(
+    endpoint: Endpoint,
+    target: &str,
+    status: u16,
+    location: Option<&str>,
+) -> ApiError {
+    let loc = location.unwrap_or("");
+    if loc.contains("/challenge") || loc.contains("/suspended/") || loc.contains("checkpoint") {
+        ApiError::Challenge {
+            endpoint,
+            target: target.to_string(),
+            url: Some(clip(loc)),
+            suspended: loc.contains("/suspended/"),
+        }
+    } else if loc.contains("login") {
+        ApiError::LoginRequired {
+            endpoint,
+            target: target.to_string(),
+            message: format!("HTTP {status} redirect to the login page"),
+        }
+    } else {
+        ApiError::Http {
+            endpoint,
+            target: target.to_string(),
+            status,
+            message: format!("unexpected redirect to {}", clip(loc)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lenient_json_survives_lone_surrogates_and_bad_utf8() {
+        let v =
+            lenient_json(br#"{"a":"x\udc80y","b":"\ud83d\ude00","c":"\\udc80"}"#).expect("parses");
+        assert_eq!(v["a"], "x\u{fffd}y");
+        assert_eq!(v["b"], "\u{1f600}");
+        assert_eq!(v["c"], "\\udc80");
+        let v = lenient_json(b"{\"a\":\"\xff\xfe ok\"}").expect("parses");
+        assert_eq!(v["a"], "\u{fffd}\u{fffd} ok");
+        assert!(lenient_json(b"{not json").is_none());
+    }
 
     fn kind(endpoint: Endpoint, status: u16, body: &str) -> ApiErrorKind {
         classify(endpoint, "user 1", status, None, body.as_bytes())
@@ -432,6 +541,47 @@ mod tests {
         assert!(
             msg.contains("comments") && msg.contains("broadcast 9") && msg.contains("30 s"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn redirects() {
+        let e =
+            |loc: Option<&str>| classify_redirect(Endpoint::StoryFeed, "user 1", 302, loc).kind();
+        assert_eq!(
+            e(Some("https://www.instagram.com/accounts/login/?next=x")),
+            ApiErrorKind::LoginRequired
+        );
+        assert_eq!(
+            e(Some("https://www.instagram.com/challenge/?next=x")),
+            ApiErrorKind::Challenge
+        );
+        assert_eq!(
+            e(Some("https://www.instagram.com/accounts/suspended/")),
+            ApiErrorKind::Challenge
+        );
+        assert_eq!(e(Some("https://example.com/")), ApiErrorKind::Http);
+        assert_eq!(e(None), ApiErrorKind::Http);
+    }
+
+    #[test]
+    fn failed_heartbeat_is_data() {
+        let v = classify(
+            Endpoint::Heartbeat,
+            "broadcast 1",
+            200,
+            None,
+            br#"{"status":"fail"}"#,
+        )
+        .expect("the poller reads it");
+        assert_eq!(v["status"], "fail");
+        assert_eq!(
+            kind(
+                Endpoint::Heartbeat,
+                200,
+                r#"{"message":"login_required","status":"fail"}"#
+            ),
+            ApiErrorKind::LoginRequired
         );
     }
 

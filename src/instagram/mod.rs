@@ -1,6 +1,7 @@
 //! Instagram's private API as the recorder uses it (reference §1–2).
 pub mod backoff;
 pub mod client;
+pub mod credentials;
 pub mod endpoint;
 pub mod error;
 pub mod flex;

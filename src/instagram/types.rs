@@ -137,6 +137,17 @@ pub struct Broadcast {
 }
 
 impl Broadcast {
+    /// The host and the guests (`cobroadcasters`) by pk, host first.
+    pub fn participant_pks(&self) -> Vec<String> {
+        let mut pks: Vec<String> = self.owner_pk().into_iter().collect();
+        for pk in self.cobroadcasters.iter().filter_map(|u| u.pk.clone()) {
+            if !pks.contains(&pk) {
+                pks.push(pk);
+            }
+        }
+        pks
+    }
+
     /// The owner's pk, from `broadcast_owner.pk` or else the suffix of `media_id`.
     pub fn owner_pk(&self) -> Option<String> {
         self.broadcast_owner

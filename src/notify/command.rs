@@ -60,7 +60,7 @@ pub async fn run(
         program: program.to_string(),
         source,
     })?;
-    let pid = child.id();
+    let mut group = GroupGuard(child.id().and_then(|p| i32::try_from(p).ok()));
     let mut child_stdin = child.stdin.take();
     let mut child_stderr = child.stderr.take();
     let work = async {
@@ -92,7 +92,12 @@ pub async fn run(
         let status = child.wait().await;
         (status, err)
     };
-    match tokio::time::timeout(timeout, work).await {
+    let finished = tokio::time::timeout(timeout, work).await;
+    if finished.is_ok() {
+        // The hook ended by itself: what it deliberately left running (setsid, nohup) stays.
+        group.0 = None;
+    }
+    match finished {
         Ok((Ok(status), _)) if status.success() => Ok(()),
         Ok((Ok(status), err)) => {
             let text = String::from_utf8_lossy(&err[err.len().saturating_sub(STDERR_TAIL)..])
@@ -108,14 +113,22 @@ pub async fn run(
             })
         }
         Ok((Err(e), _)) => Err(CommandError::Wait(e)),
-        Err(_) => {
-            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            Err(CommandError::Timeout(timeout))
+        // The guard kills the whole group on the way out.
+        Err(_) => Err(CommandError::Timeout(timeout)),
+    }
+}
+
+/// Kills the hook's process group when the run is abandoned (timed out, or the daemon dropping
+/// the task at exit), so nothing of a hanging hook outlives it.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }

@@ -7,8 +7,8 @@ pub mod command;
 pub mod payload;
 pub mod webhook;
 
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
@@ -24,6 +24,9 @@ pub use payload::Notification;
 /// At most this many events are being delivered at once; beyond it new events are dropped
 /// (with a log line) rather than queued without bound behind a dead receiver.
 const MAX_IN_FLIGHT: usize = 64;
+/// Every recording and the watcher notice an expired session at about the same time; one
+/// `session_expired` per this long is enough to wake someone up.
+const SESSION_EXPIRED_QUIET: Duration = Duration::from_secs(15 * 60);
 
 /// The daemon's handle on the hooks. Cheap to clone; `notify` never waits.
 #[derive(Clone)]
@@ -37,6 +40,7 @@ struct Inner {
     store: Option<Store>,
     tracker: TaskTracker,
     slots: Arc<Semaphore>,
+    last_session_expired: Mutex<Option<Instant>>,
 }
 
 impl Notifier {
@@ -49,6 +53,7 @@ impl Notifier {
                 store,
                 tracker: TaskTracker::new(),
                 slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+                last_session_expired: Mutex::new(None),
             }),
         })
     }
@@ -71,7 +76,7 @@ impl Notifier {
     /// Delivers `n` to every hook that wants it, in the background.
     pub fn notify(&self, n: Notification) {
         let hooks = self.hooks_for(n.event);
-        if hooks.is_empty() {
+        if hooks.is_empty() || self.repeated_session_expiry(n.event) {
             return;
         }
         let Ok(permit) = self.inner.slots.clone().try_acquire_owned() else {
@@ -92,6 +97,21 @@ impl Notifier {
                 .map(|hook| deliver(&inner.http, hook, &n, &body, &env));
             futures::future::join_all(deliveries).await;
         });
+    }
+
+    fn repeated_session_expiry(&self, event: NotifyEvent) -> bool {
+        if event != NotifyEvent::SessionExpired {
+            return false;
+        }
+        let Ok(mut last) = self.inner.last_session_expired.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < SESSION_EXPIRED_QUIET) {
+            return true;
+        }
+        *last = Some(now);
+        false
     }
 
     /// `live_detected` for a broadcast the watcher found.

@@ -172,19 +172,28 @@ impl RecordingFacts {
             })
             .collect();
         facts.unique_viewers = unique;
-        let mut stmt = conn.prepare(
-            "SELECT ts, offset_s, likes FROM like_samples
-             WHERE broadcast_id = ?1 AND likes IS NOT NULL ORDER BY source = 'live', ts",
-        )?;
-        facts.likes = stmt
-            .query_map(params![broadcast_id], |r| {
-                Ok(Point {
-                    offset_s: offset(r.get(0)?, r.get(1)?),
-                    value: r.get::<_, i64>(2)? as f64,
-                })
-            })?
-            .filter_map(|r| r.ok())
-            .collect();
+        // The replay's per-second series is denser and on the broadcast's own clock; the live
+        // samples are the fallback when there is no replay.
+        let likes_from = |source: &str| -> Result<Vec<Point>, StoreError> {
+            let mut stmt = conn.prepare(
+                "SELECT ts, offset_s, likes FROM like_samples
+                 WHERE broadcast_id = ?1 AND source = ?2 AND likes IS NOT NULL ORDER BY ts",
+            )?;
+            let points = stmt
+                .query_map(params![broadcast_id, source], |r| {
+                    Ok(Point {
+                        offset_s: offset(r.get(0)?, r.get(1)?),
+                        value: r.get::<_, i64>(2)? as f64,
+                    })
+                })?
+                .filter_map(|r| r.ok())
+                .collect();
+            Ok(points)
+        };
+        facts.likes = likes_from("post_live")?;
+        if facts.likes.is_empty() {
+            facts.likes = likes_from("live")?;
+        }
         let mut stmt = conn.prepare(
             "SELECT at, status FROM broadcast_status WHERE broadcast_id = ?1 ORDER BY at, id",
         )?;

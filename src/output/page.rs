@@ -117,11 +117,13 @@ video {{ width: 100%; max-height: 70vh; background: #000; border-radius: 8px; }}
 #chart {{ position: relative; width: {chart_w}px; max-width: 100%; margin-top: 12px; }}
 #cursor {{ position: absolute; top: 24px; bottom: 28px; width: 2px; background: #2da44e; left: 48px; }}
 table {{ border-collapse: collapse; margin-top: 12px; background: #fff; }}
+.note {{ background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; padding: 8px 12px; }}
 th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
 </style>
 </head>
-<body>
+<body data-has-video="{has_video}">
 <h1>{title}</h1>
+{no_video}
 <main>
 <video id="video" src="video.mp4" poster="cover.jpg" controls preload="metadata">
 <track kind="subtitles" src="chat.vtt" srclang="und" label="Chat">
@@ -170,7 +172,9 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
     }}
   }}
   function update() {{
-    var now = target !== null ? target : (video.currentTime || 0);
+    // Without a video (a failed recording) the whole chat is shown.
+    var now = target !== null ? target
+      : (document.body.dataset.hasVideo === 'true' ? (video.currentTime || 0) : Infinity);
     var last = -1;
     for (var i = 0; i < items.length; i++) {{
       var visible = items[i].o <= now;
@@ -212,6 +216,16 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
                 .unwrap_or_default()
         )),
         end = end,
+        has_video = f.video.is_some(),
+        no_video = if f.video.is_some() {
+            String::new()
+        } else {
+            format!(
+                "<p class=\"note\">No video in this folder ({}). The chat, chart and facts below are complete; <code>iglive finalize {}</code> retries the mux.</p>",
+                esc(f.error.as_deref().unwrap_or("the recording did not finish")),
+                esc(&f.broadcast_id)
+            )
+        },
         chart = chart.trim_start_matches(|c| c != '<'),
         table = table,
         version = env!("CARGO_PKG_VERSION"),
@@ -223,6 +237,30 @@ th, td {{ text-align: left; padding: 4px 10px; border: 1px solid #d0d7de; }}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_facts_stay_text() {
+        let f = RecordingFacts {
+            broadcast_id: "1<b>".into(),
+            user_id: "2".into(),
+            username: Some("<script>alert(1)</script>".into()),
+            full_name: Some("\"><img src=x>".into()),
+            error: Some("</p><script>x</script>".into()),
+            comments: vec![crate::store::query::CommentExport {
+                pk: "1".into(),
+                user_id: None,
+                username: Some("</script>".into()),
+                text: "<!-- <script>".into(),
+                created_at: 0.0,
+                offset_s: Some(1.0),
+            }],
+            ..Default::default()
+        };
+        let h = html(&f);
+        assert_eq!(h.matches("<script").count(), 3, "only the page's scripts");
+        assert!(!h.contains("<img") && !h.contains("<b>") && !h.contains("<!--"));
+        assert!(h.contains("data-has-video=\"false\"") && h.contains("No video"));
+    }
 
     #[test]
     fn script_json_cannot_close_the_script() {

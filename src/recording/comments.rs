@@ -44,6 +44,7 @@ pub async fn run(ctx: Ctx, interval: Duration, start_cursor: f64) {
     let mut seen: HashMap<String, f64> = HashMap::new();
     // The service's page size is not documented; a page as large as the largest seen is "full".
     let mut largest_page = 10usize;
+    let started = std::time::Instant::now();
     loop {
         let mut pages = 0;
         loop {
@@ -95,7 +96,15 @@ pub async fn run(ctx: Ctx, interval: Duration, start_cursor: f64) {
                     }
                 }
             }
-            let newest = page.newest_created_at().unwrap_or(cursor);
+            // A comment stamped absurdly far in the future must not push the cursor past every
+            // real comment: only times within a day of the broadcast's own clock count.
+            let horizon = ctx.published_time + started.elapsed().as_secs_f64() + 86_400.0;
+            let newest = page
+                .comments
+                .iter()
+                .filter_map(|c| c.created_at)
+                .filter(|t| t.is_finite() && *t <= horizon)
+                .fold(cursor, f64::max);
             let advanced = newest > cursor;
             if advanced {
                 cursor = newest;

@@ -109,7 +109,10 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Applies every migration the database has not seen yet, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<MigrationReport> {
-    let from: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    // An immediate transaction takes the write lock before reading the version, so two
+    // processes starting together (the daemon and `iglive list`) never migrate twice.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let from: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if from > SCHEMA_VERSION {
         return Ok(MigrationReport {
             from,
@@ -118,11 +121,10 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<MigrationReport> {
         });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as u32)?;
-        tx.commit()?;
     }
+    tx.commit()?;
     Ok(MigrationReport {
         from,
         to: SCHEMA_VERSION,

@@ -62,17 +62,31 @@ enum PollTarget {
     Account(String),
 }
 
+impl PollTarget {
+    fn endpoint(&self) -> Endpoint {
+        match self {
+            PollTarget::Tray => Endpoint::ReelsTray,
+            PollTarget::Account(_) => Endpoint::StoryFeed,
+        }
+    }
+}
+
 /// Finds lives of watched accounts. See `run`.
 pub struct Detector {
     options: DetectorOptions,
     seen: Arc<dyn SeenStore>,
 }
 
-/// Why one step of the loop ended the loop.
+/// How many extra intervals an account waits after Instagram says it does not exist.
+const DEFER_INTERVALS: f64 = 9.0;
+
+/// What a failed poll means for the loop.
 enum Stop {
     /// Cancelled, or nobody listens to events any more.
     Done,
     Expired(ApiError),
+    /// The account looks wrong (404): poll it rarely, keep the others going.
+    Defer,
 }
 
 impl Detector {
@@ -138,14 +152,24 @@ impl Detector {
             }
             let Some((target, _)) = next else { continue };
             sched.record(&target, now);
+            let endpoint = target.endpoint();
+            let sent_before = client.requests_sent(endpoint);
             let step = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
                 step = self.poll(&client, &target, &state, &events, &cancel) => step,
             };
+            // Retries of a transient failure are requests too: they count against the budget
+            // (as sent now, which only errs on the side of fewer requests).
+            let retries = client
+                .requests_sent(endpoint)
+                .saturating_sub(sent_before)
+                .saturating_sub(1);
+            sched.record_extra(retries, Instant::now());
             match step {
                 Ok(()) => {}
                 Err(Stop::Done) => return Ok(()),
                 Err(Stop::Expired(e)) => return Err(e),
+                Err(Stop::Defer) => sched.defer(&target, DEFER_INTERVALS),
             }
         }
     }
@@ -189,9 +213,9 @@ impl Detector {
             }
         }
         match tray {
-            Some(t) if tray_needed => {
-                sched.insert_with_interval(PollTarget::Tray, Some(t.interval), now)
-            }
+            // Reserved: one tray request covers every followed account, so it keeps its pace
+            // however many accounts share the rest of the budget.
+            Some(t) if tray_needed => sched.insert_reserved(PollTarget::Tray, t.interval, now),
             _ => sched.remove(&PollTarget::Tray),
         }
     }
@@ -225,15 +249,24 @@ impl Detector {
             PollTarget::Tray => match client.reels_tray().await {
                 Ok(tray) => {
                     for b in tray.broadcasts {
-                        let Some(owner) = b.owner_pk() else { continue };
-                        if !state.watched.contains_key(&owner)
-                            || state.paused.contains(&owner)
-                            || !b.is_live()
-                        {
+                        if !b.is_live() {
                             continue;
                         }
-                        self.emit(&owner, state, b, DetectionSource::ReelsTray, events, cancel)
+                        // A watched account may be the host or a guest of someone else's live.
+                        let watched = b.participant_pks().into_iter().find(|pk| {
+                            state.watched.contains_key(pk) && !state.paused.contains(pk)
+                        });
+                        if let Some(user_id) = watched {
+                            self.emit(
+                                &user_id,
+                                state,
+                                b,
+                                DetectionSource::ReelsTray,
+                                events,
+                                cancel,
+                            )
                             .await?;
+                        }
                     }
                     Ok(())
                 }
@@ -288,6 +321,10 @@ fn handle_error(e: ApiError) -> Result<(), Stop> {
         ApiErrorKind::Throttled => {
             tracing::warn!("{e}; slowing every poll of this session");
             Ok(())
+        }
+        ApiErrorKind::NotFound => {
+            tracing::warn!("{e}; is the user id right? polling it less often");
+            Err(Stop::Defer)
         }
         _ => {
             tracing::warn!("{e}");

@@ -27,6 +27,14 @@ pub struct Running {
 
 impl Harness {
     pub async fn start(scenario: &str, speed: f64, extra_config: &str) -> Harness {
+        // Daemon logs go to the test's captured output (shown when a test fails).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("IGLIVE_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .with_test_writer()
+            .try_init();
         let scenario = Scenario::from_toml_str(scenario).expect("scenario");
         let sim = iglive::sim::start(
             scenario,
@@ -70,6 +78,12 @@ listen = "off"
         );
         std::fs::write(&self.config_path, text).expect("config");
         self
+    }
+
+    /// Rewrites the config file with `edit` (e.g. to replace one default line).
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.config_path).expect("config");
+        std::fs::write(&self.config_path, edit(text)).expect("config");
     }
 
     pub fn config(&self) -> Config {

@@ -1,0 +1,103 @@
+//! systemd notification and SIGHUP reload through the real binary.
+
+mod daemon_support;
+
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+use daemon_support::{wait_until, Harness};
+use nix::sys::signal::Signal;
+
+fn scenario() -> String {
+    r#"
+seed = 5
+[[accounts]]
+pk = 8001
+username = "first.one"
+followed = true
+[[accounts]]
+pk = 8002
+username = "second.one"
+followed = true
+
+[[broadcasts]]
+id = 17900000000008002
+owner = 8002
+start = 0.5
+duration = 600.0
+end_status = "stopped"
+segments = { duration_ms = 2000, jitter_ms = 100, base_segments = 6 }
+"#
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifies_systemd_and_reloads_accounts_on_sighup() {
+    let h = Harness::start(&scenario(), 10.0, "[[accounts]]\nuser_id = \"8001\"\n").await;
+    let sock_path = h.dir().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let log = h.dir().join("daemon-0.log");
+    let out = std::fs::File::create(&log).expect("log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_iglive"))
+        .args(["run", "-c"])
+        .arg(&h.config_path)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .spawn()
+        .expect("start iglive");
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !(got.contains("READY=1") && got.contains("WATCHDOG=1")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "notifications so far: {got:?}"
+        );
+        if let Ok(n) = sock.recv(&mut buf) {
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+            got.push('\n');
+        }
+    }
+    assert!(got.contains("STATUS=watching 1 account(s)"), "{got}");
+
+    // Only 8001 is watched: 8002's live is not recorded until the config lists it.
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    h.edit_config(|text| format!("{text}\n[[accounts]]\nuser_id = \"8002\"\n"));
+    nix::sys::signal::kill(pid, Signal::SIGHUP).expect("SIGHUP");
+    wait_until(
+        "the added account is recorded",
+        Duration::from_secs(30),
+        || h.state("17900000000008002").as_deref() == Some("recording"),
+    )
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("configuration reloaded"), "{text}");
+    assert!(
+        !text.contains("\u{1b}["),
+        "no ANSI colours when not on a terminal"
+    );
+
+    nix::sys::signal::kill(pid, Signal::SIGTERM).expect("SIGTERM");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit after SIGTERM"
+        );
+        if let Ok(n) = sock.recv(&mut buf) {
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    assert!(status.success());
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(got.contains("STOPPING=1"), "{got}");
+}
