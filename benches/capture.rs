@@ -392,7 +392,12 @@ async fn concurrent(n: usize, s: &Settings, work: &Path, rows: &mut Vec<Row>) {
         complete: format!("{:.1}% ({got:.0}/{want:.0} s)", 100.0 * got / want),
         cpu,
         rss,
-        note: format!("{:.2} CPU s per broadcast", cpu / n as f64),
+        note: format!(
+            "{:.2} CPU s per broadcast; {:.1} CPU s per stream-hour of media; {:.1} MiB RSS per stream",
+            cpu / n as f64,
+            cpu / (want / 3600.0).max(1e-9),
+            rss / n as f64
+        ),
     });
     h.shutdown().await;
 }
