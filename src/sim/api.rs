@@ -343,9 +343,10 @@ pub async fn get_like_count(
 
 /// `GET live/{id}/get_post_live_comments/?starting_offset=&encoding_tag=`.
 ///
-/// Offsets are seconds since the broadcast start. A page holds at most `comment_page_cap`
-/// comments from `starting_offset` on; `next_fetch_offset`/`ending_offset` point at the first
-/// comment not returned (`null` next offset: nothing left).
+/// Offsets are seconds since the broadcast start. A page holds about `comment_page_cap`
+/// comments from `starting_offset` on, never splitting a second (a burst sharing one second
+/// comes in one page); `next_fetch_offset`/`ending_offset` point at the first comment not
+/// returned (`null` next offset: nothing left).
 pub async fn get_post_live_comments(
     State(state): State<Arc<SimState>>,
     Path(id): Path<String>,
@@ -359,7 +360,19 @@ pub async fn get_post_live_comments(
     let offset = |c: &Comment| ((c.at - b.spec.start) * 1000.0).round() / 1000.0;
     let from = b.comments.partition_point(|c| offset(c) < start);
     let cap = state.scenario.comment_page_cap;
-    let to = (from + cap).min(b.comments.len());
+    let mut to = (from + cap).min(b.comments.len());
+    // Pages cover whole seconds: offsets are sent back as whole seconds (clients keep them as
+    // integers), so a page that split a second could never be continued without a gap.
+    if to > from {
+        let last_second = offset(&b.comments[to - 1]).floor();
+        while b
+            .comments
+            .get(to)
+            .is_some_and(|c| offset(c).floor() <= last_second)
+        {
+            to += 1;
+        }
+    }
     let page: Vec<Value> = b.comments[from..to]
         .iter()
         .map(|c| json!({"comment": comment_json(c), "offset": offset(c), "event": false}))
