@@ -101,8 +101,24 @@ impl Store {
         )
         .map_err(open)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(open)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open)?;
+        // Switching to WAL needs a moment of exclusive access, and SQLite answers "busy" at
+        // once (without the busy timeout) when another connection opens at the same time.
+        let mut attempts = 0;
+        loop {
+            let mode: Result<String, _> =
+                conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0));
+            match mode {
+                Ok(_) => break,
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && attempts < 100 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(20 + 5 * attempts));
+                }
+                Err(e) => return Err(open(e)),
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open)?;
         conn.pragma_update(None, "foreign_keys", "ON")
