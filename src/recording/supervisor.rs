@@ -431,16 +431,40 @@ async fn record(
         }
     };
     tracing::info!("broadcast {id} ended: {}", end.describe());
+    // When the end came from the stream or a 404, ask once for the final status so the
+    // folder says `stopped`/`hard_stop`/`post_live` rather than the last status seen live.
+    let mut final_status = match &end {
+        EndReason::Status(s) => Some(s.clone()),
+        _ => None,
+    };
+    if matches!(end, EndReason::StreamEnded | EndReason::Gone) {
+        let info =
+            tokio::time::timeout(Duration::from_secs(15), deps.client.broadcast_info(&id)).await;
+        if let Ok(Ok(b)) = info {
+            final_status = b
+                .broadcast_status
+                .as_ref()
+                .map(|s| s.as_str().to_string())
+                .filter(|s| s != "active" && s != "interrupted");
+        }
+        if let Some(s) = &final_status {
+            let _ = w
+                .send(Write::Status {
+                    broadcast_id: id.clone(),
+                    status: s.clone(),
+                    at: now_unix(),
+                    source: "info".into(),
+                })
+                .await;
+        }
+    }
     let _ = w
         .send(Write::Broadcast(BroadcastRow {
             broadcast_id: id.clone(),
             user_id: user_id.to_string(),
             ended_at: Some(now_unix()),
             end_reason: Some(end.describe()),
-            status: match &end {
-                EndReason::Status(s) => Some(s.clone()),
-                _ => None,
-            },
+            status: final_status,
             ..Default::default()
         }))
         .await;
