@@ -239,16 +239,7 @@ async fn a_run_killed_near_the_end_is_completed_after_the_period_is_gone() {
     first.control.abort.cancel();
     let (exit, _) = first.join(Duration::from_secs(5)).await;
     assert_eq!(exit, CaptureExit::Stopped);
-    // Wait until the manifest has lost its <Period> (the end plus `period_removed_after`).
-    let gone = broadcast(&h).end + 4.5;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while h.now() < gone {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the simulator clock is stuck"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_period_gone(&h).await;
     let second = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
     let (exit, p) = second.join(Duration::from_secs(60)).await;
     assert_eq!(exit, CaptureExit::StreamEnded);
@@ -270,15 +261,7 @@ async fn recovery_style_drained_run_after_the_end_completes_the_tail() {
     first.control.abort.cancel();
     let (exit, _) = first.join(Duration::from_secs(5)).await;
     assert_eq!(exit, CaptureExit::Stopped);
-    let gone = broadcast(&h).end + 4.5;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while h.now() < gone {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the simulator clock is stuck"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_period_gone(&h).await;
     // What a recovery of an ended broadcast can do: one run with drain already asked for.
     let second = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
     second.control.drain.cancel();
@@ -287,4 +270,17 @@ async fn recovery_style_drained_run_after_the_end_completes_the_tail() {
     let truth = broadcast(&h);
     assert_eq!(p.segments_missing, 0, "{p:?}");
     assert_complete(&dir, &truth);
+}
+
+/// Waits until the manifest has lost its `<Period>` (the end plus `period_removed_after`).
+async fn wait_until_period_gone(h: &iglive::sim::SimHandle) {
+    let gone = broadcast(h).end + 4.5;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while h.now() < gone {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the simulator clock is stuck"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

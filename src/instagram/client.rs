@@ -32,6 +32,14 @@ const MAX_RETRIES: u32 = 10;
 /// `encoding_tag` of replay endpoints.
 const REPLAY_ENCODING_TAG: &str = "instagram_dash_remuxed";
 
+/// Query of the replay endpoints: where to start, and the replay encoding the app asks for.
+fn replay_query(starting_offset: i64) -> Vec<(&'static str, String)> {
+    vec![
+        ("starting_offset", starting_offset.max(0).to_string()),
+        ("encoding_tag", REPLAY_ENCODING_TAG.into()),
+    ]
+}
+
 /// Tunables of a `Client`.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -395,10 +403,7 @@ impl Client {
             broadcast_id,
             "get_post_live_comments/",
             Method::GET,
-            vec![
-                ("starting_offset", starting_offset.max(0).to_string()),
-                ("encoding_tag", REPLAY_ENCODING_TAG.into()),
-            ],
+            replay_query(starting_offset),
             None,
         )
         .await
@@ -415,10 +420,7 @@ impl Client {
             broadcast_id,
             "get_post_live_likes/",
             Method::GET,
-            vec![
-                ("starting_offset", starting_offset.max(0).to_string()),
-                ("encoding_tag", REPLAY_ENCODING_TAG.into()),
-            ],
+            replay_query(starting_offset),
             None,
         )
         .await
