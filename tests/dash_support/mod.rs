@@ -99,34 +99,47 @@ pub fn audio(dir: &Path, seconds: u32) -> Segmented {
     split(out)
 }
 
+/// Test-pattern video plus a sine tone, as ffmpeg inputs.
+const AV_INPUTS: &[&str] = &[
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc2=size=216x384:rate=30",
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=frequency=440:sample_rate=44100",
+];
+
+/// H.264 with a keyframe every 2 s (never elsewhere) and AAC.
+const AV_CODECS: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-g",
+    "60",
+    "-keyint_min",
+    "60",
+    "-sc_threshold",
+    "0",
+    "-c:a",
+    "aac",
+];
+
+/// `seconds` of video and audio encoded by `AV_INPUTS`/`AV_CODECS`, then `output_args`.
+fn encode_av(seconds: u32, output_args: &[&str], out: &Path) {
+    let t = seconds.to_string();
+    let args = [AV_INPUTS, &["-t", t.as_str()], AV_CODECS, output_args].concat();
+    ffmpeg(&args, out);
+}
+
 /// Video and audio muxed in one file: each fragment has two `traf`s.
 pub fn muxed(dir: &Path, seconds: u32) -> Segmented {
     let out = dir.join("muxed.mp4");
-    let t = seconds.to_string();
-    ffmpeg(
+    encode_av(
+        seconds,
         &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=216x384:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            &t,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "60",
-            "-keyint_min",
-            "60",
-            "-sc_threshold",
-            "0",
-            "-c:a",
-            "aac",
             "-movflags",
             FRAG,
             "-video_track_timescale",
@@ -164,31 +177,9 @@ pub fn ffprobe_duration(file: &Path) -> f64 {
 /// `seconds` of video and audio; returns the MPD path.
 pub fn dash_package(dir: &Path, seconds: u32) -> PathBuf {
     let out = dir.join("out.mpd");
-    let t = seconds.to_string();
-    ffmpeg(
+    encode_av(
+        seconds,
         &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=216x384:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            &t,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "60",
-            "-keyint_min",
-            "60",
-            "-sc_threshold",
-            "0",
-            "-c:a",
-            "aac",
             "-f",
             "dash",
             "-seg_duration",
