@@ -1,6 +1,5 @@
 //! Helpers for the capture tests: the simulator at high speed, fast engine options, and a
 //! capture run bounded in real time.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -8,21 +7,8 @@ use std::time::{Duration, Instant};
 use iglive::dash::capture::{run_with, CaptureOptions};
 use iglive::dash::fetch::FetchLimits;
 use iglive::recording::capture::{CaptureControl, CaptureExit, CaptureProgress, CaptureRequest};
-use iglive::sim::{self, BroadcastTruth, Scenario, SimHandle, SimOptions};
+use iglive::sim::{BroadcastTruth, SimHandle};
 use tokio::sync::watch;
-
-pub async fn start_sim(toml: &str, speed: f64) -> SimHandle {
-    let scenario = Scenario::from_toml_str(toml).expect("scenario parses");
-    sim::start(
-        scenario,
-        SimOptions {
-            speed,
-            ..SimOptions::default()
-        },
-    )
-    .await
-    .expect("simulator starts")
-}
 
 pub fn broadcast(h: &SimHandle) -> BroadcastTruth {
     h.truth()

@@ -1,13 +1,12 @@
 //! Finalization beyond the native happy path: the ffmpeg engine's parts, a failed mux that
 //! must keep every input, and the ffmpeg engine itself against the simulator.
 
-mod capture_support;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use capture_support::*;
+use crate::support;
+use crate::support::capture::*;
 use iglive::dash::SegmentStore;
 use iglive::media::finalize::{finalize_capture, FinalizeError, MuxTags};
 use iglive::media::probe::probe;
@@ -100,7 +99,7 @@ owner = 1001
 start = -10.0
 duration = 600.0
 "#;
-    let h = start_sim(toml, 1.0).await;
+    let h = support::sim::start(toml, 1.0).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let seg = tmp.path().join(".segments");
     let control = CaptureControl::default();

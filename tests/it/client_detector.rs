@@ -2,13 +2,11 @@
 //! story feed, the session's identity on every poll, throttling slowing the loop, an expired
 //! session stopping it, and run-time changes to the watched set.
 
-mod client_support;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use client_support::{cookie_session, Recorded, Reply, Stub};
+use crate::support::client::{cookie_session, Recorded, Reply, Stub};
 use iglive::instagram::{ApiErrorKind, Client, ClientOptions, GovernorOptions};
 use iglive::watch::{
     Accounts, DetectionSource, Detector, DetectorOptions, LiveEvent, MemorySeenStore,

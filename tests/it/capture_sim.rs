@@ -2,12 +2,11 @@
 //! simulator published: clean, rewind, faults, abort + resume. Every output is checked with
 //! ffprobe.
 
-mod capture_support;
-
 use std::path::Path;
 use std::time::Duration;
 
-use capture_support::*;
+use crate::support;
+use crate::support::capture::*;
 use iglive::media::finalize::{finalize_capture, MuxTags};
 use iglive::media::probe::probe;
 use iglive::recording::capture::CaptureExit;
@@ -78,7 +77,7 @@ async fn finalize_and_probe(dir: &Path, out: &Path, truth: &BroadcastTruth) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_broadcast_is_captured_completely() {
-    let h = start_sim(&scenario(0.0, 30.0, ""), SPEED).await;
+    let h = support::sim::start(&scenario(0.0, 30.0, ""), SPEED).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join(".segments");
     let run = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
@@ -97,7 +96,7 @@ async fn clean_broadcast_is_captured_completely() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcast_running_for_a_minute_is_rewound_to_its_first_segment() {
-    let h = start_sim(&scenario(-60.0, 80.0, ""), SPEED).await;
+    let h = support::sim::start(&scenario(-60.0, 80.0, ""), SPEED).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join(".segments");
     let run = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
@@ -131,7 +130,7 @@ kind = "manifest_outage"
 from = 20.0
 to = 42.0
 "#;
-    let h = start_sim(&scenario(-10.0, 60.0, faults), SPEED).await;
+    let h = support::sim::start(&scenario(-10.0, 60.0, faults), SPEED).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join(".segments");
     let run = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
@@ -146,7 +145,7 @@ to = 42.0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_then_resume_gives_one_file_without_duplicates() {
-    let h = start_sim(&scenario(-20.0, 50.0, ""), SPEED).await;
+    let h = support::sim::start(&scenario(-20.0, 50.0, ""), SPEED).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join(".segments");
     let mut first = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
@@ -170,7 +169,7 @@ async fn abort_then_resume_gives_one_file_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_fetches_what_is_listed_and_stops() {
-    let h = start_sim(&scenario(-10.0, 300.0, ""), SPEED).await;
+    let h = support::sim::start(&scenario(-10.0, 300.0, ""), SPEED).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join(".segments");
     let mut run = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
@@ -192,7 +191,7 @@ async fn drain_fetches_what_is_listed_and_stops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_rewind_the_video_starts_at_the_live_window() {
-    let h = start_sim(&scenario(-60.0, 75.0, ""), SPEED).await;
+    let h = support::sim::start(&scenario(-60.0, 75.0, ""), SPEED).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join(".segments");
     let run = spawn_capture(request(mpd_url(&h), &dir, false), fast_options());
@@ -229,7 +228,7 @@ async fn without_rewind_the_video_starts_at_the_live_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_killed_near_the_end_is_completed_after_the_period_is_gone() {
-    let h = start_sim(&scenario(-10.0, 30.0, ""), SPEED).await;
+    let h = support::sim::start(&scenario(-10.0, 30.0, ""), SPEED).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join(".segments");
     let mut first = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
@@ -251,7 +250,7 @@ async fn a_run_killed_near_the_end_is_completed_after_the_period_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_style_drained_run_after_the_end_completes_the_tail() {
-    let h = start_sim(&scenario(-10.0, 30.0, ""), SPEED).await;
+    let h = support::sim::start(&scenario(-10.0, 30.0, ""), SPEED).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join(".segments");
     let mut first = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());

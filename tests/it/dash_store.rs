@@ -1,7 +1,6 @@
 //! `dash::store`: crash-safe layout, restart scan, parts, and assembly ffmpeg can read.
 
-mod dash_support;
-
+use crate::support;
 use iglive::dash::{SegmentStore, StoreError};
 
 #[test]
@@ -120,10 +119,10 @@ fn hostile_track_names_and_empty_data_are_refused() {
     ));
 }
 
-#[test]
-fn assembled_real_fragments_play_in_ffmpeg_regardless_of_arrival_order() {
+#[tokio::test]
+async fn assembled_real_fragments_play_in_ffmpeg_regardless_of_arrival_order() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let v = dash_support::video(dir.path(), 8);
+    let v = support::media::video(dir.path(), 8);
     assert_eq!(v.fragments.len(), 4);
     let mut store = SegmentStore::open(dir.path().join("cap")).expect("open");
     store.put_init("live-hd-v", &v.init).expect("init");
@@ -144,6 +143,9 @@ fn assembled_real_fragments_play_in_ffmpeg_regardless_of_arrival_order() {
         assembled == in_order,
         "reassembly is the ffmpeg file in t order (minus its mfra index)"
     );
-    let d = dash_support::ffprobe_duration(&out);
+    let d = iglive::media::probe::probe(&out, std::time::Duration::from_secs(30))
+        .await
+        .expect("ffprobe reads the reassembly")
+        .duration_s;
     assert!((7.9..=8.1).contains(&d), "duration {d}");
 }

@@ -1,11 +1,9 @@
 //! The private-API client against a stub server: what it sends, how it reads fixtures, how it
 //! classifies failures and paces the session.
 
-mod client_support;
-
 use std::time::Duration;
 
-use client_support::{bearer_session, cookie_session, fixture, Reply, Stub};
+use crate::support::client::{bearer_session, cookie_session, fixture, Reply, Stub};
 use iglive::instagram::{
     ApiError, ApiErrorKind, BroadcastStatus, Client, ClientOptions, Endpoint, GovernorOptions,
 };

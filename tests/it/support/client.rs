@@ -1,6 +1,5 @@
 //! Test scaffolding: a tiny stand-in for Instagram's API on 127.0.0.1:0 that records every
 //! request and answers with whatever the test's handler decides. Not the simulator.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

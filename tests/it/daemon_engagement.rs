@@ -3,12 +3,10 @@
 //! comments published while the daemon was down), samples at the configured cadence, cursors
 //! surviving a restart.
 
-mod daemon_support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use daemon_support::{wait_until, Harness};
+use crate::support::daemon::{wait_until, Harness};
 
 const ID: &str = "17900000000000777";
 

@@ -1,10 +1,9 @@
 //! `dash::mp4` and `dash::rewind` over real ffmpeg-made fragments.
 
-mod dash_support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::support;
 use bytes::Bytes;
 use iglive::dash::mp4::{self, FragmentInfo, Handler, Mp4Error};
 use iglive::dash::rewind::{
@@ -14,7 +13,7 @@ use iglive::dash::rewind::{
 #[test]
 fn init_segments_describe_the_track() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let v = dash_support::video(dir.path(), 6);
+    let v = support::media::video(dir.path(), 6);
     let info = mp4::parse_init(&v.init).expect("video init parses");
     assert_eq!(info.handler, Handler::Video);
     assert_eq!(info.timescale, 1000);
@@ -23,7 +22,7 @@ fn init_segments_describe_the_track() {
     let trex = info.trex.expect("fragmented init has trex");
     assert_eq!(trex.track_id, info.track_id);
 
-    let a = dash_support::audio(dir.path(), 6);
+    let a = support::media::audio(dir.path(), 6);
     let info = mp4::parse_init(&a.init).expect("audio init parses");
     assert_eq!(info.handler, Handler::Audio);
     assert_eq!(info.timescale, 44_100);
@@ -40,7 +39,7 @@ fn init_segments_describe_the_track() {
 #[test]
 fn fragments_chain_by_tfdt_and_trun_durations() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let v = dash_support::video(dir.path(), 6);
+    let v = support::media::video(dir.path(), 6);
     let init = mp4::parse_init(&v.init).expect("init");
     assert_eq!(v.fragments.len(), 3, "6 s at a 2 s GOP");
     let mut expected_start = 0;
@@ -60,7 +59,7 @@ fn fragments_chain_by_tfdt_and_trun_durations() {
     ));
 
     // Audio at 44.1 kHz: ms conversion of a non-1000 timescale.
-    let a = dash_support::audio(dir.path(), 6);
+    let a = support::media::audio(dir.path(), 6);
     let ainit = mp4::parse_init(&a.init).expect("audio init");
     let mut total = 0;
     let mut next = 0;
@@ -80,7 +79,7 @@ fn fragments_chain_by_tfdt_and_trun_durations() {
 #[test]
 fn muxed_fragments_time_only_the_requested_track() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let m = dash_support::muxed(dir.path(), 4);
+    let m = support::media::muxed(dir.path(), 4);
     // parse_init reads the first track (video); the audio track is the next id.
     let init = mp4::parse_init(&m.init).expect("muxed init");
     assert_eq!(init.handler, Handler::Video);
@@ -126,7 +125,7 @@ impl Lcg {
 #[test]
 fn truncated_mutated_and_random_bytes_never_panic() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let v = dash_support::video(dir.path(), 2);
+    let v = support::media::video(dir.path(), 2);
     let start = Instant::now();
     let frag = &v.fragments[0];
     // Truncations at every box-relevant prefix length of the header region and then
@@ -206,7 +205,7 @@ struct Setup {
 /// 12 s of video = six 2 s fragments at t = 0, 2000, …, 10000; the live window starts at
 /// the fifth (t = 8000).
 fn setup(dir: &std::path::Path) -> Setup {
-    let v = dash_support::video(dir, 12);
+    let v = support::media::video(dir, 12);
     let init = mp4::parse_init(&v.init).expect("init");
     let mut served = HashMap::new();
     let mut ts = Vec::new();
@@ -378,7 +377,7 @@ async fn rewind_stops_at_a_segment_the_live_side_holds() {
 fn ffmpeg_dash_packaging_round_trips_through_manifest_and_boxes() {
     use iglive::dash::LiveManifest;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mpd = dash_support::dash_package(dir.path(), 6);
+    let mpd = support::media::dash_package(dir.path(), 6);
     let url = url::Url::from_file_path(&mpd).expect("file URL");
     let m = LiveManifest::parse(&std::fs::read(&mpd).expect("read MPD"), &url).expect("parses");
     assert!(!m.is_dynamic);

@@ -1,15 +1,14 @@
 //! Issue 4 acceptance: the detector against the simulator (loopback, port 0, accelerated clock).
 //! Times in comments and assertions are simulated seconds.
 
-mod watch_support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::support;
+use crate::support::watch::{account, between, broadcast, spawn, story_path, World};
 use iglive::instagram::{ApiError, ApiErrorKind, BroadcastStatus};
 use iglive::sim::RecordedRequest;
 use iglive::watch::{Accounts, DetectionSource, MemorySeenStore, SeenStore, WatchedAccount};
-use watch_support::{account, between, broadcast, spawn, story_path, World};
 
 const BROADCAST: u64 = 17_900_000_000_000_101;
 
@@ -261,7 +260,7 @@ async fn login_required_stops_polling_and_expires_the_session() {
         w.detector_options(5.0, 60, 0.1, None),
         Arc::new(MemorySeenStore::default()),
     );
-    let result = tokio::time::timeout(watch_support::REAL_LIMIT, run.task)
+    let result = tokio::time::timeout(support::watch::REAL_LIMIT, run.task)
         .await
         .expect("the detector stops by itself")
         .expect("no panic");
@@ -295,7 +294,7 @@ async fn challenge_required_stops_polling_and_carries_its_url() {
         w.detector_options(5.0, 60, 0.1, None),
         Arc::new(MemorySeenStore::default()),
     );
-    let result = tokio::time::timeout(watch_support::REAL_LIMIT, run.task)
+    let result = tokio::time::timeout(support::watch::REAL_LIMIT, run.task)
         .await
         .expect("the detector stops by itself")
         .expect("no panic");

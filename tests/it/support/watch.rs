@@ -1,13 +1,12 @@
 //! Running the detector against the in-process simulator on an accelerated clock: every
 //! duration the client and the scheduler use is expressed in simulated seconds and divided by
 //! the clock speed, so a minute of simulated polling takes a few real seconds.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iglive::instagram::{Client, ClientOptions, GovernorOptions, Session};
-use iglive::sim::{self, RecordedRequest, Scenario, SimHandle, SimOptions};
+use iglive::sim::{self, RecordedRequest, SimHandle};
 use iglive::watch::{
     Accounts, Detector, DetectorOptions, LiveEvent, SchedulerConfig, SeenStore, TrayOptions,
 };
@@ -26,16 +25,7 @@ pub struct World {
 
 impl World {
     pub async fn start(toml: &str, speed: f64) -> World {
-        let scenario = Scenario::from_toml_str(toml).expect("scenario parses");
-        let sim = sim::start(
-            scenario,
-            SimOptions {
-                speed,
-                ..SimOptions::default()
-            },
-        )
-        .await
-        .expect("simulator starts");
+        let sim = super::sim::start(toml, speed).await;
         World { sim, speed }
     }
 

@@ -1,11 +1,9 @@
 //! systemd notification and SIGHUP reload through the real binary.
 
-mod daemon_support;
-
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use daemon_support::{wait_until, Harness};
+use crate::support::daemon::{wait_until, Harness};
 use nix::sys::signal::Signal;
 
 fn scenario() -> String {

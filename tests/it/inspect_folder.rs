@@ -3,14 +3,12 @@
 //! `chat.vtt` hold every comment once, in order, at the right offset, and a hostile username
 //! and hostile comment texts are contained and escaped.
 
-mod daemon_support;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use daemon_support::{wait_until, Harness};
+use crate::support::daemon::{wait_until, Harness};
 
 const ID: &str = "17900000000000999";
 const HOSTILE_USER: &str = "../../evil/<script>\u{0}x";

@@ -1,13 +1,12 @@
 //! The simulator's live DASH origin: manifests, sliding window, rewind, real media, end signals,
 //! media faults, and plain ffmpeg as a third-party DASH client.
 
-mod sim_support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support;
+use crate::support::sim::{get_bytes, start, wait_sim};
 use iglive::sim::{BroadcastTruth, SimHandle};
-use sim_support::{get_bytes, start, wait_sim};
 
 /// A host live since 30 s before start; ~14 segments published at once.
 fn scenario(extra: &str, duration: f64) -> String {
@@ -273,7 +272,7 @@ async fn end_signals_then_empty_manifest_then_gone() {
     );
     assert!(truth.ended);
     assert!(last.published_at <= truth.end);
-    let (status, _, info) = sim_support::get(&h, &format!("api/v1/live/{}/info/", b.id)).await;
+    let (status, _, info) = support::sim::get(&h, &format!("api/v1/live/{}/info/", b.id)).await;
     assert_eq!(status, 200);
     assert_eq!(info["broadcast_status"], "stopped");
 
@@ -290,7 +289,7 @@ async fn end_signals_then_empty_manifest_then_gone() {
     wait_sim(&h, 10.5).await;
     let (status, _, _) = fetch_mpd(&h, &b).await;
     assert_eq!(status, 404);
-    let (status, _, _) = sim_support::get(&h, &format!("api/v1/live/{}/info/", b.id)).await;
+    let (status, _, _) = support::sim::get(&h, &format!("api/v1/live/{}/info/", b.id)).await;
     assert_eq!(status, 404);
     h.shutdown().await;
 }

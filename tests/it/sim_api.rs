@@ -1,16 +1,15 @@
 //! The simulator's private API: authentication, key names and types, the `get_comment` cursor,
 //! the heartbeat form check, the status timeline, detection endpoints and API faults.
 
-mod sim_support;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::support;
+use crate::support::sim::{client, get, start, wait_sim, COOKIE};
 use iglive::sim::{self, Scenario};
 use serde_json::Value;
-use sim_support::{client, get, start, wait_sim, COOKIE};
 
-const BASIC: &str = include_str!("scenarios/basic.toml");
+const BASIC: &str = include_str!("../scenarios/basic.toml");
 const ID: &str = "17900000000000101";
 
 #[tokio::test]
@@ -611,7 +610,7 @@ async fn demo_serves_a_live_broadcast_and_the_banner_names_it() {
         assert!(Instant::now() < deadline, "demo publishes a segment");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let (status, _, mpd) = sim_support::get_bytes(&h, &b.manifest_path).await;
+    let (status, _, mpd) = support::sim::get_bytes(&h, &b.manifest_path).await;
     assert_eq!(status, 200);
     dash_mpd_core::parse(&String::from_utf8(mpd).expect("utf-8")).expect("demo manifest parses");
     h.shutdown().await;

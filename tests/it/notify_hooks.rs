@@ -3,14 +3,12 @@
 //! facts in its environment and on stdin, and hooks that hang or fail delay neither the
 //! recording's finalization nor the daemon's exit.
 
-mod daemon_support;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::daemon::{wait_until, Harness};
 use axum::extract::State;
 use axum::http::HeaderMap;
-use daemon_support::{wait_until, Harness};
 
 const ID: &str = "17900000000000888";
 

@@ -2,12 +2,11 @@
 //! moments followed by a restart, interrupted-then-resumed broadcasts, each end signal
 //! finalizing exactly once, and a full disk.
 
-mod daemon_support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use daemon_support::{probe, wait_until, Harness};
+use crate::support::daemon::{wait_until, Harness};
+use iglive::media::probe::probe;
 use nix::sys::signal::Signal;
 use rand::{Rng, SeedableRng};
 
@@ -126,7 +125,10 @@ async fn sigterm_mid_broadcast_exits_0_with_a_playable_partial_video() {
     let (state, video, error) = recording_facts(&h, id).expect("recording row");
     assert_eq!(state, "finished", "error: {error:?}\n{}", p.log_text());
     let video = video.expect("video path");
-    let (duration, streams) = probe(std::path::Path::new(&video)).expect("ffprobe reads the video");
+    let p = probe(std::path::Path::new(&video), Duration::from_secs(30))
+        .await
+        .expect("ffprobe reads the video");
+    let (duration, streams) = (p.duration_s, p.streams());
     assert_eq!(streams, 2);
     assert!(duration > 5.0, "partial video of {duration} s");
     let doc: serde_json::Value = serde_json::from_slice(
@@ -166,8 +168,13 @@ async fn sigkill_at_random_moments_then_restart_gives_complete_recordings() {
             "trial {trial} (kill after {kill_after:?}): {error:?}\n{}",
             p.log_text()
         );
-        let (duration, streams) =
-            probe(std::path::Path::new(&video.expect("video"))).expect("playable");
+        let probed = probe(
+            std::path::Path::new(&video.expect("video")),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("playable");
+        let (duration, streams) = (probed.duration_s, probed.streams());
         assert_eq!(streams, 2, "trial {trial}");
         let published = published_duration(&h, &id);
         assert!(
@@ -202,7 +209,12 @@ async fn interrupted_then_resumed_is_one_recording_and_each_end_signal_finalizes
         id,
     );
     assert!(statuses >= 1, "the interruption was seen");
-    assert!(probe(std::path::Path::new(&video.expect("video"))).is_some());
+    assert!(probe(
+        std::path::Path::new(&video.expect("video")),
+        Duration::from_secs(30)
+    )
+    .await
+    .is_ok());
     let log = p.log_text();
     assert_eq!(
         log.matches(&format!("broadcast {id} ended:")).count(),

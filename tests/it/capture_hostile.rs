@@ -1,15 +1,13 @@
 //! Hostile input for the native capture engine: every case ends with a clear error or a
 //! missing count, within a bounded time, never a hang or a panic.
 
-mod capture_support;
-#[path = "dash_support/mod.rs"]
-mod dash_support;
-
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support;
+use crate::support::capture::*;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -17,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use capture_support::*;
 use futures::StreamExt;
 use iglive::recording::capture::CaptureExit;
 
@@ -181,8 +178,8 @@ async fn serve(router: Router) -> url::Url {
 
 async fn origin() -> (url::Url, tempfile::TempDir, Arc<Media>) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let video = dash_support::video(tmp.path(), 8);
-    let audio = dash_support::audio(tmp.path(), 8);
+    let video = support::media::video(tmp.path(), 8);
+    let audio = support::media::audio(tmp.path(), 8);
     let other = serve(Router::new().route("/{*p}", get(|| async { "<MPD/>" }))).await;
     let media = Arc::new(Media {
         video_init: video.init,

@@ -1,7 +1,6 @@
 //! Real fragmented MP4 media made with ffmpeg for the `dash` tests, shaped like
 //! Instagram's (reference §3): 216x384 30 fps H.264, 2 s keyframe interval, track
 //! timescale 1000, separate video and audio files.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +11,6 @@ use iglive::dash::mp4::split_fragmented;
 pub struct Segmented {
     pub init: Vec<u8>,
     pub fragments: Vec<Vec<u8>>,
-    pub file: PathBuf,
 }
 
 fn ffmpeg(args: &[&str], out: &Path) {
@@ -31,7 +29,6 @@ fn split(file: PathBuf) -> Segmented {
     Segmented {
         init: s.init.to_vec(),
         fragments: s.fragments.iter().map(|f| f.to_vec()).collect(),
-        file,
     }
 }
 
@@ -150,27 +147,6 @@ pub fn muxed(dir: &Path, seconds: u32) -> Segmented {
         &out,
     );
     split(out)
-}
-
-/// Container duration in seconds according to ffprobe.
-pub fn ffprobe_duration(file: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(file)
-        .output()
-        .expect("ffprobe runs");
-    assert!(out.status.success(), "ffprobe failed on {}", file.display());
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("ffprobe prints a duration")
 }
 
 /// An ffmpeg DASH packaging (`-f dash`, SegmentTimeline, `$Number%05d$` names) of

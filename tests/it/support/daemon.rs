@@ -1,13 +1,12 @@
 //! A daemon wired to an in-process simulator: temp folder, session file, config, and helpers
 //! to wait on conditions with deadlines.
-#![allow(dead_code)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use iglive::config::Config;
-use iglive::sim::{Scenario, SimHandle, SimOptions};
+use iglive::sim::SimHandle;
 use iglive::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -35,16 +34,7 @@ impl Harness {
             )
             .with_test_writer()
             .try_init();
-        let scenario = Scenario::from_toml_str(scenario).expect("scenario");
-        let sim = iglive::sim::start(
-            scenario,
-            SimOptions {
-                speed,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("simulator");
+        let sim = super::sim::start(scenario, speed).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let session = dir.path().join("session.json");
         std::fs::write(&session, iglive::sim::session_json()).expect("session");
@@ -231,27 +221,4 @@ impl Process {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
-
-/// `ffprobe` of a file: (duration in seconds, number of streams).
-pub fn probe(path: &Path) -> Option<(f64, usize)> {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-of",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
-        .arg(path)
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    let duration = v["format"]["duration"].as_str()?.parse().ok()?;
-    let streams = v["streams"].as_array()?.len();
-    Some((duration, streams))
 }

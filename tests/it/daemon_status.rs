@@ -1,11 +1,9 @@
 //! Issue 7: the status endpoint (Prometheus text that parses, `/ready` turning unready when the
 //! session expires), the free-space floor, and a disk that fills mid-recording.
 
-mod daemon_support;
-
 use std::time::Duration;
 
-use daemon_support::{wait_until, Harness};
+use crate::support::daemon::{wait_until, Harness};
 use nix::sys::signal::Signal;
 
 fn scenario(id: &str, duration: f64, extra_top: &str) -> String {

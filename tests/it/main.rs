@@ -1,0 +1,28 @@
+//! iglive's integration tests, linked as one binary (one link instead of one per file keeps the
+//! cold test build short). Each module is one area, its tests named after the scenario they
+//! prove, most of them against the simulator's truth; `support` holds the shared harnesses.
+
+mod support;
+
+mod capture_finalize;
+mod capture_hostile;
+mod capture_sim;
+mod cli_config;
+mod client_api;
+mod client_detector;
+mod daemon_engagement;
+mod daemon_lifecycle;
+mod daemon_signals;
+mod daemon_status;
+mod dash_manifest;
+mod dash_media;
+mod dash_store;
+mod engagement_bad_input;
+mod inspect_browser;
+mod inspect_folder;
+mod notify_hooks;
+mod notify_webhook;
+mod sim_api;
+mod sim_dash;
+mod store;
+mod watch_sim;
