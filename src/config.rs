@@ -71,7 +71,7 @@ pub struct WatchConfig {
     pub use_reels_tray: bool,
 }
 
-/// Which capture engine records the video (see issue 5: native is the default, ffmpeg the fallback).
+/// Which capture engine records the video: native is the default, ffmpeg the fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {

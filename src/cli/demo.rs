@@ -138,7 +138,7 @@ label = "demo"
     };
     stop.cancel();
     match daemon.await {
-        Ok(Ok(())) => {}
+        Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(e.context("the daemon stopped with an error")),
         Err(e) => anyhow::bail!("the daemon crashed: {e}"),
     }

@@ -32,7 +32,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
                     .and_then(|_| std::fs::remove_file(&probe))
                     .map_err(|e| format!("{}: not writable: {e}", dir.display()))
             })
-            .and_then(|_| crate::daemon::free_space(dir))
+            .and_then(|_| crate::disk::free_space(dir).map_err(|e| e.to_string()))
             .and_then(|free| {
                 let msg = format!(
                     "{} writable, {} free (minimum {})",

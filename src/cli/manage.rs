@@ -16,8 +16,12 @@ use super::ConfigArg;
 pub fn run_daemon(c: &ConfigArg) -> anyhow::Result<ExitCode> {
     let cfg = c.load()?;
     let rt = super::runtime()?;
-    rt.block_on(crate::daemon::run(cfg, CancellationToken::new()))?;
-    Ok(ExitCode::SUCCESS)
+    let exit = rt.block_on(crate::daemon::run(cfg, CancellationToken::new()))?;
+    if exit == crate::daemon::Exit::Aborted {
+        // Whatever still runs (a mux) is abandoned; recovery picks it up at the next start.
+        rt.shutdown_background();
+    }
+    Ok(ExitCode::from(exit.code()))
 }
 
 #[derive(Debug, clap::Args)]
@@ -124,22 +128,37 @@ pub fn finalize(a: FinalizeArgs) -> anyhow::Result<ExitCode> {
     let rt = super::runtime()?;
     let outcome = rt.block_on(async {
         let (writer, thread) = crate::store::Writer::spawn(&store)?;
-        let http = crate::daemon::cdn_client()?;
-        let progress = crate::recording::capture::CaptureProgress {
-            first_t: facts.first_segment_t.map(|t| t.max(0) as u64),
-            ..Default::default()
+        let http = crate::dash::cdn_client()?;
+        let folder = PathBuf::from(&folder);
+        // What the CDN still holds is fetched first, through the recording's engine.
+        let dash_url = facts
+            .dash_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok());
+        let caught = match dash_url {
+            Some(mpd) => {
+                crate::recording::catch_up(&cfg.recording, &http, &a.broadcast_id, mpd, &folder)
+                    .await
+            }
+            None => None,
         };
-        let r = crate::recording::finalize::finalize(
-            &writer,
-            &store,
-            &http,
-            &a.broadcast_id,
-            &PathBuf::from(&folder),
-            &progress,
-            facts.published_time.unwrap_or(0.0),
-            cfg.recording.keep_segments,
-        )
-        .await;
+        let job = crate::recording::FinalizeJob {
+            broadcast_id: a.broadcast_id.clone(),
+            folder,
+            progress: caught.unwrap_or_else(|| crate::capture::CaptureProgress {
+                first_t: facts.first_segment_t.map(|t| t.max(0) as u64),
+                ..Default::default()
+            }),
+            published_time: facts.published_time.unwrap_or(0.0),
+        };
+        let finalizer = crate::recording::Finalizer {
+            writer: writer.clone(),
+            store: store.clone(),
+            http,
+            keep_segments: cfg.recording.keep_segments,
+        };
+        let r = job.run(&finalizer).await;
+        drop(finalizer);
         drop(writer);
         thread.join();
         anyhow::Ok(r)

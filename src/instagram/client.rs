@@ -1,5 +1,5 @@
 //! The private-API client: one HTTP connection pool per session, sending the headers the
-//! Android app sends (reference §1 "Headers and identity"), pacing every request through the
+//! Android app sends (docs/instagram.md §1 "Headers and identity"), pacing every request through the
 //! session's `SessionGovernor` and retrying only transient failures.
 
 use std::sync::Arc;
@@ -12,18 +12,19 @@ use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
 
-use super::backoff::{retry_delay, GovernorOptions, SessionGovernor, SessionHealth, MAX_DELAY};
 use super::credentials::Credentials;
 use super::endpoint::Endpoint;
 use super::error::{classify, classify_redirect, ApiError};
+use super::governor::{GovernorOptions, SessionGovernor, SessionHealth};
 use super::session::Session;
 use super::stats::{Outcome, RequestStats};
 use super::types::{
     Broadcast, CommentsPage, Heartbeat, LikeCount, PostLiveComments, PostLiveLikes, ReelsTray,
     StoryFeed,
 };
+use crate::backoff::{Backoff, MAX_DELAY};
 
-/// The Android app's id (reference §1); the web id `936619743392459` belongs to another API.
+/// The Android app's id (docs/instagram.md §1); the web id `936619743392459` belongs to another API.
 pub const ANDROID_APP_ID: &str = "567067343352427";
 /// instagrapi's capabilities value.
 pub const CAPABILITIES: &str = "3brTv10=";
@@ -114,7 +115,7 @@ fn header(
     Ok((HeaderName::from_static(name), v))
 }
 
-/// Headers sent on every request (reference §1): the app's fixed ones and the device ids.
+/// Headers sent on every request (docs/instagram.md §1): the app's fixed ones and the device ids.
 /// The credential itself (instagrapi's bearer or ping's cookies) is added per request from
 /// `Credentials`, since Instagram rotates it.
 fn default_headers(session: &Session, options: &ClientOptions) -> Result<HeaderMap, ApiError> {
@@ -324,7 +325,7 @@ impl Client {
         .await
     }
 
-    /// `live/{id}/heartbeat_and_get_viewer_count/`: an unsigned urlencoded POST (reference §1).
+    /// `live/{id}/heartbeat_and_get_viewer_count/`: an unsigned urlencoded POST (docs/instagram.md §1).
     pub async fn heartbeat_and_viewer_count(
         &self,
         broadcast_id: &str,
@@ -494,11 +495,9 @@ impl Client {
                     if let ApiError::Transient { attempts, .. } = &mut e {
                         *attempts = attempt + 1;
                         if attempt < inner.options.max_retries.min(MAX_RETRIES) {
-                            let delay = retry_delay(
-                                attempt,
-                                inner.options.retry_base,
-                                inner.options.retry_max,
-                            );
+                            let delay =
+                                Backoff::new(inner.options.retry_base, inner.options.retry_max)
+                                    .delay_for(attempt);
                             tracing::debug!(endpoint = %call.endpoint, target = %call.target, attempt, ?delay, "retrying: {e}");
                             tokio::time::sleep(delay).await;
                             attempt += 1;

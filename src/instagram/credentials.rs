@@ -1,5 +1,5 @@
 //! The session's credential as it evolves while the daemon runs. Instagram rotates some
-//! cookies in its answers (`Set-Cookie: csrftoken=…`, `rur=…`, reference §1 "Two ways to carry
+//! cookies in its answers (`Set-Cookie: csrftoken=…`, `rur=…`, docs/instagram.md §1 "Two ways to carry
 //! a session") and bearer sessions get a fresh token in `ig-set-authorization` (instagrapi reads
 //! it after every call); the app sends the newest values from then on, so we do too. Only
 //! memory is updated: the session file is the user's and stays untouched.

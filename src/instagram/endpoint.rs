@@ -1,4 +1,4 @@
-//! The private-API endpoints iglive calls (reference §1), named so errors, logs and request
+//! The private-API endpoints iglive calls (docs/instagram.md §1), named so errors, logs and request
 //! counters say which call failed without ever carrying URLs with ids or tokens in them.
 
 use std::fmt;
@@ -42,7 +42,7 @@ impl Endpoint {
     }
 
     /// `live/{id}/…` endpoints: there a 404 means the broadcast is gone. Elsewhere a 404 whose
-    /// body is the bare text `Not Found` is instagrapi's "hidden challenge" (reference §2 Errors).
+    /// body is the bare text `Not Found` is instagrapi's "hidden challenge" (docs/instagram.md §2 Errors).
     pub fn is_live(self) -> bool {
         !matches!(self, Endpoint::StoryFeed | Endpoint::ReelsTray)
     }

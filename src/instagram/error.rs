@@ -1,5 +1,5 @@
 //! Typed private-API failures, classified the way instagrapi (`mixins/private.py`) and ping
-//! (`client.py`) read Instagram's answers (reference §2 "Errors"). Every message names the
+//! (`client.py`) read Instagram's answers (docs/instagram.md §2 "Errors"). Every message names the
 //! endpoint and the account or broadcast concerned, and never contains cookies or tokens.
 
 use std::time::Duration;
@@ -351,7 +351,7 @@ pub fn classify(
         ));
     }
     // A heartbeat answering `status: "fail"` with no error signal means "the host lost
-    // connection" (PyInstaLive, reference §2 "Heartbeat"): data for the poller, not an error.
+    // connection" (PyInstaLive, docs/instagram.md §2 "Heartbeat"): data for the poller, not an error.
     if str_field(&json, "status") == Some("fail") && endpoint != Endpoint::Heartbeat {
         return Err(ApiError::other(
             endpoint,

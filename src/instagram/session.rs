@@ -1,6 +1,6 @@
 //! The logged-in identity iglive polls with: cookies or an IGT bearer token, plus the device
 //! identity the Android app sends. Loaded from a session file in either iglive's own minimal
-//! format or the JSON instagrapi's `dump_settings()` writes (reference §1 "instagrapi settings").
+//! format or the JSON instagrapi's `dump_settings()` writes (docs/instagram.md §1 "instagrapi settings").
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// Default Android user agent (instagrapi 3.2.2's, reference §1) for sessions that carry none.
+/// Default Android user agent (instagrapi 3.2.2's, docs/instagram.md §1) for sessions that carry none.
 pub const DEFAULT_USER_AGENT: &str = "Instagram 449.0.0.52.84 Android (34/14; 480dpi; 1344x2992; Google/google; Pixel 8 Pro; husky; husky; en_US; 1079242191)";
 
 /// Why a session file could not be used; each message says what to do about it.
@@ -59,7 +59,7 @@ impl fmt::Debug for Session {
 
 impl Session {
     /// `csrftoken` cookie, or a fixed placeholder: Instagram accepts any `_csrftoken` on the
-    /// unsigned heartbeat (reference §1 "Where `_csrftoken` and `_uuid` come from").
+    /// unsigned heartbeat (docs/instagram.md §1 "Where `_csrftoken` and `_uuid` come from").
     pub fn csrftoken(&self) -> String {
         self.cookies
             .get("csrftoken")

@@ -1,9 +1,9 @@
 //! One supervised ffmpeg process: its events reach async code through a channel, so a
 //! caller can put a deadline on silence, stop it gracefully (`q`) or kill it.
 //!
-//! ffmpeg-sidecar is synchronous (reference §7): its event iterator blocks on ffmpeg's
+//! ffmpeg-sidecar is synchronous (docs/instagram.md §7): its event iterator blocks on ffmpeg's
 //! stderr, so it runs on its own thread and never on an async worker. A hung ffmpeg is a
-//! known failure of peers (ihmily/DouyinLiveRecorder#1067, reference §5), hence the
+//! known failure of peers (ihmily/DouyinLiveRecorder#1067, docs/instagram.md §5), hence the
 //! watchdogs in the callers.
 
 use std::ffi::OsString;

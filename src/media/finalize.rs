@@ -13,12 +13,14 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::dash::capture::{AUDIO, VIDEO};
-use crate::dash::SegmentStore;
+use crate::dash::{SegmentStore, AUDIO, VIDEO};
 
-use super::ffmpeg_engine::PART_PREFIX;
 use super::ffmpeg_run::{Event, FfmpegRun};
 use super::probe::{probe, Probe};
+
+/// Part files of the ffmpeg capture engine: `ffmpeg-0001.ts`, `ffmpeg-0002.ts`, … (MPEG-TS,
+/// which a killed ffmpeg leaves playable); they are concatenated in name order.
+pub const FFMPEG_PART_PREFIX: &str = "ffmpeg-";
 
 /// Metadata tags written into the video.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +95,11 @@ pub async fn finalize_capture(
             .map_err(|e| FinalizeError::Other(format!("finalize task: {e}")))??
     };
     if jobs.is_empty() {
+        // An empty store beside a verified video: an earlier run finished the mux and removed
+        // the segments, then a catch-up capture found nothing more to fetch.
+        if out_dir.join(output_name(1)).is_file() {
+            return already_done(segments_dir, out_dir).await;
+        }
         return Err(FinalizeError::NothingCaptured(segments_dir.to_path_buf()));
     }
     std::fs::create_dir_all(out_dir)
@@ -183,7 +190,7 @@ fn plan_native(segments_dir: &Path, out_dir: &Path) -> Result<Vec<Job>, Finalize
             continue;
         };
         // The audio part holding most of this video part's `t` values (audio and video
-        // share `t`, reference §3).
+        // share `t`, docs/instagram.md §3).
         let audio_part = store
             .parts(AUDIO)
             .into_iter()
@@ -241,7 +248,7 @@ fn plan_ffmpeg(segments_dir: &Path, out_dir: &Path, n: u32) -> Result<Option<Job
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(PART_PREFIX) && n.ends_with(".ts"))
+                .is_some_and(|n| n.starts_with(FFMPEG_PART_PREFIX) && n.ends_with(".ts"))
                 && std::fs::metadata(p).is_ok_and(|m| m.len() > 0)
         })
         .collect();

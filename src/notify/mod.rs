@@ -3,9 +3,9 @@
 //! bounded in number and in time, so a failing or hanging hook is logged and never blocks or
 //! breaks a recording.
 
-pub mod command;
-pub mod payload;
-pub mod webhook;
+pub(crate) mod command;
+pub(crate) mod payload;
+pub(crate) mod webhook;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};

@@ -7,14 +7,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::instagram::{ApiError, Client};
-use crate::store::Writer;
+use crate::states::BroadcastStatus;
+use crate::store::{StoreError, Write, Writer};
 
-/// Something a task learned that the supervisor decides on (issue 7's end-of-broadcast
-/// decision is the supervisor's alone; tasks only report).
+/// Something a task learned that the supervisor decides on (the end-of-broadcast decision is
+/// the supervisor's alone; tasks only report).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Signal {
     /// The status a heartbeat or `info` reported (`active`, `interrupted`, `stopped`, …).
-    Status(String),
+    Status(BroadcastStatus),
     /// A live endpoint answered 404: the broadcast is over.
     Gone(String),
     /// The manifest carried Instagram's end signal.
@@ -47,9 +48,22 @@ impl Ctx {
         }
     }
 
-    /// Reports a signal to the supervisor (dropped if the supervisor is gone).
+    /// Reports a signal to the supervisor. Once the supervisor is gone nobody decides on it
+    /// any more, so it is dropped.
     pub async fn signal(&self, s: Signal) {
-        let _ = self.signals.send(s).await;
+        if self.signals.send(s).await.is_err() {
+            tracing::debug!("signal after the supervisor finished; dropped");
+        }
+    }
+
+    /// Persists `w`. The writer only closes when the daemon stops or the database thread died:
+    /// either way a poller has nothing left to do, so the error tells it to stop.
+    pub async fn write(&self, w: Write) -> Result<(), StoreError> {
+        let r = self.writer.send(w).await;
+        if r.is_err() && !self.cancel.is_cancelled() {
+            tracing::error!("the database writer has stopped; this poller stops too");
+        }
+        r
     }
 
     /// Offset of a unix time into the recording, provisional (see `Ctx::published_time`).
@@ -58,21 +72,21 @@ impl Ctx {
     }
 
     /// What a poller does with an error: `true` to keep polling, `false` to stop.
-    pub async fn on_error(&self, what: &str, e: &ApiError) -> bool {
+    pub async fn on_error(&self, poller: &'static str, e: &ApiError) -> bool {
         use crate::instagram::ApiErrorKind as K;
         match e.kind() {
             K::NotFound => {
-                tracing::info!("{what}: broadcast {} is gone: {e}", self.broadcast_id);
+                tracing::info!(poller, error = %e, "the broadcast is gone");
                 self.signal(Signal::Gone(e.to_string())).await;
                 false
             }
             K::LoginRequired | K::Challenge => {
-                tracing::error!("{what}: {e}");
+                tracing::error!(poller, error = %e, "the session was refused");
                 self.signal(Signal::SessionExpired(e.to_string())).await;
                 false
             }
             _ => {
-                tracing::warn!("{what}: {e}");
+                tracing::warn!(poller, error = %e, "poll failed");
                 true
             }
         }

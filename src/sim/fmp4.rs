@@ -4,7 +4,7 @@
 //! The simulator instead reads every sample (decode time, duration, flags, bytes), regroups the
 //! samples at the segment boundaries it wants, and writes one `moof`+`mdat` per segment with
 //! the broadcast's own `tfdt` and sequence number. That way a short base clip can be looped
-//! into an arbitrarily long broadcast (reference §3 and §4: `tfdt` must equal `t`).
+//! into an arbitrarily long broadcast (docs/instagram.md §3 and §4: `tfdt` must equal `t`).
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -1,6 +1,6 @@
 //! The Instagram simulator: a loopback-only stand-in for Instagram's private API and live DASH
-//! origin, driven by a scenario on an accelerated, seeded clock (see issue 3 and
-//! `shared/reference/instagram-live.md` §1–§3).
+//! origin, driven by a scenario on an accelerated, seeded clock; what it imitates is
+//! described in docs/instagram.md §1–§3.
 //!
 //! Tests, benchmarks and `iglive sim` / `iglive demo` run the recorder against it. It never
 //! shares code paths with the recorder: the recorder only ever sees HTTP.

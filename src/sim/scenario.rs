@@ -102,7 +102,7 @@ pub struct Account {
     pub followed: bool,
 }
 
-/// How a broadcast ends (reference §2 `broadcast_status`).
+/// How a broadcast ends (docs/instagram.md §2 `broadcast_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndStatus {
@@ -129,7 +129,7 @@ pub struct Broadcast {
     /// `None`: never.
     #[serde(default)]
     pub post_live_after: Option<f64>,
-    /// Seconds after the end at which the ended manifest loses its `<Period>` (reference §3).
+    /// Seconds after the end at which the ended manifest loses its `<Period>` (docs/instagram.md §3).
     #[serde(default = "default_period_removed_after")]
     pub period_removed_after: f64,
     /// Seconds after the end at which `info`, the manifest and the segments answer 404.
@@ -177,7 +177,7 @@ pub struct Window {
     pub to: f64,
 }
 
-/// How segments are cut (reference §3 "SegmentTimeline": ~2 s, "usually 2001 or 2002", outliers).
+/// How segments are cut (docs/instagram.md §3 "SegmentTimeline": ~2 s, "usually 2001 or 2002", outliers).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SegmentSpec {

@@ -103,7 +103,7 @@ pub async fn serve(listener: TcpListener, state: Arc<SimState>, stop: Cancellati
 }
 
 /// Whether the request carries a credential like the app's: a `sessionid` cookie or an
-/// `Authorization: Bearer IGT:2:…` header (reference §1 "Two ways to carry a session").
+/// `Authorization: Bearer IGT:2:…` header (docs/instagram.md §1 "Two ways to carry a session").
 fn authenticated(req: &Request<Body>) -> bool {
     let h = req.headers();
     let bearer = h

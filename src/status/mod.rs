@@ -2,7 +2,7 @@
 //! ffmpeg, session), `/metrics` (Prometheus text) and `/recordings` (JSON of recordings in
 //! progress). Loopback by default; `iglive status` reads it for a person.
 
-pub mod metrics;
+pub(crate) mod metrics;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::instagram::Client;
 use crate::recording::Registry;
-use crate::store::writer::WriterStats;
 use crate::store::Store;
+use crate::store::WriterStats;
 use crate::watch::Accounts;
 
 /// What the endpoint reads; all of it shared with the running daemon.
@@ -78,7 +78,7 @@ pub async fn readiness(state: &StatusState) -> Vec<Check> {
     });
     let dir = state.recordings_dir.clone();
     let min = state.min_free_space;
-    checks.push(match crate::daemon::free_space(&dir) {
+    checks.push(match crate::disk::free_space(&dir) {
         Ok(free) if free >= min => Check {
             name: "recordings_dir",
             ok: true,

@@ -1,10 +1,11 @@
 //! SQLite store: one file in WAL mode, versioned migrations, one batched writer thread, and
 //! short-lived read connections for the CLI and the status endpoint.
 
+mod apply;
 pub mod query;
-pub mod rows;
-pub mod schema;
-pub mod writer;
+mod rows;
+pub(crate) mod schema;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use rows::*;
-pub use writer::{Write, Writer, WriterThread};
+pub use writer::{Write, Writer, WriterStats, WriterThread};
 
 /// What can go wrong with the database, worded for the operator.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
 //! Read queries behind `iglive list`, `show` and `export`. Field names here are the JSON
-//! contract scripts rely on (issue 2 and 8): add fields, never rename them.
+//! contract scripts rely on: add fields, never rename them.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -202,4 +202,41 @@ pub fn broadcast_known(conn: &Connection, broadcast_id: &str) -> Result<bool, St
         )
         .optional()?
         .is_some())
+}
+
+/// A recording not finished or failed, as crash recovery reads it at start.
+#[derive(Debug, Clone)]
+pub struct Unfinished {
+    pub broadcast_id: String,
+    pub user_id: String,
+    pub username: Option<String>,
+    pub published_time: Option<f64>,
+    pub dash_url: Option<String>,
+    pub folder: Option<String>,
+    pub first_segment_t: Option<i64>,
+}
+
+/// Every unfinished recording, oldest broadcast first.
+pub fn unfinished(conn: &Connection) -> Result<Vec<Unfinished>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT r.broadcast_id, b.user_id, b.username, b.published_time, b.dash_url, r.folder,
+                r.first_segment_t
+         FROM recordings r JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
+         WHERE r.state NOT IN ('finished', 'failed')
+         ORDER BY b.published_time",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(Unfinished {
+                broadcast_id: r.get(0)?,
+                user_id: r.get(1)?,
+                username: r.get(2)?,
+                published_time: r.get(3)?,
+                dash_url: r.get(4)?,
+                folder: r.get(5)?,
+                first_segment_t: r.get(6)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }

@@ -1,6 +1,6 @@
 //! The detection loop: polls watched accounts on the `Scheduler`'s budget and reports each
 //! new live broadcast once. The reels tray is an optional fast path: one request covers every
-//! followed account, but lives have been seen missing from it (PyInstaLive#130, reference §5),
+//! followed account, but lives have been seen missing from it (PyInstaLive#130, docs/instagram.md §5),
 //! so accounts it covers are still polled one by one, only more slowly.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::instagram::backoff::expired_error;
+use crate::instagram::governor::expired_error;
 use crate::instagram::{ApiError, ApiErrorKind, Broadcast, Client, Endpoint};
 
 use super::accounts::{Accounts, AccountsState};

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use crate::support;
 use crate::support::capture::*;
-use iglive::dash::SegmentStore;
-use iglive::media::finalize::{finalize_capture, FinalizeError, MuxTags};
-use iglive::media::probe::probe;
-use iglive::recording::capture::{CaptureControl, CaptureExit, CaptureProgress};
+use iglive::probe;
+use iglive::SegmentStore;
+use iglive::{finalize_capture, FinalizeError, MuxTags};
+use iglive::{CaptureControl, CaptureExit, CaptureProgress};
 
 fn ts_part(path: &Path, seconds: u32, freq: u32) {
     let status = Command::new("ffmpeg")
@@ -104,8 +104,10 @@ duration = 600.0
     let seg = tmp.path().join(".segments");
     let control = CaptureControl::default();
     let (tx, mut rx) = tokio::sync::watch::channel(CaptureProgress::default());
-    let task = tokio::spawn(iglive::media::ffmpeg_engine::run(
+    let task = tokio::spawn(iglive::run_capture(
+        iglive::Engine::Ffmpeg,
         request(mpd_url(&h), &seg, false),
+        http(),
         control.clone(),
         tx,
     ));
@@ -155,7 +157,7 @@ fn fmp4_video(path: &Path, seconds: u32, handler: &str) -> (Vec<u8>, Vec<Vec<u8>
         .expect("ffmpeg runs");
     assert!(status.success());
     let bytes = std::fs::read(path).expect("read");
-    let split = iglive::dash::mp4::split_fragmented(&bytes).expect("fragmented");
+    let split = iglive::mp4::split_fragmented(&bytes).expect("fragmented");
     (
         split.init.to_vec(),
         split.fragments.iter().map(|f| f.to_vec()).collect(),
@@ -179,7 +181,7 @@ fn fmp4_audio(path: &Path, seconds: u32) -> (Vec<u8>, Vec<Vec<u8>>) {
         .expect("ffmpeg runs");
     assert!(status.success());
     let bytes = std::fs::read(path).expect("read");
-    let split = iglive::dash::mp4::split_fragmented(&bytes).expect("fragmented");
+    let split = iglive::mp4::split_fragmented(&bytes).expect("fragmented");
     (
         split.init.to_vec(),
         split.fragments.iter().map(|f| f.to_vec()).collect(),

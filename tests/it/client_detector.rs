@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::client::{cookie_session, Recorded, Reply, Stub};
-use iglive::instagram::{ApiErrorKind, Client, ClientOptions, GovernorOptions};
-use iglive::watch::{
+use iglive::{
     Accounts, DetectionSource, Detector, DetectorOptions, LiveEvent, MemorySeenStore,
     SchedulerConfig, SeenStore, TrayOptions, WatchedAccount,
 };
+use iglive::{ApiErrorKind, Client, ClientOptions, GovernorOptions};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

@@ -1,4 +1,4 @@
-//! Issue 7 acceptance through the real binary: SIGTERM mid-broadcast, SIGKILL at random
+//! The daemon's lifecycle through the real binary: SIGTERM mid-broadcast, SIGKILL at random
 //! moments followed by a restart, interrupted-then-resumed broadcasts, each end signal
 //! finalizing exactly once, and a full disk.
 
@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::support::daemon::{wait_until, Harness};
-use iglive::media::probe::probe;
+use iglive::probe;
 use nix::sys::signal::Signal;
 use rand::{Rng, SeedableRng};
 
@@ -217,7 +217,11 @@ async fn interrupted_then_resumed_is_one_recording_and_each_end_signal_finalizes
     .is_ok());
     let log = p.log_text();
     assert_eq!(
-        log.matches(&format!("broadcast {id} ended:")).count(),
+        log.lines()
+            .filter(
+                |l| l.contains(&format!("broadcast_id={id}")) && l.contains("the broadcast ended")
+            )
+            .count(),
         1,
         "{log}"
     );
@@ -248,7 +252,11 @@ async fn hard_stop_finalizes_once() {
     assert_eq!(state, "finished", "{error:?}");
     let log = p.log_text();
     assert_eq!(
-        log.matches(&format!("broadcast {id} ended:")).count(),
+        log.lines()
+            .filter(
+                |l| l.contains(&format!("broadcast_id={id}")) && l.contains("the broadcast ended")
+            )
+            .count(),
         1,
         "{log}"
     );

@@ -1,4 +1,4 @@
-//! Issue 6 "bad input": hostile comment pages through the real comments poller into a real
+//! Bad engagement input: hostile comment pages through the real comments poller into a real
 //! SQLite file. The simulator only publishes well-formed comments, so these pages come from a
 //! small stub server on loopback that replays hand-written JSON.
 
@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
-use iglive::instagram::{Client, ClientOptions, Session};
-use iglive::recording::{comments, Ctx};
-use iglive::store::{Store, Writer};
+use iglive::{comments, Ctx};
+use iglive::{Client, ClientOptions, Session};
+use iglive::{Store, Writer};
 use tokio_util::sync::CancellationToken;
 
 fn hostile_page() -> String {

@@ -20,6 +20,7 @@ mod dash_store;
 mod engagement_bad_input;
 mod inspect_browser;
 mod inspect_folder;
+mod layering;
 mod notify_hooks;
 mod notify_webhook;
 mod sim_api;

@@ -5,9 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use iglive::config::Config;
 use iglive::sim::SimHandle;
-use iglive::store::Store;
+use iglive::Config;
+use iglive::Store;
 use tokio_util::sync::CancellationToken;
 
 pub struct Harness {
@@ -96,7 +96,7 @@ listen = "off"
                 .build()?;
             let r = rt.block_on(async move {
                 tokio::select! {
-                    r = iglive::daemon::run(cfg, s) => r,
+                    r = iglive::run_daemon(cfg, s) => r.map(|_exit| ()),
                     _ = c.cancelled() => Ok(()),
                 }
             });

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iglive::instagram::{Client, ClientOptions, GovernorOptions, Session};
 use iglive::sim::{self, RecordedRequest, SimHandle};
-use iglive::watch::{
+use iglive::{
     Accounts, Detector, DetectorOptions, LiveEvent, SchedulerConfig, SeenStore, TrayOptions,
 };
+use iglive::{Client, ClientOptions, GovernorOptions, Session};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -117,7 +117,7 @@ impl World {
 pub struct Running {
     pub events: mpsc::Receiver<LiveEvent>,
     pub cancel: CancellationToken,
-    pub task: JoinHandle<Result<(), iglive::instagram::ApiError>>,
+    pub task: JoinHandle<Result<(), iglive::ApiError>>,
 }
 
 pub fn spawn(
@@ -149,7 +149,7 @@ impl Running {
     }
 
     /// Cancels and returns what `run` returned.
-    pub async fn stop(self) -> Result<(), iglive::instagram::ApiError> {
+    pub async fn stop(self) -> Result<(), iglive::ApiError> {
         self.cancel.cancel();
         tokio::time::timeout(REAL_LIMIT, self.task)
             .await
