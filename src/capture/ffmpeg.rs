@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use super::contract::{CaptureControl, CaptureError, CaptureExit, CaptureProgress, CaptureRequest};
 use crate::backoff::Backoff;
 use crate::media::ffmpeg_run::{Event, FfmpegRun};
+use crate::media::ToolError;
 use crate::media::FFMPEG_PART_PREFIX as PART_PREFIX;
 
 /// No output growth for this long means ffmpeg is stuck (the fix peers converged on,
@@ -55,7 +56,7 @@ pub async fn run(
         let (end, secs) = run_once(&req, &control, &progress, &part, done_s).await;
         done_s += secs;
         match end {
-            Err(e) => return CaptureExit::Failed(CaptureError::Ffmpeg(e)),
+            Err(e) => return CaptureExit::Failed(CaptureError::Ffmpeg(e.to_string())),
             Ok(RunEnd::Stopped) => return CaptureExit::Stopped,
             Ok(RunEnd::Stalled) => {
                 tracing::warn!(stall = ?STALL, "ffmpeg output stopped growing; restarting")
@@ -112,7 +113,7 @@ async fn run_once(
     progress: &watch::Sender<CaptureProgress>,
     part: &Path,
     done_s: f64,
-) -> (Result<RunEnd, String>, f64) {
+) -> (Result<RunEnd, ToolError>, f64) {
     let args: Vec<OsString> = vec![
         "-y".into(),
         "-i".into(),

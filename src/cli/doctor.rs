@@ -18,8 +18,9 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
         }
     };
     report("config", Ok(cfg.path.display().to_string()));
-    report("ffmpeg", tools::version(&tools::ffmpeg_path()));
-    report("ffprobe", tools::version(&tools::ffprobe_path()));
+    let version = |tool: &std::path::Path| tools::version(tool).map_err(|e| e.to_string());
+    report("ffmpeg", version(&tools::ffmpeg_path()));
+    report("ffprobe", version(&tools::ffprobe_path()));
 
     let dir = &cfg.storage.recordings_dir;
     report(

@@ -66,7 +66,7 @@ enum Event {
     Stop,
     RecordingsDone,
     StopDeadline,
-    Live(Option<LiveEvent>),
+    Live(Option<Box<LiveEvent>>),
     Recorder(Option<RecorderEvent>),
     RetryPending,
     WatcherDone(Result<Result<(), ApiError>, JoinError>),
@@ -246,7 +246,7 @@ impl Daemon {
             _ = stop.cancelled(), if !stopping => Event::Stop,
             _ = self.recordings.wait(), if stopping => Event::RecordingsDone,
             _ = sleep_until(self.stop_deadline) => Event::StopDeadline,
-            ev = src.live.recv(), if !stopping => Event::Live(ev),
+            ev = src.live.recv(), if !stopping => Event::Live(ev.map(Box::new)),
             ev = src.recorder.recv() => Event::Recorder(ev),
             _ = src.pending_retry.tick(), if pending && !stopping => Event::RetryPending,
             res = self.watcher.join(), if watching => Event::WatcherDone(res),
@@ -314,8 +314,8 @@ impl Daemon {
         self.stop_deadline = None;
     }
 
-    async fn on_live(&mut self, ev: Option<LiveEvent>) {
-        let Some(ev) = ev else {
+    async fn on_live(&mut self, ev: Option<Box<LiveEvent>>) {
+        let Some(ev) = ev.map(|ev| *ev) else {
             return;
         };
         self.notifier.live_detected(&ev);

@@ -182,12 +182,12 @@ async fn get_resuming(
 /// [`get_once`] with retries and jittered exponential backoff; `check` validates the body
 /// (a truncated or non-MP4 segment is retried like a network error). A body cut off
 /// mid-way is resumed with `Range` where the server allows it. Stops early on `cancel`.
-pub async fn get_retrying(
+pub async fn get_retrying<E: std::fmt::Display>(
     http: &reqwest::Client,
     url: &Url,
     limits: &FetchLimits,
     cancel: &CancellationToken,
-    check: impl Fn(&Bytes) -> Result<(), String>,
+    check: impl Fn(&Bytes) -> Result<(), E>,
 ) -> Result<Fetched, FetchError> {
     let mut last = FetchError::Cancelled;
     let mut partial = BytesMut::new();
@@ -202,7 +202,7 @@ pub async fn get_retrying(
         };
         match result.and_then(|f| match check(&f.body) {
             Ok(()) => Ok(f),
-            Err(e) => Err(FetchError::Invalid(e)),
+            Err(e) => Err(FetchError::Invalid(e.to_string())),
         }) {
             Ok(f) => return Ok(f),
             Err(e) if !e.is_retryable() => return Err(e),

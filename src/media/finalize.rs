@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::dash::{SegmentStore, AUDIO, VIDEO};
 
+use super::error::{MuxFailure, VerifyFailure};
 use super::ffmpeg_run::{Event, FfmpegRun};
 use super::probe::{probe, Probe};
 
@@ -50,10 +51,13 @@ pub enum FinalizeError {
     NothingCaptured(PathBuf),
     #[error("segment store: {0}")]
     Store(String),
-    #[error("muxing {output} failed twice: {reason}")]
-    Mux { output: PathBuf, reason: String },
-    #[error("{output} failed verification: {reason}")]
-    Verify { output: PathBuf, reason: String },
+    #[error("muxing {} failed twice: {reason}", output.display())]
+    Mux { output: PathBuf, reason: MuxFailure },
+    #[error("{} failed verification: {reason}", output.display())]
+    Verify {
+        output: PathBuf,
+        reason: VerifyFailure,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -140,9 +144,9 @@ async fn already_done(
         }
         let p = probe(&path, PROBE_TIMEOUT)
             .await
-            .map_err(|reason| FinalizeError::Verify {
+            .map_err(|e| FinalizeError::Verify {
                 output: path.clone(),
-                reason,
+                reason: e.into(),
             })?;
         report.duration_s += p.duration_s;
         report.streams = report.streams.max(p.streams());
@@ -278,23 +282,19 @@ fn plan_ffmpeg(segments_dir: &Path, out_dir: &Path, n: u32) -> Result<Option<Job
 /// Muxes `job` (one retry), verifies the result and moves it into place.
 async fn mux_verified(job: &Job, tags: &MuxTags) -> Result<Probe, FinalizeError> {
     let tmp = job.output.with_extension("mp4.partial");
-    let mut reason = String::new();
+    let mut reason = None;
     for attempt in 0..2 {
-        if attempt > 0 {
-            tracing::warn!(
-                "muxing {} failed ({reason}); retrying once",
-                job.output.display()
-            );
+        if let Some(r) = reason.as_ref().filter(|_| attempt > 0) {
+            tracing::warn!(reason = %r, "muxing {} failed; retrying once", job.output.display());
         }
-        match mux(job, tags, &tmp).await {
-            Ok(()) => {}
-            Err(e) => {
-                reason = e;
-                let _ = std::fs::remove_file(&tmp);
-                continue;
-            }
+        if let Err(e) = mux(job, tags, &tmp).await {
+            reason = Some(e);
+            remove_partial(&tmp);
+            continue;
         }
-        let p = probe(&tmp, PROBE_TIMEOUT).await;
+        let p = probe(&tmp, PROBE_TIMEOUT)
+            .await
+            .map_err(VerifyFailure::from);
         match p.and_then(|p| check(job, &p).map(|()| p)) {
             Ok(p) => {
                 std::fs::rename(&tmp, &job.output).map_err(|e| {
@@ -303,7 +303,7 @@ async fn mux_verified(job: &Job, tags: &MuxTags) -> Result<Probe, FinalizeError>
                 return Ok(p);
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
+                remove_partial(&tmp);
                 return Err(FinalizeError::Verify {
                     output: job.output.clone(),
                     reason: e,
@@ -313,30 +313,42 @@ async fn mux_verified(job: &Job, tags: &MuxTags) -> Result<Probe, FinalizeError>
     }
     Err(FinalizeError::Mux {
         output: job.output.clone(),
-        reason,
+        reason: reason.unwrap_or(MuxFailure::Exited("no attempt was made".into())),
     })
 }
 
+/// A failed attempt's output is not worth keeping; it may not even exist.
+fn remove_partial(tmp: &Path) {
+    if let Err(e) = std::fs::remove_file(tmp) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(error = %e, "cannot remove {}", tmp.display());
+        }
+    }
+}
+
 /// Both streams present and the duration matches the captured timeline.
-fn check(job: &Job, p: &Probe) -> Result<(), String> {
+fn check(job: &Job, p: &Probe) -> Result<(), VerifyFailure> {
     if p.video_streams == 0 {
-        return Err("no video stream".into());
+        return Err(VerifyFailure::NoVideo);
     }
     if job.has_audio && p.audio_streams == 0 {
-        return Err("no audio stream".into());
+        return Err(VerifyFailure::NoAudio);
     }
     match job.expect {
-        Some((want, tol)) if (p.duration_s - want).abs() > tol => Err(format!(
-            "duration {:.2} s, the captured timeline is {want:.2} s (±{tol:.1})",
-            p.duration_s
-        )),
-        None if p.duration_s <= 0.0 => Err("empty output".into()),
+        Some((want, tolerance)) if (p.duration_s - want).abs() > tolerance => {
+            Err(VerifyFailure::Duration {
+                got: p.duration_s,
+                want,
+                tolerance,
+            })
+        }
+        None if p.duration_s <= 0.0 => Err(VerifyFailure::Empty),
         _ => Ok(()),
     }
 }
 
 /// One ffmpeg run with a watchdog on silence.
-async fn mux(job: &Job, tags: &MuxTags, tmp: &Path) -> Result<(), String> {
+async fn mux(job: &Job, tags: &MuxTags, tmp: &Path) -> Result<(), MuxFailure> {
     let mut args: Vec<OsString> = vec!["-y".into()];
     if job.concat {
         args.extend(["-f", "concat", "-safe", "0"].map(OsString::from));
@@ -373,16 +385,16 @@ async fn mux(job: &Job, tags: &MuxTags, tmp: &Path) -> Result<(), String> {
             Ok(None) => break,
             Err(_) => {
                 run.kill();
-                let _ = run.wait().await;
-                return Err(format!(
-                    "ffmpeg printed nothing for {SILENCE_TIMEOUT:?}; killed"
-                ));
+                if let Err(e) = run.wait().await {
+                    tracing::warn!(error = %e, "the killed ffmpeg could not be reaped");
+                }
+                return Err(MuxFailure::Silent(SILENCE_TIMEOUT));
             }
         }
     }
     let summary = run.error_summary();
     match run.wait().await? {
         true => Ok(()),
-        false => Err(summary),
+        false => Err(MuxFailure::Exited(summary)),
     }
 }

@@ -29,6 +29,7 @@ use super::after_live::{figures_row, AfterLive};
 use super::context::{Ctx, Signal};
 use super::deps::{Deps, RecorderEvent};
 use super::end::EndReason;
+use super::finalize::{FinalizeFailure, Finalized};
 use super::registry::LiveRecording;
 use super::tasks::spawn_restarting;
 use super::{capture_task, comments, heartbeat, likes};
@@ -126,11 +127,11 @@ impl Recording {
             tracing::debug!("already being recorded");
             return;
         }
-        let result = self.record(&folder, &shutdown, &abort).await;
+        let (end, result) = self.record(&folder, &shutdown, &abort).await;
         self.deps.registry.release(&self.id);
         let (ok, reason) = match result {
-            Ok(r) => (true, r),
-            Err(e) => (false, e),
+            Ok(done) => (true, format!("{}; {done}", end.describe())),
+            Err(e) => (false, e.to_string()),
         };
         self.deps
             .tell(RecorderEvent::Finished {
@@ -183,13 +184,14 @@ impl Recording {
         }
     }
 
-    /// The phases, in order; the outcome is what the daemon logs and notifies.
+    /// The phases, in order; why it ended and how finalizing went are what the daemon logs
+    /// and notifies.
     async fn record(
         &self,
         folder: &std::path::Path,
         shutdown: &CancellationToken,
         abort: &CancellationToken,
-    ) -> Result<String, String> {
+    ) -> (EndReason, Result<Finalized, FinalizeFailure>) {
         self.persist_start(folder).await;
         let mut running = self.spawn_tasks(folder).await;
         let end = self.await_end(&mut running, shutdown).await;
@@ -206,16 +208,12 @@ impl Recording {
             cut_by_shutdown: end == EndReason::Shutdown,
             merge: !shutdown.is_cancelled() && !abort.is_cancelled(),
         };
-        match after.run(&self.deps, abort).await {
-            Ok(done) => {
-                tracing::info!("{done}");
-                Ok(format!("{}; {done}", end.describe()))
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "finalization failed");
-                Err(e.to_string())
-            }
+        let outcome = after.run(&self.deps, abort).await;
+        match &outcome {
+            Ok(done) => tracing::info!("{done}"),
+            Err(e) => tracing::error!(error = %e, "finalization failed"),
         }
+        (end, outcome)
     }
 
     /// Phase 1: durable facts before anything runs, so a restart knows this recording.

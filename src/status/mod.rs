@@ -103,7 +103,8 @@ pub async fn readiness(state: &StatusState) -> Vec<Check> {
         crate::media::tools::version(&crate::media::tools::ffmpeg_path())
     })
     .await
-    .unwrap_or_else(|e| Err(e.to_string()));
+    .map_err(|e| e.to_string())
+    .and_then(|r| r.map_err(|e| e.to_string()));
     checks.push(Check {
         name: "ffmpeg",
         ok: ffmpeg.is_ok(),

@@ -10,6 +10,7 @@ use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::instagram::governor::expired_error;
 use crate::instagram::{ApiError, ApiErrorKind, Broadcast, Client, Endpoint};
@@ -69,6 +70,23 @@ impl PollTarget {
             PollTarget::Account(_) => Endpoint::StoryFeed,
         }
     }
+
+    /// What the poll's log lines carry: the account polled, or the tray.
+    fn span(&self, state: &AccountsState) -> tracing::Span {
+        match self {
+            PollTarget::Tray => tracing::info_span!("tray"),
+            PollTarget::Account(user_id) => account_span(user_id, state),
+        }
+    }
+}
+
+/// The span of one watched account: its pk and, once known, its username.
+fn account_span(user_id: &str, state: &AccountsState) -> tracing::Span {
+    let username = state
+        .watched
+        .get(user_id)
+        .and_then(|a| a.username.as_deref());
+    tracing::info_span!("account", user_id, username = username.unwrap_or("?"))
 }
 
 /// Finds lives of watched accounts. See `run`.
@@ -154,9 +172,11 @@ impl Detector {
             sched.record(&target, now);
             let endpoint = target.endpoint();
             let sent_before = client.requests_sent(endpoint);
+            let span = target.span(&state);
+            let poll = self.poll(&client, &target, &state, &events, &cancel);
             let step = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                step = self.poll(&client, &target, &state, &events, &cancel) => step,
+                step = poll.instrument(span) => step,
             };
             // Retries of a transient failure are requests too: they count against the budget
             // (as sent now, which only errs on the side of fewer requests).
@@ -257,6 +277,7 @@ impl Detector {
                             state.watched.contains_key(pk) && !state.paused.contains(pk)
                         });
                         if let Some(user_id) = watched {
+                            let span = account_span(&user_id, state);
                             self.emit(
                                 &user_id,
                                 state,
@@ -265,6 +286,7 @@ impl Detector {
                                 events,
                                 cancel,
                             )
+                            .instrument(span)
                             .await?;
                         }
                     }
@@ -297,7 +319,7 @@ impl Detector {
                     .as_ref()
                     .and_then(|o| o.username.clone())
             });
-        tracing::info!(user_id, broadcast_id = %broadcast.id, ?source, "live detected");
+        tracing::info!(broadcast_id = %broadcast.id, ?source, "live detected");
         let event = LiveEvent {
             user_id: user_id.to_string(),
             username,
@@ -315,19 +337,19 @@ impl Detector {
 fn handle_error(e: ApiError) -> Result<(), Stop> {
     match e.kind() {
         ApiErrorKind::LoginRequired | ApiErrorKind::Challenge => {
-            tracing::error!("detection stopped: {e}");
+            tracing::error!(error = %e, "detection stopped");
             Err(Stop::Expired(e))
         }
         ApiErrorKind::Throttled => {
-            tracing::warn!("{e}; slowing every poll of this session");
+            tracing::warn!(error = %e, "throttled; slowing every poll of this session");
             Ok(())
         }
         ApiErrorKind::NotFound => {
-            tracing::warn!("{e}; is the user id right? polling it less often");
+            tracing::warn!(error = %e, "not found: is the user id right? polling it less often");
             Err(Stop::Defer)
         }
         _ => {
-            tracing::warn!("{e}");
+            tracing::warn!(error = %e, "detection poll failed");
             Ok(())
         }
     }

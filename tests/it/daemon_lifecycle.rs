@@ -226,7 +226,9 @@ async fn interrupted_then_resumed_is_one_recording_and_each_end_signal_finalizes
         "{log}"
     );
     assert_eq!(
-        log.matches(&format!("broadcast {id}: finished")).count(),
+        log.lines()
+            .filter(|l| l.contains(&format!("broadcast_id={id}")) && l.contains("}: finished:"))
+            .count(),
         1,
         "{log}"
     );

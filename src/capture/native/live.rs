@@ -306,7 +306,7 @@ impl Live {
             .init_url
             .as_ref()
             .ok_or_else(|| PollError::NoInit(track.id.clone()))?;
-        let check = |b: &Bytes| mp4::parse_init(b).map(|_| ()).map_err(|e| e.to_string());
+        let check = |b: &Bytes| mp4::parse_init(b).map(|_| ());
         let init_error = |reason: String| PollError::Init {
             track: track.id.clone(),
             reason,

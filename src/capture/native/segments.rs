@@ -102,11 +102,7 @@ impl Shared {
             .media_url(t)
             .map_err(|e| FetchError::Invalid(e.to_string()))?;
         let trex = track.init.trex;
-        let check = move |b: &Bytes| {
-            mp4::parse_fragment(b, trex.as_ref())
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        };
+        let check = move |b: &Bytes| mp4::parse_fragment(b, trex.as_ref()).map(|_| ());
         get_retrying(&self.http, &url, &self.opts.segment, &self.cancel, check)
             .await
             .map(|f| f.body)
