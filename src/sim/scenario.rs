@@ -420,125 +420,145 @@ impl Scenario {
 
     /// Rejects scenarios the simulator could not serve sensibly.
     fn validate(&self) -> Result<(), SimError> {
-        let bad = |m: String| Err(SimError::InvalidScenario(m));
         if self.comment_page_cap == 0 {
-            return bad("comment_page_cap must be at least 1".into());
+            return invalid("comment_page_cap must be at least 1".into());
         }
         for b in &self.broadcasts {
-            let known = |pk: u64| self.accounts.iter().any(|a| a.pk == pk);
-            if !known(b.owner) {
-                return bad(format!(
-                    "broadcast {}: owner {} is not in accounts",
-                    b.id, b.owner
-                ));
-            }
-            if let Some(pk) = b.cobroadcasters.iter().find(|pk| !known(**pk)) {
-                return bad(format!(
-                    "broadcast {}: co-broadcaster {pk} is not in accounts",
-                    b.id
-                ));
-            }
-            if let Some(pk) = b
-                .comments
-                .iter()
-                .filter_map(|c| c.user)
-                .find(|pk| !known(*pk))
-            {
-                return bad(format!(
-                    "broadcast {}: comment author {pk} is not in accounts",
-                    b.id
-                ));
-            }
-            if !(b.duration.is_finite() && b.duration > 0.0 && b.duration <= 86_400.0) {
-                return bad(format!(
-                    "broadcast {}: duration must be in (0, 86400] s",
-                    b.id
-                ));
-            }
-            let mut times = [b.start, b.period_removed_after, b.gone_after]
-                .into_iter()
-                .chain(b.post_live_after)
-                .chain(b.interruptions.iter().flat_map(|w| [w.from, w.to]))
-                .chain(b.comments.iter().flat_map(|c| [c.at, c.spread]))
-                .chain(
-                    b.comment_streams
-                        .iter()
-                        .flat_map(|c| [c.from, c.to, c.per_second]),
-                )
-                .chain(b.likes.iter().chain(&b.viewers).flatten().copied());
-            if times.any(|x| !x.is_finite() || x.abs() > 1e9) {
-                return bad(format!(
-                    "broadcast {}: every time and curve value must be a finite number below 1e9",
-                    b.id
-                ));
-            }
-            if b.segments.first_t > 1_000_000_000_000 {
-                return bad(format!("broadcast {}: segments.first_t above 1e12", b.id));
-            }
-            let s = &b.segments;
-            if !(500..=10_000).contains(&s.duration_ms)
-                || u64::from(s.jitter_ms) * 2 >= u64::from(s.duration_ms)
-            {
-                return bad(format!(
-                    "broadcast {}: segments.duration_ms must be 500..=10000 with jitter_ms below half of it",
-                    b.id
-                ));
-            }
-            if !(1..=60).contains(&s.base_segments) || s.window == 0 || !(5..=60).contains(&s.fps) {
-                return bad(format!(
-                    "broadcast {}: segments.base_segments must be 1..=60, window >= 1, fps 5..=60",
-                    b.id
-                ));
-            }
-            if !(0.0..=1.0).contains(&s.outlier_probability) {
-                return bad(format!(
-                    "broadcast {}: outlier_probability must be in [0, 1]",
-                    b.id
-                ));
-            }
-            let total: f64 = b
-                .comments
-                .iter()
-                .map(|c| c.count as f64)
-                .chain(
-                    b.comment_streams
-                        .iter()
-                        .map(|c| c.per_second * (c.to - c.from)),
-                )
-                .sum();
-            if !(total.is_finite() && total <= 1_000_000.0) {
-                return bad(format!("broadcast {}: at most 1,000,000 comments", b.id));
-            }
-            if b.comment_streams
-                .iter()
-                .any(|c| c.texts.is_empty() || c.per_second < 0.0)
-            {
-                return bad(format!(
-                    "broadcast {}: a comment stream needs texts and a non-negative rate",
-                    b.id
-                ));
-            }
-            if b.comments
-                .iter()
-                .any(|c| c.text.len() * c.repeat > 64 * 1024)
-            {
-                return bad(format!("broadcast {}: comment text above 64 KiB", b.id));
-            }
+            b.validate(&self.accounts)
+                .or_else(|m| invalid(format!("broadcast {}: {m}", b.id)))?;
         }
         for (i, b) in self.broadcasts.iter().enumerate() {
             if self.broadcasts[..i].iter().any(|o| o.id == b.id) {
-                return bad(format!("broadcast id {} appears twice", b.id));
+                return invalid(format!("broadcast id {} appears twice", b.id));
             }
         }
-        for f in &self.faults {
-            if let Some(p) = f.probability {
-                if !(0.0..=1.0).contains(&p) {
-                    return bad("fault probability must be in [0, 1]".into());
-                }
+        self.faults.iter().try_for_each(Fault::validate)
+    }
+}
+
+fn invalid(message: String) -> Result<(), SimError> {
+    Err(SimError::InvalidScenario(message))
+}
+
+impl Broadcast {
+    /// What is wrong with this broadcast, if anything, in words that follow `broadcast <id>: `.
+    fn validate(&self, accounts: &[Account]) -> Result<(), String> {
+        self.validate_people(accounts)?;
+        self.validate_times()?;
+        self.segments.validate()?;
+        self.validate_chat()
+    }
+
+    /// The owner, co-broadcasters and comment authors must all be known accounts.
+    fn validate_people(&self, accounts: &[Account]) -> Result<(), String> {
+        let known = |pk: u64| accounts.iter().any(|a| a.pk == pk);
+        if !known(self.owner) {
+            return Err(format!("owner {} is not in accounts", self.owner));
+        }
+        if let Some(pk) = self.cobroadcasters.iter().find(|pk| !known(**pk)) {
+            return Err(format!("co-broadcaster {pk} is not in accounts"));
+        }
+        if let Some(pk) = self
+            .comments
+            .iter()
+            .filter_map(|c| c.user)
+            .find(|pk| !known(*pk))
+        {
+            return Err(format!("comment author {pk} is not in accounts"));
+        }
+        Ok(())
+    }
+
+    /// A bounded duration, and every time and curve value a finite number the clock can reach.
+    fn validate_times(&self) -> Result<(), String> {
+        if !(self.duration.is_finite() && self.duration > 0.0 && self.duration <= 86_400.0) {
+            return Err("duration must be in (0, 86400] s".into());
+        }
+        let mut times = [self.start, self.period_removed_after, self.gone_after]
+            .into_iter()
+            .chain(self.post_live_after)
+            .chain(self.interruptions.iter().flat_map(|w| [w.from, w.to]))
+            .chain(self.comments.iter().flat_map(|c| [c.at, c.spread]))
+            .chain(
+                self.comment_streams
+                    .iter()
+                    .flat_map(|c| [c.from, c.to, c.per_second]),
+            )
+            .chain(self.likes.iter().chain(&self.viewers).flatten().copied());
+        if times.any(|x| !x.is_finite() || x.abs() > 1e9) {
+            return Err("every time and curve value must be a finite number below 1e9".into());
+        }
+        Ok(())
+    }
+
+    /// At most a million comments in all, streams that can produce some, texts of a sane size.
+    fn validate_chat(&self) -> Result<(), String> {
+        let total: f64 = self
+            .comments
+            .iter()
+            .map(|c| c.count as f64)
+            .chain(
+                self.comment_streams
+                    .iter()
+                    .map(|c| c.per_second * (c.to - c.from)),
+            )
+            .sum();
+        if !(total.is_finite() && total <= 1_000_000.0) {
+            return Err("at most 1,000,000 comments".into());
+        }
+        if self
+            .comment_streams
+            .iter()
+            .any(|c| c.texts.is_empty() || c.per_second < 0.0)
+        {
+            return Err("a comment stream needs texts and a non-negative rate".into());
+        }
+        if self
+            .comments
+            .iter()
+            .any(|c| c.text.len() * c.repeat > 64 * 1024)
+        {
+            return Err("comment text above 64 KiB".into());
+        }
+        Ok(())
+    }
+}
+
+impl SegmentSpec {
+    /// Segment timing the encoder and the manifest window can serve.
+    fn validate(&self) -> Result<(), String> {
+        if self.first_t > 1_000_000_000_000 {
+            return Err("segments.first_t above 1e12".into());
+        }
+        if !(500..=10_000).contains(&self.duration_ms)
+            || u64::from(self.jitter_ms) * 2 >= u64::from(self.duration_ms)
+        {
+            return Err(
+                "segments.duration_ms must be 500..=10000 with jitter_ms below half of it".into(),
+            );
+        }
+        if !(1..=60).contains(&self.base_segments)
+            || self.window == 0
+            || !(5..=60).contains(&self.fps)
+        {
+            return Err("segments.base_segments must be 1..=60, window >= 1, fps 5..=60".into());
+        }
+        if !(0.0..=1.0).contains(&self.outlier_probability) {
+            return Err("outlier_probability must be in [0, 1]".into());
+        }
+        Ok(())
+    }
+}
+
+impl Fault {
+    fn validate(&self) -> Result<(), SimError> {
+        if let Some(p) = self.probability {
+            if !(0.0..=1.0).contains(&p) {
+                return invalid("fault probability must be in [0, 1]".into());
             }
-            if f.delay_ms.is_some_and(|d| d > 600_000) {
-                return bad("fault delay_ms above 10 minutes".into());
-            }
+        }
+        if self.delay_ms.is_some_and(|d| d > 600_000) {
+            return invalid("fault delay_ms above 10 minutes".into());
         }
         Ok(())
     }

@@ -61,6 +61,21 @@ pub async fn render(state: &StatusState) -> String {
         .await
         .unwrap_or_default();
     let mut o = Out(String::new());
+    recordings(&mut o, state, &by_state);
+    capture_totals(&mut o, sums);
+    instagram(&mut o, state);
+    database(&mut o, state);
+    o.family(
+        "iglive_start_time_seconds",
+        "gauge",
+        "Unix time the daemon started.",
+    );
+    o.sample("iglive_start_time_seconds", &[], state.started_at);
+    o.0
+}
+
+/// What is watched and recorded: accounts, recordings by state, recordings running now.
+fn recordings(o: &mut Out, state: &StatusState, by_state: &[(String, i64)]) {
     let accounts = state.accounts.snapshot();
     o.family(
         "iglive_accounts_watched",
@@ -77,6 +92,7 @@ pub async fn render(state: &StatusState) -> String {
         "gauge",
         "Recordings by state (database).",
     );
+    // Every state gets a sample, zero included, so a series never disappears.
     for st in [
         "detected",
         "recording",
@@ -102,6 +118,10 @@ pub async fn render(state: &StatusState) -> String {
         &[],
         state.registry.len() as f64,
     );
+}
+
+/// Bytes and segments captured over all recordings (`sums` from `db_figures`).
+fn capture_totals(o: &mut Out, sums: [i64; 3]) {
     o.family(
         "iglive_bytes_captured_total",
         "counter",
@@ -120,6 +140,10 @@ pub async fn render(state: &StatusState) -> String {
         "DASH segments given up on, all recordings.",
     );
     o.sample("iglive_segments_missing_total", &[], sums[2] as f64);
+}
+
+/// The private-API client: requests, throttling and the session's state.
+fn instagram(o: &mut Out, state: &StatusState) {
     o.family(
         "iglive_api_requests_total",
         "counter",
@@ -159,6 +183,10 @@ pub async fn render(state: &StatusState) -> String {
         &[],
         if health.expired.is_some() { 1.0 } else { 0.0 },
     );
+}
+
+/// The database writer: rows committed and whether writes succeed.
+fn database(o: &mut Out, state: &StatusState) {
     o.family(
         "iglive_db_rows_written_total",
         "counter",
@@ -183,11 +211,4 @@ pub async fn render(state: &StatusState) -> String {
             0.0
         },
     );
-    o.family(
-        "iglive_start_time_seconds",
-        "gauge",
-        "Unix time the daemon started.",
-    );
-    o.sample("iglive_start_time_seconds", &[], state.started_at);
-    o.0
 }
