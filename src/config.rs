@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+mod atomic;
+
+pub use atomic::{mode_of, write_atomic};
+
 /// Where the config is looked for when `-c` and `$IGLIVE_CONFIG` are absent.
 pub const DEFAULT_CONFIG_PATH: &str = "config/iglive.toml";
 

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod error;
 pub mod flex;
+pub mod login;
 pub mod session;
 pub mod stats;
 pub mod types;
