@@ -12,8 +12,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 mod atomic;
+mod edit;
 
 pub use atomic::{mode_of, write_atomic};
+pub use edit::{add_account, remove_account, EditError};
 
 /// Where the config is looked for when `-c` and `$IGLIVE_CONFIG` are absent.
 pub const DEFAULT_CONFIG_PATH: &str = "config/iglive.toml";
@@ -434,8 +436,24 @@ impl Config {
         Config::from_str_at(&text, path)
     }
 
+    /// Like `load`, but a file without `[[accounts]]` is accepted: onboarding (`iglive login`,
+    /// `iglive accounts add`) runs before any account is listed.
+    pub fn load_for_onboarding(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Config::parse_at(&text, path, false)
+    }
+
     /// Parses config text as if it were the file at `path` (relative paths resolve against its folder).
     pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::parse_at(text, path, true)
+    }
+
+    fn parse_at(text: &str, path: &Path, require_accounts: bool) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
             let key = line.and_then(|l| key_path_at(text, l));
@@ -508,7 +526,7 @@ impl Config {
             })?),
         };
 
-        if raw.accounts.is_empty() {
+        if require_accounts && raw.accounts.is_empty() {
             return Err(ConfigError {
                 file: path.to_path_buf(),
                 line: None,

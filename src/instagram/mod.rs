@@ -9,6 +9,7 @@ pub mod login;
 pub mod session;
 pub mod stats;
 pub mod types;
+pub mod user_ref;
 
 pub use backoff::{GovernorOptions, SessionExpiry, SessionGovernor, SessionHealth};
 pub use client::{Client, ClientOptions};
