@@ -117,15 +117,7 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
     })?;
     let store = Store::open(&cfg.storage.database)?;
     let (writer, writer_thread) = Writer::spawn(&store)?;
-    for a in &cfg.accounts {
-        let _ = writer
-            .send(Write::Account(crate::store::AccountRow {
-                user_id: a.user_id.clone(),
-                label: a.label.clone(),
-                ..Default::default()
-            }))
-            .await;
-    }
+    record_accounts(&writer, &cfg).await;
     let client = Client::new(
         cfg.instagram.api_base_url.clone(),
         session,
@@ -154,6 +146,8 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
     let accounts = Accounts::new(watched(&cfg));
     let mut cfg = cfg;
 
+    // `POST /api/v1/reload` on the status listener asks for the same reload as SIGHUP.
+    let (reload_tx, mut reload_rx) = mpsc::channel::<crate::status::ReloadRequest>(4);
     let status_state = crate::status::StatusState {
         registry: registry.clone(),
         client: client.clone(),
@@ -163,6 +157,7 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
         min_free_space: cfg.storage.min_free_space,
         accounts: accounts.clone(),
         started_at: now_unix(),
+        reload: Some(reload_tx),
     };
     if let Some(addr) = cfg.status.listen {
         let bound = crate::status::serve(addr, status_state, shutdown.clone()).await?;
@@ -221,33 +216,12 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
         if shutdown.is_cancelled() && recordings.is_empty() {
             break;
         }
+        // Set by SIGHUP (no one to answer) or a reload request (answered with the outcome).
+        let mut reload_now: Option<Option<tokio::sync::oneshot::Sender<Result<crate::status::ReloadOutcome, String>>>> = None;
         tokio::select! {
+            Some(req) = reload_rx.recv() => reload_now = Some(Some(req.reply)),
             sig = signals.next() => match sig {
-                Some(SIGHUP) => {
-                    systemd::reloading();
-                    // A fixed session file takes effect on reload: log in again, replace the
-                    // file, `systemctl reload iglive`.
-                    match Session::load(&cfg.instagram.session_file) {
-                        Ok(session) => client.reload_session(&session),
-                        Err(e) => tracing::error!("session not reloaded: {e}"),
-                    }
-                    match Config::load(&cfg.path) {
-                        Ok(new) => {
-                            accounts.replace(watched(&new));
-                            deps.recording = new.recording.clone();
-                            notifier.replace(new.notify.clone());
-                            tracing::info!("configuration reloaded from {}: {} account(s)", new.path.display(), new.accounts.len());
-                            cfg = new;
-                        }
-                        Err(e) => tracing::error!("configuration not reloaded: {e}"),
-                    }
-                    if watcher_done && client.health().expired.is_none() {
-                        tracing::info!("detection restarts with the reloaded session");
-                        watcher = spawn_watcher(&cfg);
-                        watcher_done = false;
-                    }
-                    systemd::ready(&summary(&registry, &accounts));
-                }
+                Some(SIGHUP) => reload_now = Some(None),
                 Some(_) if shutdown.is_cancelled() => {
                     tracing::warn!("second stop signal: exiting now; unfinished recordings are recovered at the next start");
                     abort.cancel();
@@ -343,6 +317,45 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
                 }
             }
         }
+        if let Some(reply) = reload_now {
+            systemd::reloading();
+            // A fixed session file takes effect on reload: log in again, replace the file,
+            // `systemctl reload iglive` (or `iglive accounts add`, which asks for a reload).
+            let session_error = match Session::load(&cfg.instagram.session_file) {
+                Ok(session) => {
+                    client.reload_session(&session);
+                    None
+                }
+                Err(e) => {
+                    tracing::error!("session not reloaded: {e}");
+                    Some(e.to_string())
+                }
+            };
+            let outcome = match Config::load(&cfg.path) {
+                Ok(new) => {
+                    accounts.replace(watched(&new));
+                    deps.recording = new.recording.clone();
+                    notifier.replace(new.notify.clone());
+                    tracing::info!("configuration reloaded from {}: {} account(s)", new.path.display(), new.accounts.len());
+                    record_accounts(&writer, &new).await;
+                    cfg = new;
+                    Ok(crate::status::ReloadOutcome { accounts: cfg.accounts.len(), session_error })
+                }
+                Err(e) => {
+                    tracing::error!("configuration not reloaded: {e}");
+                    Err(e.to_string())
+                }
+            };
+            if watcher_done && client.health().expired.is_none() {
+                tracing::info!("detection restarts with the reloaded session");
+                watcher = spawn_watcher(&cfg);
+                watcher_done = false;
+            }
+            systemd::ready(&summary(&registry, &accounts));
+            if let Some(reply) = reply {
+                let _ = reply.send(outcome);
+            }
+        }
     }
     watch_cancel.cancel();
     // Events sent just before the last recording ended may not have been read by the loop.
@@ -356,6 +369,19 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
     drop(writer);
     writer_thread.join();
     Ok(())
+}
+
+/// Puts the configured accounts (pk, label) into the database, for `iglive accounts list`.
+async fn record_accounts(writer: &Writer, cfg: &Config) {
+    for a in &cfg.accounts {
+        let _ = writer
+            .send(Write::Account(crate::store::AccountRow {
+                user_id: a.user_id.clone(),
+                label: a.label.clone(),
+                ..Default::default()
+            }))
+            .await;
+    }
 }
 
 fn begin_shutdown(shutdown: &CancellationToken, recordings: &TaskTracker, registry: &Registry) {

@@ -165,13 +165,19 @@ pub fn import(path: &Path, existing: Option<&str>, now_unix: u64) -> Result<Impo
         path: path.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(read_err)?;
-    if meta.len() > MAX_IMPORT_BYTES {
+    // Read through a limit: a device file or FIFO reports no size but may never end.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            use std::io::Read as _;
+            f.take(MAX_IMPORT_BYTES + 1).read_to_end(&mut bytes)
+        })
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_IMPORT_BYTES {
         return Err(ImportError::TooLarge {
             path: path.to_path_buf(),
         });
     }
-    let bytes = std::fs::read(path).map_err(read_err)?;
     let text = String::from_utf8(bytes).map_err(|_| ImportError::Unusable {
         path: path.to_path_buf(),
         message: "not a text file (cookies.txt and settings files are UTF-8)".into(),
