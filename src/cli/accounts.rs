@@ -93,7 +93,10 @@ fn add(a: AddArgs) -> anyhow::Result<ExitCode> {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(|l| l.chars().take(100).collect::<String>());
-    if label.as_deref().is_some_and(|l| l.chars().any(char::is_control)) {
+    if label
+        .as_deref()
+        .is_some_and(|l| l.chars().any(char::is_control))
+    {
         eprintln!("iglive accounts add: the label has control characters");
         return Ok(ExitCode::from(2));
     }
@@ -153,10 +156,14 @@ fn find_account(cfg: &Config, input: &str) -> Result<AccountConfig, String> {
         .accounts
         .iter()
         .filter(|a| {
-            a.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(&name))
+            a.label
+                .as_deref()
+                .is_some_and(|l| l.eq_ignore_ascii_case(&name))
                 || usernames.iter().any(|u| {
                     u.user_id == a.user_id
-                        && u.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                        && u.username
+                            .as_deref()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(&name))
                 })
         })
         .collect();
@@ -257,7 +264,9 @@ pub(super) async fn ask_reload(cfg: &Config) -> String {
                 "no daemon answers on {addr}: the change takes effect when it next starts"
             )
         }
-        Err(e) => return format!("the daemon on {addr} did not answer the reload ({e}); run `systemctl reload iglive`"),
+        Err(e) => return format!(
+            "the daemon on {addr} did not answer the reload ({e}); run `systemctl reload iglive`"
+        ),
     };
     let status = resp.status().as_u16();
     match status {
@@ -288,7 +297,11 @@ pub(super) async fn ask_reload(cfg: &Config) -> String {
 async fn daemon_view(cfg: &Config) -> Option<(Vec<WatchedAccountState>, Vec<serde_json::Value>)> {
     let addr = local(cfg.status.listen?);
     let http = http()?;
-    let get = |p: &str| http.get(format!("http://{addr}{p}")).timeout(Duration::from_secs(3)).send();
+    let get = |p: &str| {
+        http.get(format!("http://{addr}{p}"))
+            .timeout(Duration::from_secs(3))
+            .send()
+    };
     let watched = get("/api/v1/accounts").await.ok()?.json().await.ok()?;
     let recordings = get("/recordings").await.ok()?.json().await.ok()?;
     Some((watched, recordings))
@@ -363,7 +376,10 @@ fn list(a: ListArgs) -> anyhow::Result<ExitCode> {
 
 fn print_table(rows: &[Row], path: &Path) {
     if rows.is_empty() {
-        println!("no accounts in {}: add one with `iglive accounts add NAME`", path.display());
+        println!(
+            "no accounts in {}: add one with `iglive accounts add NAME`",
+            path.display()
+        );
         return;
     }
     println!("{:<24} {:<20} {:<20} STATE", "ACCOUNT", "PK", "LAST LIVE");

@@ -156,7 +156,9 @@ async fn run_login(a: &LoginArgs, cfg: Option<&Config>, out: &Path) -> Result<St
     let api = match (&a.api_base_url, cfg) {
         (Some(u), _) => u.clone(),
         (None, Some(c)) => c.instagram.api_base_url.clone(),
-        (None, None) => url::Url::parse(DEFAULT_API).map_err(|e| LoginError::Input(e.to_string()))?,
+        (None, None) => {
+            url::Url::parse(DEFAULT_API).map_err(|e| LoginError::Input(e.to_string()))?
+        }
     };
     let timeout = cfg.map_or(Duration::from_secs(20), |c| c.instagram.request_timeout);
     let existing = std::fs::read_to_string(out).ok();

@@ -33,7 +33,9 @@ pub enum EditError {
     },
     #[error("{path}: no [[accounts]] entry has user_id {user_id}")]
     NotFound { path: PathBuf, user_id: String },
-    #[error("{path}: {user_id} is the only account; the daemon needs at least one: add another first")]
+    #[error(
+        "{path}: {user_id} is the only account; the daemon needs at least one: add another first"
+    )]
     LastAccount { path: PathBuf, user_id: String },
     #[error("the edited config would not load, nothing was written: {0}")]
     Invalid(ConfigError),
@@ -189,14 +191,33 @@ label = "two"        # second
         )
         .expect("added");
         let out = std::fs::read_to_string(&p).expect("read");
-        assert!(out.starts_with(TEXT.split("# trailing").next().expect("head")), "{out}");
-        for kept in ["# top comment", "# the session", "# first", "# second", "# a comment about", "# trailing notes"] {
+        assert!(
+            out.starts_with(TEXT.split("# trailing").next().expect("head")),
+            "{out}"
+        );
+        for kept in [
+            "# top comment",
+            "# the session",
+            "# first",
+            "# second",
+            "# a comment about",
+            "# trailing notes",
+        ] {
             assert!(out.contains(kept), "{kept} lost:\n{out}");
         }
-        assert!(out.contains("\n[[accounts]]\nuser_id = \"333\"\nlabel = \"three\"\n"), "{out}");
+        assert!(
+            out.contains("\n[[accounts]]\nuser_id = \"333\"\nlabel = \"three\"\n"),
+            "{out}"
+        );
         let c = Config::from_str_at(&out, &p).expect("loads");
         assert_eq!(c.accounts.len(), 3);
-        let dup = add_account(&p, &AccountConfig { user_id: "222".into(), label: None });
+        let dup = add_account(
+            &p,
+            &AccountConfig {
+                user_id: "222".into(),
+                label: None,
+            },
+        );
         assert!(matches!(dup, Err(EditError::Duplicate { .. })), "{dup:?}");
     }
 
@@ -207,27 +228,61 @@ label = "two"        # second
         assert_eq!(r.label.as_deref(), Some("one"));
         let out = std::fs::read_to_string(&p).expect("read");
         assert!(!out.contains("111") && !out.contains("# first"), "{out}");
-        for kept in ["# top comment", "# the session", "# second", "# a comment about", "# trailing notes"] {
+        for kept in [
+            "# top comment",
+            "# the session",
+            "# second",
+            "# a comment about",
+            "# trailing notes",
+        ] {
             assert!(out.contains(kept), "{kept} lost:\n{out}");
         }
-        assert!(matches!(remove_account(&p, "222"), Err(EditError::LastAccount { .. })));
-        assert!(matches!(remove_account(&p, "999"), Err(EditError::NotFound { .. })));
+        assert!(matches!(
+            remove_account(&p, "222"),
+            Err(EditError::LastAccount { .. })
+        ));
+        assert!(matches!(
+            remove_account(&p, "999"),
+            Err(EditError::NotFound { .. })
+        ));
     }
 
     #[test]
     fn a_config_without_accounts_gets_its_first() {
         let (_d, p) = file("[instagram]\nsession_file = \"s.json\"\n");
-        add_account(&p, &AccountConfig { user_id: "5".into(), label: None }).expect("added");
+        add_account(
+            &p,
+            &AccountConfig {
+                user_id: "5".into(),
+                label: None,
+            },
+        )
+        .expect("added");
         assert_eq!(Config::load(&p).expect("loads").accounts[0].user_id, "5");
     }
 
     #[test]
     fn broken_files_are_not_touched() {
         let (_d, p) = file("[instagram\nsession_file = 1\n");
-        let e = add_account(&p, &AccountConfig { user_id: "5".into(), label: None }).unwrap_err();
+        let e = add_account(
+            &p,
+            &AccountConfig {
+                user_id: "5".into(),
+                label: None,
+            },
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("iglive.toml:1:"), "{e}");
-        let (_d2, p2) = file("[instagram]\nsession_file = \"s\"\n[watch]\npoll_interval = \"soon\"\n");
-        let e = add_account(&p2, &AccountConfig { user_id: "5".into(), label: None }).unwrap_err();
+        let (_d2, p2) =
+            file("[instagram]\nsession_file = \"s\"\n[watch]\npoll_interval = \"soon\"\n");
+        let e = add_account(
+            &p2,
+            &AccountConfig {
+                user_id: "5".into(),
+                label: None,
+            },
+        )
+        .unwrap_err();
         assert!(matches!(e, EditError::Invalid(_)), "{e}");
         assert!(e.to_string().contains(":4: watch.poll_interval"), "{e}");
         assert!(std::fs::read_to_string(&p2).expect("read").contains("soon"));

@@ -217,7 +217,9 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
             break;
         }
         // Set by SIGHUP (no one to answer) or a reload request (answered with the outcome).
-        let mut reload_now: Option<Option<tokio::sync::oneshot::Sender<Result<crate::status::ReloadOutcome, String>>>> = None;
+        let mut reload_now: Option<
+            Option<tokio::sync::oneshot::Sender<Result<crate::status::ReloadOutcome, String>>>,
+        > = None;
         tokio::select! {
             Some(req) = reload_rx.recv() => reload_now = Some(Some(req.reply)),
             sig = signals.next() => match sig {
@@ -336,10 +338,17 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
                     accounts.replace(watched(&new));
                     deps.recording = new.recording.clone();
                     notifier.replace(new.notify.clone());
-                    tracing::info!("configuration reloaded from {}: {} account(s)", new.path.display(), new.accounts.len());
+                    tracing::info!(
+                        "configuration reloaded from {}: {} account(s)",
+                        new.path.display(),
+                        new.accounts.len()
+                    );
                     record_accounts(&writer, &new).await;
                     cfg = new;
-                    Ok(crate::status::ReloadOutcome { accounts: cfg.accounts.len(), session_error })
+                    Ok(crate::status::ReloadOutcome {
+                        accounts: cfg.accounts.len(),
+                        session_error,
+                    })
                 }
                 Err(e) => {
                     tracing::error!("configuration not reloaded: {e}");

@@ -54,10 +54,7 @@ impl Endpoint {
     pub fn is_live(self) -> bool {
         !matches!(
             self,
-            Endpoint::StoryFeed
-                | Endpoint::ReelsTray
-                | Endpoint::UserInfo
-                | Endpoint::UsernameInfo
+            Endpoint::StoryFeed | Endpoint::ReelsTray | Endpoint::UserInfo | Endpoint::UsernameInfo
         )
     }
 }

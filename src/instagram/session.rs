@@ -270,7 +270,10 @@ impl InstagrapiSettings {
         let authorization = match self.authorization.filter(|a| !a.trim().is_empty()) {
             Some(a) if a.starts_with("Bearer IGT:") => Some(a),
             Some(_) => return Err("`authorization` must be a `Bearer IGT:…` value".into()),
-            None => self.authorization_data.as_deref().and_then(bearer_from_data),
+            None => self
+                .authorization_data
+                .as_deref()
+                .and_then(bearer_from_data),
         };
         let ds_user_id = authorization
             .as_deref()
@@ -357,7 +360,10 @@ mod tests {
             Some("Bearer IGT:2:eyJzZXNzaW9uaWQiOiJ5In0=")
         );
         assert!(Session::parse(r#"{"uuids":{"uuid":"u"},"authorization":"Basic x"}"#).is_err());
-        assert_eq!(compact_json(" { \"a b\" : [ 1 , \"x\\\" y\" ] } "), r#"{"a b":[1,"x\" y"]}"#);
+        assert_eq!(
+            compact_json(" { \"a b\" : [ 1 , \"x\\\" y\" ] } "),
+            r#"{"a b":[1,"x\" y"]}"#
+        );
     }
 
     #[test]

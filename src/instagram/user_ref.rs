@@ -13,8 +13,22 @@ const MAX_INPUT: usize = 2048;
 const MAX_USERNAME: usize = 30;
 /// First path segments of instagram.com URLs that are not profiles.
 const NOT_PROFILES: [&str; 16] = [
-    "p", "reel", "reels", "tv", "stories", "explore", "accounts", "direct", "about", "legal",
-    "developer", "web", "api", "challenge", "privacy", "session",
+    "p",
+    "reel",
+    "reels",
+    "tv",
+    "stories",
+    "explore",
+    "accounts",
+    "direct",
+    "about",
+    "legal",
+    "developer",
+    "web",
+    "api",
+    "challenge",
+    "privacy",
+    "session",
 ];
 
 /// An account as the user wrote it.
@@ -71,7 +85,9 @@ fn from_url(input: &str) -> Result<String, UserRefError> {
     };
     let url = url::Url::parse(&with_scheme).map_err(|e| invalid(format!("not a URL: {e}")))?;
     if !matches!(url.scheme(), "https" | "http") {
-        return Err(invalid("only http(s) instagram.com profile URLs are accepted"));
+        return Err(invalid(
+            "only http(s) instagram.com profile URLs are accepted",
+        ));
     }
     let host = url.host_str().unwrap_or("").to_ascii_lowercase();
     if !matches!(
@@ -138,7 +154,9 @@ impl UserRef {
 /// Why an account could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("Instagram has no account {0}: check the spelling (the username, not the display name)")]
+    #[error(
+        "Instagram has no account {0}: check the spelling (the username, not the display name)"
+    )]
     NotFound(String),
     #[error("{input} is ambiguous: it is the pk of @{by_pk} and the username of another account (pk {by_name_pk}); say which with `--pk {input}` or `@{input}`")]
     Ambiguous {
@@ -163,10 +181,9 @@ pub struct ResolvedUser {
 }
 
 fn resolved(u: User, asked: &str) -> Result<ResolvedUser, ResolveError> {
-    let pk = u
-        .pk
-        .filter(|p| is_pk(p))
-        .ok_or_else(|| ResolveError::NoPk(asked.to_string()))?;
+    let pk =
+        u.pk.filter(|p| is_pk(p))
+            .ok_or_else(|| ResolveError::NoPk(asked.to_string()))?;
     Ok(ResolvedUser {
         pk,
         username: u.username.filter(|n| valid_username(n)),
@@ -241,7 +258,10 @@ mod tests {
         assert_eq!(p("alice.b_1"), alice);
         assert_eq!(p("@Alice.B_1"), alice);
         assert_eq!(p("https://www.instagram.com/alice.b_1/"), alice);
-        assert_eq!(p("https://instagram.com/alice.b_1?igsh=abc&utm_source=qr"), alice);
+        assert_eq!(
+            p("https://instagram.com/alice.b_1?igsh=abc&utm_source=qr"),
+            alice
+        );
         assert_eq!(p("http://m.instagram.com/alice.b_1/#x"), alice);
         assert_eq!(p("www.instagram.com/alice.b_1"), alice);
         assert_eq!(p("25025320"), Ok(UserRef::PkOrUsername("25025320".into())));

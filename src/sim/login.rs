@@ -250,7 +250,10 @@ fn logged_in(l: &LoginState) -> Response<Body> {
         &[
             ("ig-set-authorization", token),
             ("ig-set-x-mid", format!("sim-mid-{}", s.pk)),
-            ("ig-set-ig-u-rur", format!("CLN,{},1900000000:01f7sim", s.pk)),
+            (
+                "ig-set-ig-u-rur",
+                format!("CLN,{},1900000000:01f7sim", s.pk),
+            ),
             ("x-ig-set-www-claim", "hmac.AR2simclaim".into()),
             (
                 "set-cookie",
@@ -473,10 +476,14 @@ pub async fn two_factor_login(State(state): State<Arc<SimState>>, body: Bytes) -
         );
     }
     let code = field(&v, "verification_code");
-    let tf = l.script.two_factor.clone().unwrap_or_else(|| super::scenario::TwoFactorScript {
-        totp_secret: None,
-        sms_code: None,
-    });
+    let tf = l
+        .script
+        .two_factor
+        .clone()
+        .unwrap_or_else(|| super::scenario::TwoFactorScript {
+            totp_secret: None,
+            sms_code: None,
+        });
     let ok = match field(&v, "verification_method").as_str() {
         "3" => tf.totp_secret.as_deref().is_some_and(|s| totp_ok(s, &code)),
         "1" => sms_sent > 0 && tf.sms_code.as_deref() == Some(code.as_str()),

@@ -40,11 +40,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use error::SimError;
-pub use media::{AUDIO_ID, QUALITIES};
 pub use login::totp_code;
+pub use media::{AUDIO_ID, QUALITIES};
 pub use scenario::{
-    Account, Broadcast, ChallengeScript, CommentScript, CommentStream, EndStatus, Fault,
-    FaultKind, Login, LoginRefusal, Scenario, SegmentSpec, TwoFactorScript, Window,
+    Account, Broadcast, ChallengeScript, CommentScript, CommentStream, EndStatus, Fault, FaultKind,
+    Login, LoginRefusal, Scenario, SegmentSpec, TwoFactorScript, Window,
 };
 pub use state::RecordedRequest;
 pub use truth::{

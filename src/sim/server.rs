@@ -49,7 +49,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v1/users/{id}/info/", get(users::info))
         .route("/api/v1/launcher/sync/", post(login::prelogin))
         .route("/api/v1/launcher/mobileconfig/", post(login::prelogin))
-        .route("/api/v1/qe/sync/", get(login::prelogin).post(login::prelogin))
+        .route(
+            "/api/v1/qe/sync/",
+            get(login::prelogin).post(login::prelogin),
+        )
         .route("/api/v1/accounts/login/", post(login::login))
         .route(
             "/api/v1/accounts/two_factor_login/",

@@ -63,7 +63,10 @@ pub async fn usernameinfo(State(state): State<Arc<SimState>>, Path(id): Path<Str
 /// `GET users/{pk}/info/`.
 pub async fn info(State(state): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
     let pk: Option<u64> = id.parse().ok();
-    match known(&state).into_iter().find(|(p, _, _, _)| Some(*p) == pk) {
+    match known(&state)
+        .into_iter()
+        .find(|(p, _, _, _)| Some(*p) == pk)
+    {
         Some((pk, u, f, v)) => {
             Json(json!({"user": user_json(pk, &u, &f, v), "status": "ok"})).into_response()
         }

@@ -73,7 +73,11 @@ pub async fn reload(
     headers: HeaderMap,
 ) -> Response {
     if !peer.ip().is_loopback() || !loopback_host(&headers) {
-        return (StatusCode::FORBIDDEN, "reload is only served to this machine\n").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "reload is only served to this machine\n",
+        )
+            .into_response();
     }
     if !headers.contains_key(RELOAD_HEADER) {
         return (

@@ -5,9 +5,7 @@
 mod control;
 pub mod metrics;
 
-pub use control::{
-    ReloadOutcome, ReloadRequest, ReloadSender, WatchedAccountState, RELOAD_HEADER,
-};
+pub use control::{ReloadOutcome, ReloadRequest, ReloadSender, WatchedAccountState, RELOAD_HEADER};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod accounts_cli;
 mod capture_finalize;
 mod capture_hostile;
 mod capture_sim;
@@ -20,6 +21,7 @@ mod dash_store;
 mod engagement_bad_input;
 mod inspect_browser;
 mod inspect_folder;
+mod login;
 mod notify_hooks;
 mod notify_webhook;
 mod sim_api;

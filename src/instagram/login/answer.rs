@@ -250,10 +250,14 @@ pub fn classify(
         || error_type == "challenge_required"
     {
         let ch = v.get("challenge").cloned().unwrap_or(Value::Null);
-        let path = [text(&ch, "api_path"), text(&ch, "url"), text(&v, "checkpoint_url")]
-            .into_iter()
-            .find(|s| !s.is_empty())
-            .unwrap_or("");
+        let path = [
+            text(&ch, "api_path"),
+            text(&ch, "url"),
+            text(&v, "checkpoint_url"),
+        ]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .unwrap_or("");
         if path.contains("/suspended/") {
             return Err(LoginError::Suspended {
                 detail: "Instagram sent a suspension review".into(),
@@ -270,9 +274,8 @@ pub fn classify(
             context,
         }));
     }
-    let wrong_code = error_type == "sms_code_validation_code_invalid"
-        || error_type == "invalid_nonce"
-        || {
+    let wrong_code =
+        error_type == "sms_code_validation_code_invalid" || error_type == "invalid_nonce" || {
             let m = message.to_ascii_lowercase();
             m.contains("check") && m.contains("code")
         };
@@ -314,7 +317,11 @@ pub fn classify(
     if message == "feedback_required" || flag(&v, "spam") {
         return Err(LoginError::Blocked {
             kind: "feedback_required".into(),
-            message: clip(if feedback.is_empty() { message } else { feedback }),
+            message: clip(if feedback.is_empty() {
+                message
+            } else {
+                feedback
+            }),
         });
     }
     if message == "Invalid Parameters" {
@@ -379,7 +386,9 @@ pub fn logged_in_user(
     let username = Some(text(&user, "username").to_string()).filter(|s| !s.is_empty());
     if username.as_deref() == Some("Instagram User") {
         return Err(LoginError::Suspended {
-            detail: "Instagram names the account \"Instagram User\", its sign for a disabled account".into(),
+            detail:
+                "Instagram names the account \"Instagram User\", its sign for a disabled account"
+                    .into(),
         });
     }
     let from_token = token
@@ -419,7 +428,11 @@ mod tests {
             LoginError::InvalidUser { .. }
         ));
         assert!(matches!(
-            c(400, r#"{"message":"Please wait a few minutes before you try again.","status":"fail"}"#).unwrap_err(),
+            c(
+                400,
+                r#"{"message":"Please wait a few minutes before you try again.","status":"fail"}"#
+            )
+            .unwrap_err(),
             LoginError::RateLimited { .. }
         ));
         assert!(matches!(
@@ -438,7 +451,11 @@ mod tests {
 
     #[test]
     fn html_junk_and_unknown_failures_are_clear_errors() {
-        let e = c(200, "<!DOCTYPE html><html><body>Login • Instagram</body></html>").unwrap_err();
+        let e = c(
+            200,
+            "<!DOCTYPE html><html><body>Login • Instagram</body></html>",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("HTML page"), "{e}");
         assert!(!e.refused());
         let e = c(200, "").unwrap_err();
@@ -473,7 +490,9 @@ mod tests {
         let Reply::Challenge(ch) = r else {
             panic!("challenge")
         };
-        assert!(ch.manual_reason().is_some_and(|r| r.contains("native-flow")));
+        assert!(ch
+            .manual_reason()
+            .is_some_and(|r| r.contains("native-flow")));
         assert!(matches!(
             c(400, r#"{"message":"challenge_required","challenge":{"url":"https://i.instagram.com/accounts/suspended/?next=x"},"status":"fail"}"#).unwrap_err(),
             LoginError::Suspended { .. }
@@ -483,7 +502,10 @@ mod tests {
     #[test]
     fn wrong_codes() {
         assert!(matches!(
-            c(400, r#"{"message":"Please check the security code and try again.","status":"fail","error_type":"sms_code_validation_code_invalid"}"#),
+            c(
+                400,
+                r#"{"message":"Please check the security code and try again.","status":"fail","error_type":"sms_code_validation_code_invalid"}"#
+            ),
             Ok(Reply::WrongCode(_))
         ));
     }
@@ -501,22 +523,29 @@ mod tests {
         let v: Value = serde_json::from_str(r#"{"action":"close","status":"ok"}"#).expect("json");
         assert_eq!(ChallengeStep::parse(&v), ChallengeStep::Done);
         let v: Value = serde_json::from_str(r#"{"step_name":"selfie_captcha"}"#).expect("json");
-        assert!(matches!(ChallengeStep::parse(&v), ChallengeStep::Manual { .. }));
+        assert!(matches!(
+            ChallengeStep::parse(&v),
+            ChallengeStep::Manual { .. }
+        ));
     }
 
     #[test]
     fn tokens() {
         assert_eq!(usable_token("Bearer IGT:2:"), None);
         assert_eq!(usable_token("Bearer IGT:2:abc\u{7f}"), None);
-        let json = r#"{"ds_user_id":"7","sessionid":"7%3Aabc","should_use_header_over_cookies":true}"#;
+        let json =
+            r#"{"ds_user_id":"7","sessionid":"7%3Aabc","should_use_header_over_cookies":true}"#;
         let t = format!(
             "Bearer IGT:2:{}",
             base64::engine::general_purpose::STANDARD.encode(json)
         );
         assert_eq!(token_json(&t).as_deref(), Some(json));
-        let v: Value = serde_json::from_str(r#"{"logged_in_user":{"username":"x"},"status":"ok"}"#).expect("json");
+        let v: Value = serde_json::from_str(r#"{"logged_in_user":{"username":"x"},"status":"ok"}"#)
+            .expect("json");
         assert_eq!(logged_in_user(&v, Some(&t)).expect("pk").0, "7");
-        let v: Value = serde_json::from_str(r#"{"logged_in_user":{"pk":8,"username":"Instagram User"}}"#).expect("json");
+        let v: Value =
+            serde_json::from_str(r#"{"logged_in_user":{"pk":8,"username":"Instagram User"}}"#)
+                .expect("json");
         assert!(logged_in_user(&v, None).is_err());
     }
 }

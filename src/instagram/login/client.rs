@@ -114,7 +114,9 @@ impl LoginClient {
                 .filter(|v| !v.is_empty() && v.len() <= 4096)
                 .map(str::to_string)
         };
-        if let Some(t) = get("ig-set-authorization").and_then(|t| usable_token(&t).map(str::to_string)) {
+        if let Some(t) =
+            get("ig-set-authorization").and_then(|t| usable_token(&t).map(str::to_string))
+        {
             self.token = Some(t);
         }
         if let Some(m) = get("ig-set-x-mid") {
@@ -409,10 +411,12 @@ impl LoginClient {
     /// the `ig-set-*` values.
     pub fn credential(&self, v: &Value) -> Result<Credential, LoginError> {
         let cookies = self.cookies();
-        let (pk, username) = super::answer::logged_in_user(v, self.token.as_deref())
-            .or_else(|e| match cookies.get("ds_user_id") {
-                Some(pk) if self.token.is_none() => Ok((pk.clone(), None)),
-                _ => Err(e),
+        let (pk, username) =
+            super::answer::logged_in_user(v, self.token.as_deref()).or_else(|e| {
+                match cookies.get("ds_user_id") {
+                    Some(pk) if self.token.is_none() => Ok((pk.clone(), None)),
+                    _ => Err(e),
+                }
             })?;
         if self.token.is_none() && !cookies.contains_key("sessionid") {
             return Err(LoginError::Unexpected {

@@ -132,7 +132,11 @@ mod tests {
     fn generated_ids_have_the_formats_instagram_expects() {
         let d = Device::generate();
         assert!(is_uuid(&d.uuid) && is_uuid(&d.phone_id) && is_uuid(&d.advertising_id));
-        assert!(is_android_id(&d.android_device_id), "{}", d.android_device_id);
+        assert!(
+            is_android_id(&d.android_device_id),
+            "{}",
+            d.android_device_id
+        );
         assert_ne!(d.uuid, d.phone_id);
     }
 

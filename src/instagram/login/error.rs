@@ -14,11 +14,15 @@ pub enum LoginError {
     BadPassword { message: String },
     #[error("Instagram knows no account named {username:?}: check the spelling (the username, not the display name)")]
     InvalidUser { username: String },
-    #[error("Instagram no longer accepts this client's legacy login (needs_upgrade); {IMPORT_HINT}")]
+    #[error(
+        "Instagram no longer accepts this client's legacy login (needs_upgrade); {IMPORT_HINT}"
+    )]
     NeedsUpgrade,
     #[error("Instagram asks for a check that only its app can show ({what}); a terminal cannot do it. Open the Instagram app, complete the check, then run `iglive login` again; {IMPORT_HINT}")]
     NeedsApp { what: String },
-    #[error("the account is suspended or disabled ({detail}): resolve it in the Instagram app first")]
+    #[error(
+        "the account is suspended or disabled ({detail}): resolve it in the Instagram app first"
+    )]
     Suspended { detail: String },
     #[error("Instagram limits login attempts right now ({message}){}: wait before trying again; repeated attempts extend the block",
         .retry_after.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default())]
@@ -28,7 +32,9 @@ pub enum LoginError {
     },
     #[error("Instagram blocked this login ({kind}: {message}); try again later from the network you usually use, {IMPORT_HINT}")]
     Blocked { kind: String, message: String },
-    #[error("the {what} was refused {attempts} time(s); run `iglive login` again to get a new one")]
+    #[error(
+        "the {what} was refused {attempts} time(s); run `iglive login` again to get a new one"
+    )]
     WrongCode { what: &'static str, attempts: u32 },
     #[error("Instagram sent no password-encryption key (ig-set-password-encryption-key-id / -pub-key headers) in answer to launcher/sync/ or qe/sync/; check instagram.api_base_url")]
     NoEncryptionKey,

@@ -174,14 +174,17 @@ async fn challenge(
                 })
             }
             ChallengeStep::ItWasMe { step } => {
-                prompter.say(&format!("Answering Instagram's {step:?} with \"it was me\"."));
+                prompter.say(&format!(
+                    "Answering Instagram's {step:?} with \"it was me\"."
+                ));
                 client.challenge_answer(ch, "choice", "0").await?
             }
             ChallengeStep::SelectMethod { email, phone } => {
                 let choice = match (email, phone) {
                     (Some(e), Some(p)) => {
-                        let a = prompter
-                            .ask(&format!("Send the code by 1) email to {e} or 0) SMS to {p}? [1/0]: "))?;
+                        let a = prompter.ask(&format!(
+                            "Send the code by 1) email to {e} or 0) SMS to {p}? [1/0]: "
+                        ))?;
                         match a.trim() {
                             "0" | "sms" | "SMS" => "0",
                             "1" | "email" | "" => "1",

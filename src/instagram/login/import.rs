@@ -242,11 +242,20 @@ mod tests {
     fn missing_fields_name_the_line() {
         let t = "# c\n.instagram.com\tTRUE\t/\tTRUE\t1900000000\tsessionid\n";
         let e = parse(t).unwrap_err().to_string();
-        assert!(e.starts_with("cookies.txt:2: expected 7 tab-separated fields"), "{e}");
+        assert!(
+            e.starts_with("cookies.txt:2: expected 7 tab-separated fields"),
+            "{e}"
+        );
         let spaces = ".instagram.com TRUE / TRUE 1900000000 sessionid x\n";
-        assert!(parse(spaces).unwrap_err().to_string().contains("spaces instead of tabs"));
+        assert!(parse(spaces)
+            .unwrap_err()
+            .to_string()
+            .contains("spaces instead of tabs"));
         let bad_expiry = ".instagram.com\tTRUE\t/\tTRUE\tsoon\tsessionid\tx\n";
-        assert!(parse(bad_expiry).unwrap_err().to_string().starts_with("cookies.txt:1: the expiry"));
+        assert!(parse(bad_expiry)
+            .unwrap_err()
+            .to_string()
+            .starts_with("cookies.txt:1: the expiry"));
     }
 
     #[test]
@@ -255,10 +264,19 @@ mod tests {
         let e = parse(t).unwrap_err().to_string();
         assert!(e.contains("sessionid and ds_user_id is missing"), "{e}");
         let expired = ".instagram.com\tTRUE\t/\tTRUE\t1000\tsessionid\ta\n.instagram.com\tTRUE\t/\tTRUE\t0\tds_user_id\t1\n";
-        assert!(parse(expired).unwrap_err().to_string().contains("has expired"));
+        assert!(parse(expired)
+            .unwrap_err()
+            .to_string()
+            .contains("has expired"));
         let other_host = "evil-instagram.com\tTRUE\t/\tTRUE\t0\tsessionid\ta\nevil-instagram.com\tTRUE\t/\tTRUE\t0\tds_user_id\t1\n";
-        assert!(parse(other_host).is_err(), "only instagram.com and its subdomains count");
+        assert!(
+            parse(other_host).is_err(),
+            "only instagram.com and its subdomains count"
+        );
         let injected = ".instagram.com\tTRUE\t/\tTRUE\t0\tsessionid\ta;b=c\n";
-        assert!(parse(injected).unwrap_err().to_string().contains("cannot carry"));
+        assert!(parse(injected)
+            .unwrap_err()
+            .to_string()
+            .contains("cannot carry"));
     }
 }
