@@ -264,9 +264,11 @@ pub(super) async fn ask_reload(cfg: &Config) -> String {
                 "no daemon answers on {addr}: the change takes effect when it next starts"
             )
         }
-        Err(e) => return format!(
+        Err(e) => {
+            return format!(
             "the daemon on {addr} did not answer the reload ({e}); run `systemctl reload iglive`"
-        ),
+        )
+        }
     };
     let status = resp.status().as_u16();
     match status {

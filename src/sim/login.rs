@@ -476,17 +476,12 @@ pub async fn two_factor_login(State(state): State<Arc<SimState>>, body: Bytes) -
         );
     }
     let code = field(&v, "verification_code");
-    let tf = l
-        .script
-        .two_factor
-        .clone()
-        .unwrap_or_else(|| super::scenario::TwoFactorScript {
-            totp_secret: None,
-            sms_code: None,
-        });
+    let tf = l.script.two_factor.as_ref();
     let ok = match field(&v, "verification_method").as_str() {
-        "3" => tf.totp_secret.as_deref().is_some_and(|s| totp_ok(s, &code)),
-        "1" => sms_sent > 0 && tf.sms_code.as_deref() == Some(code.as_str()),
+        "3" => tf
+            .and_then(|t| t.totp_secret.as_deref())
+            .is_some_and(|s| totp_ok(s, &code)),
+        "1" => sms_sent > 0 && tf.and_then(|t| t.sms_code.as_deref()) == Some(code.as_str()),
         _ => false,
     };
     if !ok {
