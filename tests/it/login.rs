@@ -414,3 +414,11 @@ async fn cookies_txt_import() {
     // The failed imports left the good session alone.
     assert!(Session::load(&out).is_ok());
 }
+
+/// The scenario docs/onboarding.md runs stays valid.
+#[test]
+fn onboarding_scenario_parses() {
+    let s = iglive::sim::Scenario::from_toml_str(include_str!("../scenarios/onboarding.toml"))
+        .expect("parses");
+    assert!(s.login.is_some());
+}
