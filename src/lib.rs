@@ -40,6 +40,7 @@ pub use config::{Config, Engine, NotifyConfig, NotifyEvent};
 pub use daemon::{run as run_daemon, Exit};
 
 // The private-API client and detection.
+pub use instagram::login::jazoest;
 pub use instagram::{
     ApiError, ApiErrorKind, Client, ClientOptions, CommentsPage, Endpoint, GovernorOptions,
     PostLiveItem, Session,

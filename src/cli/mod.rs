@@ -1,10 +1,12 @@
 //! Subcommands of the `iglive` binary. Output formats and exit codes here are a contract for
 //! scripts: 0 success, 1 a check failed (`check-config`, `doctor`), 2 an error.
 
+mod accounts;
 mod demo;
 mod doctor;
 mod export;
 mod list;
+mod login;
 mod manage;
 
 use std::path::PathBuf;
@@ -61,12 +63,25 @@ pub enum Command {
     Sim(manage::SimArgs),
     /// See the whole pipeline work in about a minute, against the built-in simulator.
     Demo(demo::DemoArgs),
+    /// Log in to Instagram (username, password, two-factor) and write the session file.
+    /// Without a terminal, answers are read from stdin one per line. Exit 0 logged in,
+    /// 1 refused or needs the Instagram app, 2 error.
+    Login(login::LoginArgs),
+    /// Session files made elsewhere.
+    #[command(subcommand)]
+    Session(login::SessionCommand),
+    /// Add, list or remove watched accounts (edits the config, asks the daemon to reload).
+    #[command(subcommand)]
+    Accounts(accounts::AccountsCommand),
 }
 
 impl Command {
     /// Commands that show their own progress and want only warnings in the log.
     pub fn is_interactive(&self) -> bool {
-        matches!(self, Command::Demo(_))
+        matches!(
+            self,
+            Command::Demo(_) | Command::Login(_) | Command::Session(_) | Command::Accounts(_)
+        )
     }
 }
 
@@ -107,6 +122,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(c) => manage::status(&c),
         Command::Sim(a) => manage::sim(a),
         Command::Demo(a) => demo::run(a),
+        Command::Login(a) => login::login(a),
+        Command::Session(c) => login::session(c),
+        Command::Accounts(c) => accounts::run(c),
     }
 }
 

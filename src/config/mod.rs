@@ -11,9 +11,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod atomic;
+mod edit;
 mod locate;
 mod raw;
 mod sections;
+
+pub use atomic::{mode_of, write_atomic};
+pub use edit::{add_account, remove_account, EditError};
 
 use raw::RawConfig;
 
@@ -236,8 +241,24 @@ impl Config {
         Config::from_str_at(&text, path)
     }
 
+    /// Like `load`, but a file without `[[accounts]]` is accepted: onboarding (`iglive login`,
+    /// `iglive accounts add`) runs before any account is listed.
+    pub fn load_for_onboarding(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Config::parse_at(&text, path, false)
+    }
+
     /// Parses config text as if it were the file at `path` (relative paths resolve against its folder).
     pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::parse_at(text, path, true)
+    }
+
+    fn parse_at(text: &str, path: &Path, require_accounts: bool) -> Result<Config, ConfigError> {
         let src = Source { text, path };
         let raw = RawConfig::parse(&src)?;
         let base = config_folder(path);
@@ -250,7 +271,7 @@ impl Config {
             recording: RecordingConfig::from_raw(raw.recording, &src)?,
             storage: StorageConfig::from_raw(raw.storage, &base),
             status: StatusConfig::from_raw(raw.status, &src)?,
-            accounts: AccountConfig::list_from_raw(raw.accounts, &src)?,
+            accounts: AccountConfig::list_from_raw(raw.accounts, require_accounts, &src)?,
             notify: NotifyConfig::list_from_raw(raw.notify, &src)?,
         })
     }

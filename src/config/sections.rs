@@ -140,12 +140,14 @@ impl StatusConfig {
 }
 
 impl AccountConfig {
-    /// The `[[accounts]]` entries: at least one, each a numeric pk, none twice.
+    /// The `[[accounts]]` entries: each a numeric pk, none twice, and at least one unless
+    /// `required` is off (onboarding).
     pub(super) fn list_from_raw(
         raw: Vec<RawAccount>,
+        required: bool,
         src: &Source<'_>,
     ) -> Result<Vec<AccountConfig>, ConfigError> {
-        if raw.is_empty() {
+        if required && raw.is_empty() {
             return Err(ConfigError {
                 file: src.path.to_path_buf(),
                 line: None,

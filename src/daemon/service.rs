@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::instagram::{ApiError, Client, ClientOptions, Session};
 use crate::notify::Notifier;
 use crate::recording::{Deps, RecorderEvent, Registry};
+use crate::status::{ReloadOutcome, ReloadRequest, ReloadSender};
 use crate::store::{now_unix, AccountRow, Store, Write, Writer, WriterThread};
 use crate::watch::{Accounts, LiveEvent};
 
@@ -53,6 +54,8 @@ pub(super) struct Daemon {
 /// Where events come from, apart from the daemon's own state.
 pub(super) struct Sources {
     signals: signal_hook_tokio::Signals,
+    /// `POST /api/v1/reload` on the status listener: the same reload as SIGHUP, answered.
+    reload: mpsc::Receiver<ReloadRequest>,
     live: mpsc::Receiver<LiveEvent>,
     recorder: mpsc::Receiver<RecorderEvent>,
     pending_retry: Interval,
@@ -63,6 +66,7 @@ pub(super) struct Sources {
 /// One thing that happened.
 enum Event {
     Signal(Option<i32>),
+    Reload(ReloadRequest),
     Stop,
     RecordingsDone,
     StopDeadline,
@@ -98,6 +102,7 @@ impl Daemon {
         let notifier = Notifier::new(cfg.notify.clone(), Some(store.clone()))
             .context("cannot build the notification HTTP client")?;
         let (events_tx, recorder) = mpsc::channel::<RecorderEvent>(256);
+        let (reload_tx, reload) = mpsc::channel::<ReloadRequest>(4);
         let deps = Deps {
             client: client.clone(),
             http: crate::dash::cdn_client().context("cannot build the CDN HTTP client")?,
@@ -135,7 +140,7 @@ impl Daemon {
             stop_deadline: None,
         };
         daemon.persist_accounts().await;
-        daemon.serve_status().await?;
+        daemon.serve_status(reload_tx).await?;
         // Recovery before watching: unfinished recordings resume or are finalized.
         recovery::run(
             &daemon.deps,
@@ -146,7 +151,7 @@ impl Daemon {
         )
         .await;
         daemon.watcher.spawn(&daemon.cfg);
-        let sources = Sources::new(live, recorder)?;
+        let sources = Sources::new(live, recorder, reload)?;
         Ok((daemon, sources))
     }
 
@@ -163,7 +168,7 @@ impl Daemon {
         }
     }
 
-    async fn serve_status(&self) -> anyhow::Result<()> {
+    async fn serve_status(&self, reload: ReloadSender) -> anyhow::Result<()> {
         let Some(addr) = self.cfg.status.listen else {
             return Ok(());
         };
@@ -176,6 +181,7 @@ impl Daemon {
             min_free_space: self.cfg.storage.min_free_space,
             accounts: self.accounts.clone(),
             started_at: now_unix(),
+            reload: Some(reload),
         };
         let bound = crate::status::serve(addr, state, self.shutdown.clone()).await?;
         tracing::info!(
@@ -217,7 +223,18 @@ impl Daemon {
                 break;
             }
             match daemon.next_event(&mut sources, &stop).await {
-                Event::Signal(Some(SIGHUP)) => daemon.on_reload().await,
+                Event::Signal(Some(SIGHUP)) => {
+                    // Logged either way; a signal has nobody to answer.
+                    if let Err(refused) = daemon.on_reload().await {
+                        tracing::debug!(%refused, "SIGHUP reload refused");
+                    }
+                }
+                Event::Reload(req) => {
+                    let outcome = daemon.on_reload().await;
+                    if req.reply.send(outcome).is_err() {
+                        tracing::debug!("the reload's requester stopped waiting");
+                    }
+                }
                 Event::Signal(Some(_)) if daemon.shutdown.is_cancelled() => {
                     return daemon.abort_now();
                 }
@@ -243,6 +260,7 @@ impl Daemon {
         let watching = self.watcher.running();
         tokio::select! {
             sig = src.signals.next() => Event::Signal(sig),
+            Some(req) = src.reload.recv() => Event::Reload(req),
             _ = stop.cancelled(), if !stopping => Event::Stop,
             _ = self.recordings.wait(), if stopping => Event::RecordingsDone,
             _ = sleep_until(self.stop_deadline) => Event::StopDeadline,
@@ -255,15 +273,22 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: a fixed session file and a changed config take effect (log in again, replace
-    /// the file, `systemctl reload iglive`).
-    async fn on_reload(&mut self) {
+    /// SIGHUP or `POST /api/v1/reload`: a fixed session file and a changed config take
+    /// effect (log in again, replace the file, `systemctl reload iglive`). The outcome, or why
+    /// the config was refused (the old one stays), is the reload request's answer.
+    async fn on_reload(&mut self) -> Result<ReloadOutcome, String> {
         systemd::reloading();
-        match Session::load(&self.cfg.instagram.session_file) {
-            Ok(session) => self.client.reload_session(&session),
-            Err(e) => tracing::error!(error = %e, "session not reloaded"),
-        }
-        match Config::load(&self.cfg.path) {
+        let session_error = match Session::load(&self.cfg.instagram.session_file) {
+            Ok(session) => {
+                self.client.reload_session(&session);
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "session not reloaded");
+                Some(e.to_string())
+            }
+        };
+        let outcome = match Config::load(&self.cfg.path) {
             Ok(new) => {
                 self.accounts.replace(watched(&new));
                 self.deps.recording = new.recording.clone();
@@ -274,14 +299,23 @@ impl Daemon {
                     new.accounts.len()
                 );
                 self.cfg = new;
+                self.persist_accounts().await;
+                Ok(ReloadOutcome {
+                    accounts: self.cfg.accounts.len(),
+                    session_error,
+                })
             }
-            Err(e) => tracing::error!(error = %e, "configuration not reloaded"),
-        }
+            Err(e) => {
+                tracing::error!(error = %e, "configuration not reloaded");
+                Err(e.to_string())
+            }
+        };
         if !self.watcher.running() && self.client.health().expired.is_none() {
             tracing::info!("detection restarts with the reloaded session");
             self.watcher.spawn(&self.cfg);
         }
         systemd::ready(&self.summary());
+        outcome
     }
 
     fn begin_shutdown(&mut self) {
@@ -409,6 +443,7 @@ impl Sources {
     fn new(
         live: mpsc::Receiver<LiveEvent>,
         recorder: mpsc::Receiver<RecorderEvent>,
+        reload: mpsc::Receiver<ReloadRequest>,
     ) -> anyhow::Result<Sources> {
         let signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
             .context("cannot install signal handlers")?;
@@ -420,6 +455,7 @@ impl Sources {
         session_retry.reset();
         Ok(Sources {
             signals,
+            reload,
             live,
             recorder,
             pending_retry: tokio::time::interval(PENDING_RETRY),

@@ -20,7 +20,7 @@ use super::session::Session;
 use super::stats::{Outcome, RequestStats};
 use super::types::{
     Broadcast, CommentsPage, Heartbeat, LikeCount, PostLiveComments, PostLiveLikes, ReelsTray,
-    StoryFeed,
+    StoryFeed, User, UserInfo,
 };
 use crate::backoff::{Backoff, MAX_DELAY};
 
@@ -425,6 +425,52 @@ impl Client {
             None,
         )
         .await
+    }
+
+    /// `users/{pk}/info/`: the account with this pk.
+    pub async fn user_info(&self, user_id: &str) -> Result<User, ApiError> {
+        let target = format!("user {user_id}");
+        check_id(Endpoint::UserInfo, &target, user_id)?;
+        let info: UserInfo = self
+            .call(Call {
+                endpoint: Endpoint::UserInfo,
+                path: format!("users/{user_id}/info/"),
+                target,
+                method: Method::GET,
+                query: vec![],
+                form: None,
+            })
+            .await?;
+        Ok(info.user)
+    }
+
+    /// `users/{username}/usernameinfo/`: the account with this username (dilame's
+    /// `user.usernameinfo`, docs/instagram.md §1).
+    pub async fn user_by_username(&self, username: &str) -> Result<User, ApiError> {
+        let target = format!("@{username}");
+        let valid = !username.is_empty()
+            && username.len() <= 30
+            && username
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+        if !valid {
+            return Err(ApiError::other(
+                Endpoint::UsernameInfo,
+                &target,
+                "invalid username (letters, digits, `.` and `_`, at most 30)",
+            ));
+        }
+        let info: UserInfo = self
+            .call(Call {
+                endpoint: Endpoint::UsernameInfo,
+                path: format!("users/{username}/usernameinfo/"),
+                target,
+                method: Method::GET,
+                query: vec![],
+                form: None,
+            })
+            .await?;
+        Ok(info.user)
     }
 
     /// `feed/reels_tray/`: live broadcasts of every followed account in one request.

@@ -14,10 +14,14 @@ pub enum Endpoint {
     PostLiveComments,
     PostLiveLikes,
     ReelsTray,
+    /// `users/{pk}/info/` (`iglive accounts add`).
+    UserInfo,
+    /// `users/{username}/usernameinfo/` (`iglive accounts add`).
+    UsernameInfo,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 10] = [
         Endpoint::StoryFeed,
         Endpoint::BroadcastInfo,
         Endpoint::Heartbeat,
@@ -26,6 +30,8 @@ impl Endpoint {
         Endpoint::PostLiveComments,
         Endpoint::PostLiveLikes,
         Endpoint::ReelsTray,
+        Endpoint::UserInfo,
+        Endpoint::UsernameInfo,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,13 +44,18 @@ impl Endpoint {
             Endpoint::PostLiveComments => "post_live_comments",
             Endpoint::PostLiveLikes => "post_live_likes",
             Endpoint::ReelsTray => "reels_tray",
+            Endpoint::UserInfo => "user_info",
+            Endpoint::UsernameInfo => "username_info",
         }
     }
 
     /// `live/{id}/…` endpoints: there a 404 means the broadcast is gone. Elsewhere a 404 whose
     /// body is the bare text `Not Found` is instagrapi's "hidden challenge" (docs/instagram.md §2 Errors).
     pub fn is_live(self) -> bool {
-        !matches!(self, Endpoint::StoryFeed | Endpoint::ReelsTray)
+        !matches!(
+            self,
+            Endpoint::StoryFeed | Endpoint::ReelsTray | Endpoint::UserInfo | Endpoint::UsernameInfo
+        )
     }
 }
 

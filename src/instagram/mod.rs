@@ -5,9 +5,11 @@ pub(crate) mod endpoint;
 pub(crate) mod error;
 pub(crate) mod flex;
 pub(crate) mod governor;
+pub(crate) mod login;
 pub(crate) mod session;
 pub(crate) mod stats;
 pub(crate) mod types;
+pub(crate) mod user_ref;
 
 pub use client::{Client, ClientOptions};
 pub use endpoint::Endpoint;

@@ -31,6 +31,12 @@ pub struct User {
     pub friendship_status: Option<FriendshipStatus>,
 }
 
+/// `users/{pk}/info/` and `users/{username}/usernameinfo/`: `{"user": {…}, "status": "ok"}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserInfo {
+    pub user: User,
+}
+
 /// The viewer's relation to a user; `following` tells whether the reels tray can show them.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct FriendshipStatus {

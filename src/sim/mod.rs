@@ -20,12 +20,14 @@ mod api;
 mod error;
 mod faults;
 mod fmp4;
+mod login;
 mod media;
 mod origin;
 mod scenario;
 mod server;
 mod state;
 mod truth;
+mod users;
 mod world;
 
 use std::collections::VecDeque;
@@ -38,10 +40,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use error::SimError;
+pub use login::totp_code;
 pub use media::{AUDIO_ID, QUALITIES};
 pub use scenario::{
-    Account, Broadcast, CommentScript, CommentStream, EndStatus, Fault, FaultKind, Scenario,
-    SegmentSpec, Window,
+    Account, Broadcast, ChallengeScript, CommentScript, CommentStream, EndStatus, Fault, FaultKind,
+    Login, LoginRefusal, Scenario, SegmentSpec, TwoFactorScript, Window,
 };
 pub use state::RecordedRequest;
 pub use truth::{
@@ -160,7 +163,7 @@ impl SimHandle {
 pub fn session_json() -> String {
     serde_json::json!({
         "cookies": {
-            "sessionid": "1000001%3Asimsession%3A1",
+            "sessionid": login::STATIC_SESSIONID,
             "ds_user_id": "1000001",
             "csrftoken": "simcsrftoken",
             "mid": "sim-mid",
@@ -216,6 +219,15 @@ pub async fn start(scenario: Scenario, opts: SimOptions) -> Result<SimHandle, Si
     })?;
     let base_url = url::Url::parse(&format!("http://{addr}/"))
         .map_err(|e| SimError::InvalidScenario(format!("base URL: {e}")))?;
+    let login = match scenario.login.clone() {
+        Some(script) => Some(Box::new(
+            tokio::task::spawn_blocking(move || login::LoginState::new(script))
+                .await
+                .map_err(|e| SimError::InvalidScenario(format!("key generation task: {e}")))?
+                .map_err(SimError::InvalidScenario)?,
+        )),
+        None => None,
+    };
     // The clock starts once the (possibly slow) encode is done, so scenario time 0 is "now".
     let clock = SimClock::new(opts.speed);
     let mut pk_counter = 17_850_000_000_000_000u64;
@@ -232,6 +244,7 @@ pub async fn start(scenario: Scenario, opts: SimOptions) -> Result<SimHandle, Si
         clock,
         base_url,
         requests: Mutex::new(VecDeque::new()),
+        login,
     });
     let stop = CancellationToken::new();
     let task = tokio::spawn(server::serve(listener, state.clone(), stop.clone()));

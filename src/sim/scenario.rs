@@ -80,6 +80,112 @@ pub struct Scenario {
     /// Fault windows (throttling, errors, resets, …).
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// The account `accounts/login/` accepts (docs/instagram.md §6). With it, the simulator
+    /// generates an RSA key pair, really decrypts `enc_password`, and accepts only the
+    /// sessions it issued (and `session_json()`'s).
+    #[serde(default)]
+    pub login: Option<Login>,
+}
+
+/// The account that can log in, and what Instagram asks of it.
+///
+/// ```toml
+/// [login]
+/// username = "alice"
+/// password = "correct horse"
+/// pk = 5001
+/// two_factor = { totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP" }   # or { sms_code = "123456" }
+/// challenge = { code = "654321", email = "a****e@e*****.com", phone = "+1 ***-***-12" }
+/// refuse = "bad_password"   # also needs_upgrade, native_challenge, rate_limited,
+///                           # bloks_two_factor, html, unknown_error
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+    pub pk: u64,
+    /// `ig-set-password-encryption-key-id` (one byte).
+    #[serde(default = "default_key_id")]
+    pub key_id: u8,
+    #[serde(default)]
+    pub two_factor: Option<TwoFactorScript>,
+    /// A legacy challenge after the password (and after two-factor, when both are set).
+    #[serde(default)]
+    pub challenge: Option<ChallengeScript>,
+    /// Refuse the login this way even when the password is right.
+    #[serde(default)]
+    pub refuse: Option<LoginRefusal>,
+}
+
+fn default_key_id() -> u8 {
+    229
+}
+
+impl Login {
+    /// What is wrong with the login script, if anything.
+    fn validate(&self) -> Result<(), String> {
+        if self.username.trim().is_empty() || self.password.is_empty() {
+            return Err("needs a username and a password".into());
+        }
+        if let Some(tf) = &self.two_factor {
+            if tf.totp_secret.is_none() && tf.sms_code.is_none() {
+                return Err("two_factor needs totp_secret or sms_code".into());
+            }
+            if let Some(secret) = &tf.totp_secret {
+                if totp_rs::Secret::try_from_base32(secret).is_err() {
+                    return Err("two_factor.totp_secret must be base32".into());
+                }
+            }
+        }
+        if let Some(ch) = &self.challenge {
+            if ch.email.is_none() && ch.phone.is_none() {
+                return Err("challenge needs email or phone".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The second factor: an authenticator secret (base32, as an app's QR code carries it), an
+/// SMS code, or both.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwoFactorScript {
+    #[serde(default)]
+    pub totp_secret: Option<String>,
+    #[serde(default)]
+    pub sms_code: Option<String>,
+}
+
+/// A `select_verify_method` → `verify_*` → close challenge; at least one contact point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeScript {
+    pub code: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// Ways Instagram refuses a legacy login (docs/instagram.md §6 "Failures").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginRefusal {
+    /// `bad_password` for the right password (a risky device or network).
+    BadPassword,
+    NeedsUpgrade,
+    /// `challenge_required` with `native_flow: true` and an opaque path.
+    NativeChallenge,
+    /// "Please wait a few minutes before you try again."
+    RateLimited,
+    /// Two-factor asked, then `Invalid Parameters` on `two_factor_login` (Bloks 2FA).
+    BloksTwoFactor,
+    /// An HTML page with status 200.
+    Html,
+    /// A failure with an `error_type` nobody documents, and unknown fields.
+    UnknownError,
 }
 
 fn default_comment_page_cap() -> usize {
@@ -415,6 +521,7 @@ impl Scenario {
                 viewers: vec![[-4.0, 0.0], [20.0, 1500.0], [56.0, 800.0]],
             }],
             faults: vec![],
+            login: None,
         }
     }
 
@@ -431,6 +538,9 @@ impl Scenario {
             if self.broadcasts[..i].iter().any(|o| o.id == b.id) {
                 return invalid(format!("broadcast id {} appears twice", b.id));
             }
+        }
+        if let Some(l) = &self.login {
+            l.validate().or_else(|m| invalid(format!("login: {m}")))?;
         }
         self.faults.iter().try_for_each(Fault::validate)
     }

@@ -16,7 +16,7 @@ use tower::ServiceExt;
 
 use super::faults::{self, Action};
 use super::state::{RecordedRequest, SimState};
-use super::{api, origin};
+use super::{api, login, origin, users};
 
 /// Request bodies above this are cut off (the API's forms are tiny).
 const MAX_BODY: usize = 1 << 20;
@@ -44,6 +44,27 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route(
             "/api/v1/live/{id}/get_post_live_likes/",
             get(api::get_post_live_likes),
+        )
+        .route("/api/v1/users/{id}/usernameinfo/", get(users::usernameinfo))
+        .route("/api/v1/users/{id}/info/", get(users::info))
+        .route("/api/v1/launcher/sync/", post(login::prelogin))
+        .route("/api/v1/launcher/mobileconfig/", post(login::prelogin))
+        .route(
+            "/api/v1/qe/sync/",
+            get(login::prelogin).post(login::prelogin),
+        )
+        .route("/api/v1/accounts/login/", post(login::login))
+        .route(
+            "/api/v1/accounts/two_factor_login/",
+            post(login::two_factor_login),
+        )
+        .route(
+            "/api/v1/accounts/send_two_factor_login_sms/",
+            post(login::send_two_factor_sms),
+        )
+        .route(
+            "/api/v1/challenge/{pk}/{nonce}/",
+            get(login::challenge_state).post(login::challenge_answer),
         )
         .route("/live-dash/{rep}/{file}", get(origin::live_dash))
         .route("/cover/{file}", get(cover))
@@ -102,22 +123,58 @@ pub async fn serve(listener: TcpListener, state: Arc<SimState>, stop: Cancellati
     tracker.wait().await;
 }
 
+/// Requests a logged-out client makes: the pre-login key fetch, the login itself, two-factor
+/// and challenges.
+fn is_login_path(path: &str) -> bool {
+    const PATHS: [&str; 6] = [
+        "/api/v1/launcher/sync/",
+        "/api/v1/launcher/mobileconfig/",
+        "/api/v1/qe/sync/",
+        "/api/v1/accounts/login/",
+        "/api/v1/accounts/two_factor_login/",
+        "/api/v1/accounts/send_two_factor_login_sms/",
+    ];
+    PATHS.contains(&path) || path.starts_with("/api/v1/challenge/")
+}
+
+/// The `sessionid` inside `Bearer IGT:2:<base64 JSON>`, decoded as instagrapi's token is
+/// validated (by content, not by bytes).
+fn bearer_sessionid(v: &str) -> Option<String> {
+    use base64::Engine as _;
+    let b64 = v.strip_prefix("Bearer IGT:2:")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    json.get("sessionid")?.as_str().map(str::to_string)
+}
+
 /// Whether the request carries a credential like the app's: a `sessionid` cookie or an
 /// `Authorization: Bearer IGT:2:…` header (docs/instagram.md §1 "Two ways to carry a session").
-fn authenticated(req: &Request<Body>) -> bool {
+/// With a `[login]` scenario only sessions the simulator issued count; otherwise any
+/// non-empty one does.
+fn authenticated(state: &SimState, req: &Request<Body>) -> bool {
     let h = req.headers();
+    let accepts = |sessionid: &str| match &state.login {
+        Some(l) => l.accepts(sessionid),
+        None => !sessionid.is_empty(),
+    };
     let bearer = h
         .get_all("authorization")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.starts_with("Bearer IGT:2:") && v.len() > "Bearer IGT:2:".len());
+        .any(|v| match (&state.login, bearer_sessionid(v)) {
+            (Some(_), Some(sid)) => accepts(&sid),
+            (Some(_), None) => false,
+            (None, _) => v.starts_with("Bearer IGT:2:") && v.len() > "Bearer IGT:2:".len(),
+        });
     let cookie = h
         .get_all("cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .any(|(k, v)| k == "sessionid" && !v.is_empty());
+        .any(|(k, v)| k == "sessionid" && accepts(v));
     bearer || cookie
 }
 
@@ -179,7 +236,8 @@ async fn handle(
     }
 
     let expired = state.scenario.session_expires_at.is_some_and(|t| at >= t);
-    let resp = if path.starts_with("/api/v1/") && (expired || !authenticated(&req)) {
+    let needs_session = path.starts_with("/api/v1/") && !is_login_path(&path);
+    let resp = if needs_session && (expired || !authenticated(&state, &req)) {
         api::fail(StatusCode::FORBIDDEN, "login_required")
     } else {
         match router.oneshot(req).await {

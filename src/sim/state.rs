@@ -85,6 +85,8 @@ pub struct SimState {
     pub requests: Mutex<VecDeque<RecordedRequest>>,
     /// Seeded: fault probabilities are reproducible for a given request order.
     pub fault_rng: Mutex<StdRng>,
+    /// The login endpoints' key pair and memory, when the scenario has a `[login]`.
+    pub login: Option<Box<super::login::LoginState>>,
 }
 
 impl SimState {

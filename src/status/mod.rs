@@ -2,7 +2,10 @@
 //! ffmpeg, session), `/metrics` (Prometheus text) and `/recordings` (JSON of recordings in
 //! progress). Loopback by default; `iglive status` reads it for a person.
 
+mod control;
 pub(crate) mod metrics;
+
+pub use control::{ReloadOutcome, ReloadRequest, ReloadSender, WatchedAccountState, RELOAD_HEADER};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +16,7 @@ use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +38,8 @@ pub struct StatusState {
     pub min_free_space: u64,
     pub accounts: Accounts,
     pub started_at: f64,
+    /// Where `POST /api/v1/reload` hands reload requests to the daemon (`None`: refused).
+    pub reload: Option<ReloadSender>,
 }
 
 /// One readiness check's result.
@@ -174,6 +179,8 @@ pub fn router(state: StatusState) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics_handler))
         .route("/recordings", get(recordings))
+        .route("/api/v1/reload", post(control::reload))
+        .route("/api/v1/accounts", get(control::accounts))
         .with_state(state)
 }
 
@@ -191,6 +198,8 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let app = router(state);
     tokio::spawn(async move {
+        // Peer addresses: the reload is only served to loopback peers.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;

@@ -153,6 +153,7 @@ async fn sigkill_at_random_moments_then_restart_gives_complete_recordings() {
         // Somewhere between detection and well after the end (finalization included).
         let kill_after = Duration::from_millis(rng.gen_range(200..6000));
         tokio::time::sleep(kill_after).await; // the moment of the crash, not synchronization
+        let first_log = p.log_text();
         p.kill9();
         let mut p = h.spawn_binary(1);
         wait_until(
@@ -175,7 +176,13 @@ async fn sigkill_at_random_moments_then_restart_gives_complete_recordings() {
         .await
         .expect("playable");
         let (duration, streams) = (probed.duration_s, probed.streams());
-        assert_eq!(streams, 2, "trial {trial}");
+        assert_eq!(
+            streams,
+            2,
+            "trial {trial} (kill after {kill_after:?})\nfirst run:\n{}\nsecond run:\n{}",
+            first_log,
+            p.log_text()
+        );
         let published = published_duration(&h, &id);
         assert!(
             (duration - published).abs() <= 2.5,

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod accounts_cli;
 mod capture_finalize;
 mod capture_hostile;
 mod capture_sim;
@@ -21,6 +22,7 @@ mod engagement_bad_input;
 mod inspect_browser;
 mod inspect_folder;
 mod layering;
+mod login;
 mod notify_hooks;
 mod notify_webhook;
 mod sim_api;
