@@ -202,6 +202,9 @@ async fn run(n: usize, path: Path) -> Outcome {
         ClientOptions {
             retry_base: real(1.0),
             retry_max: real(8.0),
+            // The session's budget, on the simulator's clock: detection alone spends it.
+            max_requests_per_minute: BUDGET,
+            budget_window: real(60.0),
             ..ClientOptions::default()
         },
     )

@@ -25,6 +25,7 @@ mod instagram;
 mod media;
 mod notify;
 mod output;
+mod pool;
 mod recording;
 pub mod sim;
 mod states;
@@ -63,12 +64,13 @@ pub use dash::{
 };
 
 // Muxing, verification and the recording folder.
-pub use media::finalize::{finalize_capture, FinalizeError, MuxTags};
+pub use media::finalize::{finalize_capture, is_finalized, FinalizeError, MuxTags};
 pub use media::probe::{probe, Probe};
 pub use output::{write_artifacts, Point, RecordingFacts};
 
 // Recordings, their engagement pollers and notifications.
 pub use notify::Notifier;
+pub use pool::{Lease, Member, Pool, SessionState};
 pub use recording::{comments, Ctx, RecorderEvent};
 
 // The database.

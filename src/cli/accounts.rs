@@ -122,6 +122,7 @@ fn add(a: AddArgs) -> anyhow::Result<ExitCode> {
     let account = AccountConfig {
         user_id: user.pk.clone(),
         label: label.or_else(|| user.username.clone()),
+        engagement: None,
     };
     if let Err(e) = add_account(&cfg.path, &account) {
         eprintln!("iglive accounts add: {e}");

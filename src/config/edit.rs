@@ -145,6 +145,7 @@ pub fn remove_account(path: &Path, user_id: &str) -> Result<AccountConfig, EditE
             .and_then(|t| t.get("label"))
             .and_then(|l| l.as_str())
             .map(str::to_string),
+        engagement: None,
     };
     list.remove(index);
     commit(path, &doc.to_string())?;
@@ -187,6 +188,7 @@ label = "two"        # second
             &AccountConfig {
                 user_id: "333".into(),
                 label: Some("three".into()),
+                engagement: None,
             },
         )
         .expect("added");
@@ -216,6 +218,7 @@ label = "two"        # second
             &AccountConfig {
                 user_id: "222".into(),
                 label: None,
+                engagement: None,
             },
         );
         assert!(matches!(dup, Err(EditError::Duplicate { .. })), "{dup:?}");
@@ -255,6 +258,7 @@ label = "two"        # second
             &AccountConfig {
                 user_id: "5".into(),
                 label: None,
+                engagement: None,
             },
         )
         .expect("added");
@@ -269,6 +273,7 @@ label = "two"        # second
             &AccountConfig {
                 user_id: "5".into(),
                 label: None,
+                engagement: None,
             },
         )
         .unwrap_err();
@@ -280,6 +285,7 @@ label = "two"        # second
             &AccountConfig {
                 user_id: "5".into(),
                 label: None,
+                engagement: None,
             },
         )
         .unwrap_err();

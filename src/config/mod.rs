@@ -13,12 +13,14 @@ use serde::Deserialize;
 
 mod atomic;
 mod edit;
+mod footprint;
 mod locate;
 mod raw;
 mod sections;
 
 pub use atomic::{mode_of, write_atomic};
 pub use edit::{add_account, remove_account, EditError};
+pub use footprint::Footprint;
 
 use raw::RawConfig;
 
@@ -101,6 +103,8 @@ pub struct RecordingConfig {
     pub max_height: Option<u32>,
     pub keep_segments: bool,
     pub max_concurrent: usize,
+    /// What is asked of the API while recording, unless an account says otherwise.
+    pub engagement: Footprint,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +126,8 @@ pub struct AccountConfig {
     /// Numeric Instagram user pk, kept as a string (pks exceed what some JSON tools keep exact).
     pub user_id: String,
     pub label: Option<String>,
+    /// This account's engagement footprint (`recording.engagement` when unset).
+    pub engagement: Option<Footprint>,
 }
 
 impl AccountConfig {
@@ -274,6 +280,15 @@ impl Config {
             accounts: AccountConfig::list_from_raw(raw.accounts, require_accounts, &src)?,
             notify: NotifyConfig::list_from_raw(raw.notify, &src)?,
         })
+    }
+
+    /// The engagement footprint of recordings found through `user_id`.
+    pub fn footprint_of(&self, user_id: &str) -> Footprint {
+        self.accounts
+            .iter()
+            .find(|a| a.user_id == user_id)
+            .and_then(|a| a.engagement)
+            .unwrap_or(self.recording.engagement)
     }
 
     /// Resolves the config path: `-c`, then `$IGLIVE_CONFIG`, then `config/iglive.toml`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::locate::{key_path_at, line_of};
-use super::{parse_byte_size, ConfigError, Engine, NotifyEvent, Source};
+use super::{parse_byte_size, ConfigError, Engine, Footprint, NotifyEvent, Source};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +127,7 @@ pub(super) struct RawRecording {
     pub(super) max_height: Option<u32>,
     pub(super) keep_segments: bool,
     pub(super) max_concurrent: usize,
+    pub(super) engagement: Footprint,
 }
 
 impl Default for RawRecording {
@@ -141,6 +142,7 @@ impl Default for RawRecording {
             max_height: None,
             keep_segments: false,
             max_concurrent: 8,
+            engagement: Footprint::Full,
         }
     }
 }
@@ -185,6 +187,8 @@ pub(super) struct RawAccount {
     pub(super) user_id: String,
     #[serde(default)]
     pub(super) label: Option<String>,
+    #[serde(default)]
+    pub(super) engagement: Option<Footprint>,
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

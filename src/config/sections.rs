@@ -102,6 +102,7 @@ impl RecordingConfig {
             max_height: raw.max_height,
             keep_segments: raw.keep_segments,
             max_concurrent: raw.max_concurrent,
+            engagement: raw.engagement,
         })
     }
 }
@@ -180,6 +181,7 @@ impl AccountConfig {
             accounts.push(AccountConfig {
                 user_id,
                 label: a.label.filter(|l| !l.trim().is_empty()),
+                engagement: a.engagement,
             });
         }
         Ok(accounts)

@@ -9,7 +9,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::instagram::{ApiErrorKind, Client};
-use crate::recording::{supervise, Deps};
+use crate::recording::{supervise, Deps, Target};
 use crate::states::RecordingState;
 use crate::store::{now_unix, BroadcastRow, RecordingRow, Write};
 use crate::watch::{Accounts, LiveEvent};
@@ -51,11 +51,15 @@ impl Launcher<'_> {
             return Some(ev);
         }
         self.accounts.pause(&ev.user_id);
+        let target = Target {
+            footprint: self.cfg.footprint_of(&ev.user_id),
+            broadcast: ev.broadcast,
+            user_id: ev.user_id,
+            username: ev.username,
+        };
         self.recordings.spawn(supervise(
             deps.clone(),
-            ev.broadcast,
-            ev.user_id,
-            ev.username,
+            target,
             self.shutdown.clone(),
             self.abort.clone(),
         ));

@@ -11,8 +11,9 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::capture::CaptureProgress;
+use crate::config::Config;
 use crate::instagram::{ApiErrorKind, Broadcast};
-use crate::recording::{catch_up, supervise, AfterLive, Deps};
+use crate::recording::{catch_up, supervise, AfterLive, Deps, Target};
 use crate::states::RecordingState;
 use crate::store::query::{self, Unfinished};
 use crate::store::{RecordingRow, Write};
@@ -32,6 +33,7 @@ fn reconstructed(u: &Unfinished) -> Option<Broadcast> {
 }
 
 pub(super) async fn run(
+    cfg: &Config,
     deps: &Deps,
     recordings: &TaskTracker,
     accounts: &Accounts,
@@ -57,12 +59,17 @@ pub(super) async fn run(
     tracing::info!("recovery: {} unfinished recording(s)", list.len());
     for u in list {
         let id = u.broadcast_id.clone();
-        let live = match deps.client.broadcast_info(&id).await {
+        let answer = match deps.pool.any_client() {
+            Some(client) => client.broadcast_info(&id).await.map_err(Some),
+            None => Err(None),
+        };
+        let live = match answer {
             Ok(b) if b.is_live() => Some(b),
             Ok(_) => None,
-            Err(e) if e.kind() == ApiErrorKind::NotFound => None,
+            Err(Some(e)) if e.kind() == ApiErrorKind::NotFound => None,
             Err(e) => {
-                tracing::warn!(broadcast_id = %id, error = %e, "recovery: cannot ask whether it goes on; resuming the capture to find out");
+                let error = e.map_or("no session is usable".into(), |e| e.to_string());
+                tracing::warn!(broadcast_id = %id, %error, "recovery: cannot ask whether it goes on; resuming the capture to find out");
                 reconstructed(&u)
             }
         };
@@ -70,11 +77,15 @@ pub(super) async fn run(
             Some(b) => {
                 tracing::info!(broadcast_id = %id, "recovery: still live; resuming its recording");
                 accounts.pause(&u.user_id);
+                let target = Target {
+                    broadcast: b,
+                    user_id: u.user_id.clone(),
+                    username: u.username.clone(),
+                    footprint: cfg.footprint_of(&u.user_id),
+                };
                 recordings.spawn(supervise(
                     deps.clone(),
-                    b,
-                    u.user_id.clone(),
-                    u.username.clone(),
+                    target,
                     shutdown.clone(),
                     abort.clone(),
                 ));

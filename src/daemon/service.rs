@@ -21,6 +21,7 @@ use super::{recovery, systemd, Exit};
 use crate::config::Config;
 use crate::instagram::{ApiError, Client, ClientOptions, Session};
 use crate::notify::Notifier;
+use crate::pool::{Member, PlanOptions, Pool};
 use crate::recording::{Deps, RecorderEvent, Registry};
 use crate::status::{ReloadOutcome, ReloadRequest, ReloadSender};
 use crate::store::{now_unix, AccountRow, Store, Write, Writer, WriterThread};
@@ -96,6 +97,7 @@ impl Daemon {
             session,
             ClientOptions {
                 timeout: cfg.instagram.request_timeout,
+                max_requests_per_minute: cfg.watch.max_requests_per_minute,
                 ..Default::default()
             },
         )?;
@@ -103,9 +105,16 @@ impl Daemon {
             .context("cannot build the notification HTTP client")?;
         let (events_tx, recorder) = mpsc::channel::<RecorderEvent>(256);
         let (reload_tx, reload) = mpsc::channel::<ReloadRequest>(4);
-        let deps = Deps {
+        let http = crate::dash::cdn_client().context("cannot build the CDN HTTP client")?;
+        let member = Member {
+            name: "default".into(),
             client: client.clone(),
-            http: crate::dash::cdn_client().context("cannot build the CDN HTTP client")?,
+            cdn: http.clone(),
+            budget: cfg.watch.max_requests_per_minute,
+        };
+        let deps = Deps {
+            pool: Pool::new(vec![member], PlanOptions::default()),
+            http,
             writer,
             store: store.clone(),
             recording: cfg.recording.clone(),
@@ -143,6 +152,7 @@ impl Daemon {
         daemon.serve_status(reload_tx).await?;
         // Recovery before watching: unfinished recordings resume or are finalized.
         recovery::run(
+            &daemon.cfg,
             &daemon.deps,
             &daemon.recordings,
             &daemon.accounts,

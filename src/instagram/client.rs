@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
 
+use super::budget::RequestBudget;
 use super::credentials::Credentials;
 use super::endpoint::Endpoint;
 use super::error::{classify, classify_redirect, ApiError};
@@ -28,6 +29,10 @@ use crate::backoff::{Backoff, MAX_DELAY};
 pub const ANDROID_APP_ID: &str = "567067343352427";
 /// instagrapi's capabilities value.
 pub const CAPABILITIES: &str = "3brTv10=";
+/// A session's default budget: one request a second on average. At the default poll
+/// intervals one recording asks for about 40 a minute, so a few recordings share it by
+/// stretching their intervals (the pool plans that).
+pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
 /// Hard ceiling on `ClientOptions::max_retries`: retries must stay bounded whatever the setting.
 const MAX_RETRIES: u32 = 10;
 /// `encoding_tag` of replay endpoints.
@@ -55,6 +60,10 @@ pub struct ClientOptions {
     pub max_body_bytes: usize,
     pub accept_language: String,
     pub governor: GovernorOptions,
+    /// The session's budget: API requests in any window of `budget_window` (60 s; tests
+    /// against the simulator's fast clock shrink it).
+    pub max_requests_per_minute: u32,
+    pub budget_window: Duration,
 }
 
 impl Default for ClientOptions {
@@ -68,6 +77,8 @@ impl Default for ClientOptions {
             max_body_bytes: 8 * 1024 * 1024,
             accept_language: "en-US".into(),
             governor: GovernorOptions::default(),
+            max_requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE,
+            budget_window: Duration::from_secs(60),
         }
     }
 }
@@ -79,6 +90,7 @@ struct Inner {
     session: Session,
     options: ClientOptions,
     governor: SessionGovernor,
+    budget: RequestBudget,
     stats: RequestStats,
     /// Cookies/token as rotated by Instagram's answers.
     credentials: Credentials,
@@ -235,6 +247,7 @@ impl Client {
             .build()
             .map_err(|e| ApiError::setup(format!("cannot build the HTTP client: {e}")))?;
         let governor = SessionGovernor::new(options.governor.clone());
+        let budget = RequestBudget::new(options.max_requests_per_minute, options.budget_window);
         let credentials = Credentials::new(&session);
         Ok(Client {
             inner: Arc::new(Inner {
@@ -243,6 +256,7 @@ impl Client {
                 session,
                 options,
                 governor,
+                budget,
                 stats: RequestStats::default(),
                 credentials,
             }),
@@ -269,6 +283,11 @@ impl Client {
     /// The governor shared by every clone (schedulers read its slowdown).
     pub fn governor(&self) -> &SessionGovernor {
         &self.inner.governor
+    }
+
+    /// The session's request budget, shared by every clone.
+    pub fn budget(&self) -> &RequestBudget {
+        &self.inner.budget
     }
 
     /// Requests sent so far by endpoint and outcome (`"ok"` or an error kind).
@@ -528,6 +547,8 @@ impl Client {
                 .governor
                 .wait_ready(call.endpoint, &call.target)
                 .await?;
+            // Every attempt, retries included, is a request the budget counts.
+            inner.budget.acquire(call.endpoint.priority()).await;
             let result = self.send_once(call).await;
             let outcome = match &result {
                 Ok(_) => "ok",

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::budget::Priority;
+
 /// One private-API endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Endpoint {
@@ -46,6 +48,25 @@ impl Endpoint {
             Endpoint::ReelsTray => "reels_tray",
             Endpoint::UserInfo => "user_info",
             Endpoint::UsernameInfo => "username_info",
+        }
+    }
+
+    /// Which requests go first when the session's budget is tight (docs/instagram.md §8
+    /// "Blocks"): the end-of-broadcast status and the live chat, then detection, then
+    /// viewer-side extras.
+    pub fn priority(self) -> Priority {
+        match self {
+            Endpoint::BroadcastInfo | Endpoint::Heartbeat | Endpoint::Comments => {
+                Priority::Critical
+            }
+            // Resolving an account for `iglive accounts add` is detection's kind of request.
+            Endpoint::StoryFeed
+            | Endpoint::ReelsTray
+            | Endpoint::UserInfo
+            | Endpoint::UsernameInfo => Priority::Detection,
+            Endpoint::LikeCount | Endpoint::PostLiveComments | Endpoint::PostLiveLikes => {
+                Priority::Low
+            }
         }
     }
 

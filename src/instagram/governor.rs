@@ -74,6 +74,8 @@ pub struct SessionHealth {
     pub throttle_events: u64,
     /// Set once Instagram refused the session; requests are no longer sent.
     pub expired: Option<SessionExpiry>,
+    /// The last throttling answer, for whoever asks why the session is slow.
+    pub last_throttle: Option<String>,
 }
 
 impl SessionHealth {
@@ -90,6 +92,7 @@ struct State {
     quiet_since: Instant,
     throttle_events: u64,
     expired: Option<SessionExpiry>,
+    last_throttle: Option<String>,
 }
 
 /// Shared pacing state of one session: every request waits on it before being sent.
@@ -109,6 +112,7 @@ impl SessionGovernor {
                 quiet_since: Instant::now(),
                 throttle_events: 0,
                 expired: None,
+                last_throttle: None,
             }),
         }
     }
@@ -165,7 +169,10 @@ impl SessionGovernor {
     /// Feeds an error into the governor (throttling or expiry); others are ignored.
     pub fn observe(&self, now: Instant, err: &ApiError) {
         match err {
-            ApiError::Throttled { retry_after, .. } => self.on_throttled(now, *retry_after),
+            ApiError::Throttled { retry_after, .. } => {
+                self.on_throttled(now, *retry_after);
+                self.lock().last_throttle = Some(err.to_string());
+            }
             ApiError::LoginRequired { .. } => self.on_expired(SessionExpiry {
                 kind: ApiErrorKind::LoginRequired,
                 reason: err.to_string(),
@@ -200,6 +207,7 @@ impl SessionGovernor {
                 .map(|u| u.saturating_duration_since(now)),
             throttle_events: st.throttle_events,
             expired: st.expired.clone(),
+            last_throttle: st.last_throttle.clone(),
         }
     }
 

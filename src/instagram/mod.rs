@@ -1,4 +1,5 @@
 //! Instagram's private API as the recorder uses it (docs/instagram.md §1–2).
+pub(crate) mod budget;
 pub(crate) mod client;
 pub(crate) mod credentials;
 pub(crate) mod endpoint;
@@ -11,7 +12,8 @@ pub(crate) mod stats;
 pub(crate) mod types;
 pub(crate) mod user_ref;
 
-pub use client::{Client, ClientOptions};
+pub use budget::{BudgetFigures, Priority, RequestBudget};
+pub use client::{Client, ClientOptions, DEFAULT_REQUESTS_PER_MINUTE};
 pub use endpoint::Endpoint;
 pub use error::{ApiError, ApiErrorKind};
 pub use governor::GovernorOptions;

@@ -81,6 +81,22 @@ struct Job {
     expect: Option<(f64, f64)>,
 }
 
+/// Where verified inputs are moved before they are deleted: one atomic rename marks the
+/// outputs as complete, so a crash during the deletion cannot leave a half-deleted store that
+/// a later run would mux into a worse video.
+fn retired(segments_dir: &Path) -> PathBuf {
+    let mut name = segments_dir.as_os_str().to_os_string();
+    name.push(".done");
+    PathBuf::from(name)
+}
+
+/// Whether a folder's capture was already muxed and verified (its segments retired or gone
+/// beside the video): nothing more should be captured into it, and a re-run only reports.
+pub fn is_finalized(segments_dir: &Path, out_dir: &Path) -> bool {
+    retired(segments_dir).exists()
+        || (!segments_dir.exists() && out_dir.join(output_name(1)).is_file())
+}
+
 /// Assembles, muxes and verifies the capture in `segments_dir` into `out_dir`.
 pub async fn finalize_capture(
     segments_dir: &Path,
@@ -88,6 +104,13 @@ pub async fn finalize_capture(
     tags: &MuxTags,
     keep_segments: bool,
 ) -> Result<FinalizeReport, FinalizeError> {
+    if retired(segments_dir).exists() {
+        // An earlier run verified its outputs and was stopped while deleting the inputs;
+        // whatever was captured since (a catch-up) is not part of them.
+        remove_quietly(&retired(segments_dir));
+        remove_quietly(segments_dir);
+        return already_done(segments_dir, out_dir).await;
+    }
     if !segments_dir.is_dir() {
         // A re-run after a finalize that verified and removed the segments.
         return already_done(segments_dir, out_dir).await;
@@ -118,17 +141,35 @@ pub async fn finalize_capture(
     }
     // Every output is verified: the inputs may go (thousands of files: off the runtime).
     let dir = segments_dir.to_path_buf();
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_dir_all(dir.join(ASSEMBLED));
-        let _ = std::fs::remove_file(dir.join("concat.txt"));
+    let cleaned = tokio::task::spawn_blocking(move || {
+        remove_quietly(&dir.join(ASSEMBLED));
+        remove_quietly(&dir.join("concat.txt"));
         if !keep_segments {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!("cannot remove {}: {e}", dir.display());
+            match std::fs::rename(&dir, retired(&dir)) {
+                Ok(()) => remove_quietly(&retired(&dir)),
+                Err(e) => tracing::warn!(error = %e, "cannot retire {}", dir.display()),
             }
         }
     })
     .await;
+    if let Err(e) = cleaned {
+        tracing::warn!(error = %e, "the clean-up task failed");
+    }
     Ok(report)
+}
+
+/// Removes a file or a folder tree; what cannot be removed is only worth a warning.
+fn remove_quietly(path: &Path) {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    if let Err(e) = removed {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(error = %e, "cannot remove {}", path.display());
+        }
+    }
 }
 
 /// The report of outputs that already exist (segments gone after an earlier success).

@@ -4,12 +4,14 @@
 //! recording is finalized.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::capture::CaptureProgress;
+use crate::pool::Demand;
 use crate::states::RecordingState;
 use crate::store::{RecordingRow, Write};
 
@@ -77,7 +79,7 @@ impl AfterLive {
             broadcast_id: self.broadcast_id.clone(),
             user_id: self.user_id.clone(),
             published_time: self.published_time,
-            client: deps.client.clone(),
+            lease: Arc::new(deps.pool.lease(&self.broadcast_id, Demand::default())),
             writer: deps.writer.clone(),
             signals,
             cancel: abort.child_token(),

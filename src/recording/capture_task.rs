@@ -60,8 +60,8 @@ pub(super) async fn run(
         }
         // Nothing captured over several runs and no session left to ask whether the
         // broadcast goes on: stop rather than retry forever.
-        if fruitless >= FRUITLESS_RUNS && deps.client.health().expired.is_some() {
-            tracing::error!(error = %error, "capture failed repeatedly and the session is expired; giving up");
+        if fruitless >= FRUITLESS_RUNS && deps.pool.usable().is_empty() {
+            tracing::error!(error = %error, "capture failed repeatedly and no session is usable to ask whether the broadcast goes on; giving up");
             return;
         }
         let delay = if error.is_storage() {

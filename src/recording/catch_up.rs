@@ -22,12 +22,18 @@ pub async fn catch_up(
     mpd_url: url::Url,
     folder: &Path,
 ) -> Option<CaptureProgress> {
+    let segments_dir = folder.join(".segments");
+    if crate::media::finalize::is_finalized(&segments_dir, folder) {
+        // Muxed and verified before a crash: a capture now could only add a stray tail.
+        tracing::info!("already muxed before the restart; no catch-up capture");
+        return None;
+    }
     let control = CaptureControl::default();
     control.drain.cancel();
     let req = CaptureRequest {
         broadcast_id: broadcast_id.to_string(),
         mpd_url,
-        segments_dir: folder.join(".segments"),
+        segments_dir,
         rewind: rc.rewind,
         max_height: rc.max_height,
     };

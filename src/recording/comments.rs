@@ -10,6 +10,7 @@ use crate::instagram::types::Comment;
 use crate::store::{CommentRow, Write};
 
 use super::context::Ctx;
+use crate::pool::PollerClass;
 
 /// The persisted cursor's name in the `cursors` table.
 pub const CURSOR: &str = "last_comment_ts";
@@ -48,9 +49,12 @@ pub async fn run(ctx: Ctx, interval: Duration, start_cursor: f64) {
         let mut pages = 0;
         loop {
             pages += 1;
+            let Some(client) = ctx.client().await else {
+                return;
+            };
             let page = tokio::select! {
                 _ = ctx.cancel.cancelled() => return,
-                r = ctx.client.comments(&ctx.broadcast_id, cursor) => r,
+                r = client.comments(&ctx.broadcast_id, cursor) => r,
             };
             let page = match page {
                 Ok(p) => p,
@@ -126,7 +130,7 @@ pub async fn run(ctx: Ctx, interval: Duration, start_cursor: f64) {
                 break;
             }
         }
-        if !ctx.pause(interval).await {
+        if !ctx.pause(interval, PollerClass::Critical).await {
             return;
         }
     }

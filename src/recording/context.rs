@@ -1,12 +1,15 @@
-//! What every task of one recording shares: which broadcast, the session's client, the single
-//! database writer, the intervals, and a channel back to the supervisor.
+//! What every task of one recording shares: which broadcast, its lease on the pool of sessions
+//! (which session its requests go through, and how much its intervals are stretched), the
+//! single database writer, and a channel back to the supervisor.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::instagram::{ApiError, Client};
+use crate::pool::{Lease, PollerClass};
 use crate::states::BroadcastStatus;
 use crate::store::{StoreError, Write, Writer};
 
@@ -20,7 +23,7 @@ pub enum Signal {
     Gone(String),
     /// The manifest carried Instagram's end signal.
     StreamEnded(String),
-    /// The session was refused; polling has stopped.
+    /// A session was refused; the pool moves the pollers to another one.
     SessionExpired(String),
 }
 
@@ -32,19 +35,31 @@ pub struct Ctx {
     /// Unix seconds of the broadcast's `published_time`: provisional origin of offsets until
     /// the capture knows where the video starts.
     pub published_time: f64,
-    pub client: Client,
+    /// Which session the requests go through; shared by the recording's pollers.
+    pub lease: Arc<Lease>,
     pub writer: Writer,
     pub signals: mpsc::Sender<Signal>,
     pub cancel: CancellationToken,
 }
 
 impl Ctx {
-    /// Sleeps for `interval` stretched by the session's slowdown; `false` when cancelled.
-    pub async fn pause(&self, interval: Duration) -> bool {
-        let slowdown = self.client.health().slowdown.clamp(1.0, 64.0);
+    /// The client for the next request: the lease's session, or another usable one; waits
+    /// while none is. `None` when cancelled.
+    pub async fn client(&self) -> Option<Client> {
+        self.lease.client(&self.cancel).await
+    }
+
+    /// Sleeps for `interval` stretched by the session's throttling slowdown or its budget
+    /// plan for `class`, whichever is larger; `false` when cancelled.
+    pub async fn pause(&self, interval: Duration, class: PollerClass) -> bool {
+        let slowdown = match self.lease.session().and_then(|s| self.lease.member(&s)) {
+            Some(m) => m.client.health().slowdown,
+            None => 1.0,
+        };
+        let stretch = self.lease.stretch(class).max(slowdown).clamp(1.0, 64.0);
         tokio::select! {
             _ = self.cancel.cancelled() => false,
-            _ = tokio::time::sleep(interval.mul_f64(slowdown)) => true,
+            _ = tokio::time::sleep(interval.mul_f64(stretch)) => true,
         }
     }
 
@@ -81,9 +96,10 @@ impl Ctx {
                 false
             }
             K::LoginRequired | K::Challenge => {
-                tracing::error!(poller, error = %e, "the session was refused");
+                // The session's governor marked it; the next request goes through another.
+                tracing::error!(poller, error = %e, "the session was refused; moving on");
                 self.signal(Signal::SessionExpired(e.to_string())).await;
-                false
+                true
             }
             _ => {
                 tracing::warn!(poller, error = %e, "poll failed");

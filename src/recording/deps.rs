@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 
 use crate::config::RecordingConfig;
-use crate::instagram::Client;
+use crate::pool::Pool;
 use crate::store::{Store, Writer};
 
 use super::registry::Registry;
@@ -13,7 +13,8 @@ use super::registry::Registry;
 /// Everything a recording needs from the daemon.
 #[derive(Clone)]
 pub struct Deps {
-    pub client: Client,
+    /// The sessions every API request of a recording goes through.
+    pub pool: Pool,
     /// For the CDN (manifests and segments): no Instagram cookies are sent there.
     pub http: reqwest::Client,
     pub writer: Writer,

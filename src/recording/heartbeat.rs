@@ -6,15 +6,16 @@ use std::time::Duration;
 use crate::store::{now_unix, StatusSource, ViewerSample, Write};
 
 use super::context::{Ctx, Signal};
+use crate::pool::PollerClass;
 
 pub async fn run(ctx: Ctx, interval: Duration) {
     loop {
-        if ctx.cancel.is_cancelled() {
+        let Some(client) = ctx.client().await else {
             return;
-        }
+        };
         let result = tokio::select! {
             _ = ctx.cancel.cancelled() => return,
-            r = ctx.client.heartbeat_and_viewer_count(&ctx.broadcast_id) => r,
+            r = client.heartbeat_and_viewer_count(&ctx.broadcast_id) => r,
         };
         match result {
             Ok(hb) => {
@@ -53,7 +54,7 @@ pub async fn run(ctx: Ctx, interval: Duration) {
                 }
             }
         }
-        if !ctx.pause(interval).await {
+        if !ctx.pause(interval, PollerClass::Critical).await {
             return;
         }
     }

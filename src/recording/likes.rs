@@ -6,15 +6,19 @@ use std::time::Duration;
 use crate::store::{now_unix, LikeSample, Write};
 
 use super::context::Ctx;
+use crate::pool::PollerClass;
 
 pub const CURSOR: &str = "like_ts";
 
 pub async fn run(ctx: Ctx, interval: Duration, start_like_ts: i64) {
     let mut like_ts = start_like_ts;
     loop {
+        let Some(client) = ctx.client().await else {
+            return;
+        };
         let answer = tokio::select! {
             _ = ctx.cancel.cancelled() => return,
-            r = ctx.client.like_count(&ctx.broadcast_id, like_ts) => r,
+            r = client.like_count(&ctx.broadcast_id, like_ts) => r,
         };
         match answer {
             Ok(l) => {
@@ -48,7 +52,7 @@ pub async fn run(ctx: Ctx, interval: Duration, start_like_ts: i64) {
                 }
             }
         }
-        if !ctx.pause(interval).await {
+        if !ctx.pause(interval, PollerClass::Low).await {
             return;
         }
     }

@@ -23,4 +23,4 @@ pub use context::Ctx;
 pub use deps::{Deps, RecorderEvent};
 pub use finalize::{FinalizeJob, Finalizer};
 pub use registry::Registry;
-pub use supervisor::supervise;
+pub use supervisor::{supervise, Target};

@@ -27,11 +27,10 @@ pub async fn fetch(ctx: &Ctx) -> PostLiveReport {
         if ctx.cancel.is_cancelled() {
             break;
         }
-        let page = match ctx
-            .client
-            .post_live_comments(&ctx.broadcast_id, offset)
-            .await
-        {
+        let Some(client) = ctx.client().await else {
+            break;
+        };
+        let page = match client.post_live_comments(&ctx.broadcast_id, offset).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::info!(error = %e, "post-live comments end here");
@@ -62,7 +61,10 @@ pub async fn fetch(ctx: &Ctx) -> PostLiveReport {
         if ctx.cancel.is_cancelled() {
             break;
         }
-        let page = match ctx.client.post_live_likes(&ctx.broadcast_id, offset).await {
+        let Some(client) = ctx.client().await else {
+            break;
+        };
+        let page = match client.post_live_likes(&ctx.broadcast_id, offset).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::info!(error = %e, "post-live likes end here");

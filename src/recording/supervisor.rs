@@ -18,8 +18,10 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::capture::{CaptureControl, CaptureProgress, CaptureRequest};
+use crate::config::Footprint;
 use crate::instagram::Broadcast;
 use crate::output;
+use crate::pool::{Demand, PollerClass};
 use crate::states::{BroadcastStatus, RecordingState};
 use crate::store::{
     now_unix, query, AccountRow, BroadcastRow, RecordingRow, StatusSource, Store, Write,
@@ -40,6 +42,25 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 const FIGURES_EVERY: Duration = Duration::from_secs(5);
 /// How long the one `info` call after a stream-signalled end may take.
 const FINAL_STATUS_TIMEOUT: Duration = Duration::from_secs(15);
+/// The status check of a chat-only recording: slow, since viewer counts are not wanted.
+const CHAT_STATUS_EVERY: Duration = Duration::from_secs(30);
+/// The status check of a video-only recording: what the end of the broadcast needs, when
+/// the manifest does not say it first.
+const VIDEO_STATUS_EVERY: Duration = Duration::from_secs(60);
+
+/// The engagement pollers a recording may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Poller {
+    Heartbeat,
+    Comments,
+    Likes,
+}
+
+/// What the pollers ask of the session's budget at their nominal intervals.
+fn recording_demand(pollers: &[(Poller, PollerClass, Duration)]) -> Demand {
+    let classes: Vec<(PollerClass, Duration)> = pollers.iter().map(|&(_, c, d)| (c, d)).collect();
+    crate::pool::recording_demand(&classes)
+}
 
 /// The folder for a broadcast: `<recordings_dir>/<username>/<date>_<id>/`.
 pub fn folder_for(
@@ -62,12 +83,16 @@ pub fn folder_for(
 /// log line of the recording carries its broadcast and account through the span.
 pub async fn supervise(
     deps: Deps,
-    broadcast: Broadcast,
-    user_id: String,
-    username: Option<String>,
+    target: Target,
     shutdown: CancellationToken,
     abort: CancellationToken,
 ) {
+    let Target {
+        broadcast,
+        user_id,
+        username,
+        footprint,
+    } = target;
     // The broadcast object's owner is the freshest source of the username (it can change).
     let username = broadcast
         .broadcast_owner
@@ -80,8 +105,18 @@ pub async fn supervise(
         user_id = %user_id,
         username = username.as_deref().unwrap_or("?"),
     );
-    let recording = Recording::new(deps, broadcast, user_id, username);
+    let recording = Recording::new(deps, broadcast, user_id, username, footprint);
     recording.supervise(shutdown, abort).instrument(span).await
+}
+
+/// What to record: the broadcast, the watched account it was found through, and how much
+/// to ask the API while recording it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub broadcast: Broadcast,
+    pub user_id: String,
+    pub username: Option<String>,
+    pub footprint: Footprint,
 }
 
 /// The facts of one recording every phase uses.
@@ -92,6 +127,7 @@ struct Recording {
     user_id: String,
     username: Option<String>,
     published_time: f64,
+    footprint: Footprint,
 }
 
 /// The tasks of a running recording.
@@ -104,7 +140,13 @@ struct Running {
 }
 
 impl Recording {
-    fn new(deps: Deps, broadcast: Broadcast, user_id: String, username: Option<String>) -> Self {
+    fn new(
+        deps: Deps,
+        broadcast: Broadcast,
+        user_id: String,
+        username: Option<String>,
+        footprint: Footprint,
+    ) -> Self {
         let published_time = broadcast
             .published_time
             .map(|t| t as f64)
@@ -116,6 +158,7 @@ impl Recording {
             user_id,
             username,
             published_time,
+            footprint,
         }
     }
 
@@ -206,7 +249,9 @@ impl Recording {
             progress,
             captured: true,
             cut_by_shutdown: end == EndReason::Shutdown,
-            merge: !shutdown.is_cancelled() && !abort.is_cancelled(),
+            merge: self.footprint == Footprint::Full
+                && !shutdown.is_cancelled()
+                && !abort.is_cancelled(),
         };
         let outcome = after.run(&self.deps, abort).await;
         match &outcome {
@@ -272,16 +317,21 @@ impl Recording {
         let tasks = TaskTracker::new();
         let pollers_cancel = CancellationToken::new();
         let (signals_tx, signals) = mpsc::channel::<Signal>(64);
+        let pollers = self.pollers();
+        let lease = self.deps.pool.lease(&self.id, recording_demand(&pollers));
+        if let Some(session) = lease.session() {
+            tracing::info!(%session, footprint = self.footprint.as_str(), "engagement polls go through this session");
+        }
         let ctx = Ctx {
             broadcast_id: self.id.clone(),
             user_id: self.user_id.clone(),
             published_time: self.published_time,
-            client: self.deps.client.clone(),
+            lease: Arc::new(lease),
             writer: self.deps.writer.clone(),
             signals: signals_tx.clone(),
             cancel: pollers_cancel.clone(),
         };
-        self.spawn_pollers(&tasks, &ctx).await;
+        self.spawn_pollers(&tasks, &ctx, &pollers).await;
         let control = CaptureControl::default();
         let (progress_tx, progress) = watch::channel(CaptureProgress::default());
         match self
@@ -320,8 +370,37 @@ impl Recording {
         }
     }
 
-    async fn spawn_pollers(&self, tasks: &TaskTracker, ctx: &Ctx) {
+    /// The pollers this footprint runs, with their class and nominal interval.
+    fn pollers(&self) -> Vec<(Poller, PollerClass, Duration)> {
         let rc = &self.deps.recording;
+        let heartbeat = (
+            Poller::Heartbeat,
+            PollerClass::Critical,
+            rc.heartbeat_interval,
+        );
+        let comments = (
+            Poller::Comments,
+            PollerClass::Critical,
+            rc.comments_interval,
+        );
+        let likes = (Poller::Likes, PollerClass::Low, rc.likes_interval);
+        let slow_heartbeat = |floor: Duration| {
+            let every = rc.heartbeat_interval.max(floor);
+            (Poller::Heartbeat, PollerClass::Critical, every)
+        };
+        match self.footprint {
+            Footprint::Full => vec![heartbeat, comments, likes],
+            Footprint::Chat => vec![slow_heartbeat(CHAT_STATUS_EVERY), comments],
+            Footprint::Video => vec![slow_heartbeat(VIDEO_STATUS_EVERY)],
+        }
+    }
+
+    async fn spawn_pollers(
+        &self,
+        tasks: &TaskTracker,
+        ctx: &Ctx,
+        pollers: &[(Poller, PollerClass, Duration)],
+    ) {
         let comment_cursor = load_cursor(&self.deps.store, &self.id, comments::CURSOR)
             .await
             .and_then(|v| v.parse::<f64>().ok())
@@ -331,18 +410,24 @@ impl Recording {
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(0);
         let cancel = &ctx.cancel;
-        let (c, i) = (ctx.clone(), rc.heartbeat_interval);
-        spawn_restarting(tasks, "heartbeat", cancel.clone(), move || {
-            heartbeat::run(c.clone(), i)
-        });
-        let (c, i) = (ctx.clone(), rc.comments_interval);
-        spawn_restarting(tasks, "comments", cancel.clone(), move || {
-            comments::run(c.clone(), i, comment_cursor)
-        });
-        let (c, i) = (ctx.clone(), rc.likes_interval);
-        spawn_restarting(tasks, "likes", cancel.clone(), move || {
-            likes::run(c.clone(), i, like_cursor)
-        });
+        for &(poller, _, every) in pollers {
+            let c = ctx.clone();
+            match poller {
+                Poller::Heartbeat => {
+                    spawn_restarting(tasks, "heartbeat", cancel.clone(), move || {
+                        heartbeat::run(c.clone(), every)
+                    })
+                }
+                Poller::Comments => {
+                    spawn_restarting(tasks, "comments", cancel.clone(), move || {
+                        comments::run(c.clone(), every, comment_cursor)
+                    })
+                }
+                Poller::Likes => spawn_restarting(tasks, "likes", cancel.clone(), move || {
+                    likes::run(c.clone(), every, like_cursor)
+                }),
+            }
+        }
     }
 
     /// Phase 3: the end-of-broadcast decision. Tasks only report; the first end signal wins.
@@ -417,12 +502,14 @@ impl Recording {
             EndReason::Status(s) => Some(s.clone()),
             _ => None,
         };
-        if end.wants_final_status() {
-            let info = tokio::time::timeout(
-                FINAL_STATUS_TIMEOUT,
-                self.deps.client.broadcast_info(&self.id),
-            )
-            .await;
+        if let Some(client) = self
+            .deps
+            .pool
+            .any_client()
+            .filter(|_| end.wants_final_status())
+        {
+            let info =
+                tokio::time::timeout(FINAL_STATUS_TIMEOUT, client.broadcast_info(&self.id)).await;
             if let Ok(Ok(b)) = info {
                 final_status = b.broadcast_status.filter(|s| !s.is_live());
             }

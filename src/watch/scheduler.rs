@@ -115,7 +115,16 @@ impl<K: Ord + Clone> Scheduler<K> {
         }
     }
 
-    /// Replaces the tunables (configuration reload); the poll history is kept.
+    /// Changes the budget (the session's share for detection moves as recordings come and
+    /// go); the poll history is kept, so the window guard holds across the change.
+    pub fn set_budget(&mut self, max_requests_per_minute: u32) {
+        self.config.max_requests_per_minute = max_requests_per_minute.max(1);
+        let budget = self.budget();
+        while self.recent.len() > budget {
+            self.recent.pop_front();
+        }
+    }
+
     /// Multiplies every interval and gap (the session governor's slowdown; at least 1).
     pub fn set_slowdown(&mut self, slowdown: f64) {
         self.slowdown = if slowdown.is_finite() {

@@ -72,6 +72,8 @@ fn client(stub: &Stub) -> Client {
                 throttle_pause: Duration::from_millis(500),
                 ..GovernorOptions::default()
             },
+            // The detector's pacing is under test, not the session budget.
+            max_requests_per_minute: 100_000,
             ..ClientOptions::default()
         },
     )

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
-use iglive::{comments, Ctx};
+use iglive::{comments, Ctx, Pool};
 use iglive::{Client, ClientOptions, Session};
 use iglive::{Store, Writer};
 use tokio_util::sync::CancellationToken;
@@ -88,11 +88,12 @@ async fn hostile_comments_are_stored_or_rejected_one_by_one() {
     .expect("client");
     let (signals, _rx) = tokio::sync::mpsc::channel(8);
     let cancel = CancellationToken::new();
+    let pool = Pool::single("stub", client);
     let ctx = Ctx {
         broadcast_id: "b1".into(),
         user_id: "9".into(),
         published_time: 1_700_000_000.0,
-        client,
+        lease: std::sync::Arc::new(pool.lease("b1", Default::default())),
         writer: writer.clone(),
         signals,
         cancel: cancel.clone(),

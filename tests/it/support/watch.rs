@@ -52,6 +52,10 @@ impl World {
                 max_slowdown: 8.0,
                 quiet_period: self.real(20.0),
             },
+            // These tests are about the detector's own pacing: the session budget stays out
+            // of its way (its own tests are in `instagram::budget`).
+            max_requests_per_minute: 100_000,
+            budget_window: self.real(60.0),
             ..ClientOptions::default()
         }
     }
