@@ -21,6 +21,7 @@ mod config;
 mod daemon;
 mod dash;
 mod disk;
+mod fbns;
 mod instagram;
 mod media;
 mod notify;

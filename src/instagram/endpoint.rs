@@ -18,10 +18,12 @@ pub enum Endpoint {
     UserInfo,
     /// `users/{username}/usernameinfo/` (`iglive accounts add`).
     UsernameInfo,
+    /// `push/register/`: hands Instagram an FBNS token (docs/instagram.md §9).
+    PushRegister,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 11] = [
         Endpoint::StoryFeed,
         Endpoint::BroadcastInfo,
         Endpoint::Heartbeat,
@@ -32,6 +34,7 @@ impl Endpoint {
         Endpoint::ReelsTray,
         Endpoint::UserInfo,
         Endpoint::UsernameInfo,
+        Endpoint::PushRegister,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +49,7 @@ impl Endpoint {
             Endpoint::ReelsTray => "reels_tray",
             Endpoint::UserInfo => "user_info",
             Endpoint::UsernameInfo => "username_info",
+            Endpoint::PushRegister => "push_register",
         }
     }
 
@@ -54,7 +58,11 @@ impl Endpoint {
     pub fn is_live(self) -> bool {
         !matches!(
             self,
-            Endpoint::StoryFeed | Endpoint::ReelsTray | Endpoint::UserInfo | Endpoint::UsernameInfo
+            Endpoint::StoryFeed
+                | Endpoint::ReelsTray
+                | Endpoint::UserInfo
+                | Endpoint::UsernameInfo
+                | Endpoint::PushRegister
         )
     }
 }
