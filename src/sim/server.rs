@@ -66,6 +66,7 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/api/v1/challenge/{pk}/{nonce}/",
             get(login::challenge_state).post(login::challenge_answer),
         )
+        .route("/api/v1/push/register/", post(api::push_register))
         .route("/live-dash/{rep}/{file}", get(origin::live_dash))
         .route("/cover/{file}", get(cover))
         .fallback(|| async { api::fail(StatusCode::NOT_FOUND, "Page not found") })

@@ -1,0 +1,619 @@
+//! FBNS push: the MQTToT decoder against hostile bytes, and the client against the simulator's
+//! broker over real TLS on loopback: device auth persisted and reused, return code 4, a broker
+//! that never answers CONNACK or cuts a packet in half, duplicates, live pushes for an owner
+//! and a guest, and the pushes that must be ignored.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use iglive::fbns::wire::{self, Connect, ConnectPayload, MqttotCodec, Packet, Publish, Qos};
+use iglive::fbns::{
+    self, DeviceIdentity, FbnsHealth, FbnsOptions, FbnsState, FbnsStatus, Push, PushKind, Trust,
+};
+use iglive::instagram::{Client, ClientOptions, Session};
+use iglive::sim::{self, SimHandle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::mpsc;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::support::sim::start;
+
+/// Longest wait for any one expected event.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// One push client against a simulator.
+struct Pusher {
+    rx: mpsc::Receiver<Push>,
+    health: FbnsHealth,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+fn options(sim: &SimHandle, state_dir: &Path) -> FbnsOptions {
+    let addr = sim.fbns_addr().expect("the scenario has a broker");
+    let mut o = FbnsOptions::new(
+        state_dir.to_path_buf(),
+        DeviceIdentity {
+            phone_id: "0123456789abcdef0123456789".into(),
+            user_agent: "[FBAN/MQTT;FBAV/449.0.0.52.84;]".into(),
+        },
+    );
+    o.host = "127.0.0.1".into();
+    o.port = addr.port();
+    o.trust = Trust::Pem(sim.fbns_cert_pem().expect("certificate"));
+    o.connect_timeout = Duration::from_secs(2);
+    o.connack_timeout = Duration::from_secs(2);
+    o.register_timeout = Duration::from_secs(3);
+    o.backoff_base = Duration::from_millis(20);
+    o.backoff_max = Duration::from_millis(100);
+    o
+}
+
+fn api(sim: &SimHandle) -> Client {
+    let session = Session::parse(&sim::session_json()).expect("sim session");
+    let options = ClientOptions {
+        timeout: Duration::from_secs(3),
+        connect_timeout: Duration::from_secs(2),
+        ..ClientOptions::default()
+    };
+    Client::new(sim.api_base_url(), session, options).expect("client")
+}
+
+impl Pusher {
+    fn start(sim: &SimHandle, options: FbnsOptions) -> Pusher {
+        let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
+        let (rx, health) =
+            fbns::spawn(options, api(sim), &tracker, cancel.clone()).expect("push starts");
+        Pusher {
+            rx,
+            health,
+            cancel,
+            tracker,
+        }
+    }
+
+    async fn until(&self, what: &str, f: impl FnMut(&FbnsStatus) -> bool) -> FbnsStatus {
+        tokio::time::timeout(WAIT, self.health.wait_for(f))
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}: {:?}", self.health.status()))
+            .expect("push task running")
+    }
+
+    async fn registered(&self) -> FbnsStatus {
+        self.until("registration", |s| {
+            matches!(
+                s.state,
+                FbnsState::Connected {
+                    registered: true,
+                    ..
+                }
+            )
+        })
+        .await
+    }
+
+    async fn next_push(&mut self) -> Push {
+        tokio::time::timeout(WAIT, self.rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no push: {:?}", self.health.status()))
+            .expect("push channel open")
+    }
+
+    /// Cancels and waits for the task to end.
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        tokio::time::timeout(WAIT, self.tracker.wait())
+            .await
+            .expect("push task stops");
+        assert_eq!(self.health.status().state, FbnsState::Stopped);
+    }
+}
+
+fn scenario(fbns: &str) -> String {
+    format!(
+        r#"seed = 3
+[[accounts]]
+pk = 1001
+username = "host.one"
+[[accounts]]
+pk = 1002
+username = "guest.two"
+[fbns]
+{fbns}
+"#
+    )
+}
+
+/// Polls the simulator's truth until `f` holds.
+async fn truth_until(
+    sim: &SimHandle,
+    what: &str,
+    f: impl Fn(&sim::FbnsTruth) -> bool,
+) -> sim::FbnsTruth {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let t = sim.truth().fbns.expect("fbns truth");
+        if f(&t) {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {t:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn decoder_survives_random_and_hostile_bytes() {
+    let mut rng = StdRng::seed_from_u64(0xfb75);
+    let started = Instant::now();
+    let valid: Vec<Vec<u8>> = [
+        ConnectPayload::new(
+            &DeviceIdentity {
+                phone_id: "p".into(),
+                user_agent: "UA".into(),
+            },
+            None,
+            1,
+        )
+        .to_packet(60)
+        .expect("connect"),
+        Packet::Publish(Publish {
+            topic: "76".into(),
+            qos: Qos::AtLeastOnce,
+            dup: false,
+            retain: false,
+            packet_id: Some(3),
+            payload: Bytes::from(wire::compress(br#"{"cp":"live_broadcast"}"#).expect("zlib")),
+        }),
+        Packet::PingResp,
+    ]
+    .iter()
+    .map(|p| p.to_bytes().expect("encodes").to_vec())
+    .collect();
+    let (mut packets, mut errors, mut typed_pushes) = (0u32, 0u32, 0u32);
+    for round in 0..20_000u32 {
+        let mut bytes: Vec<u8> = match round % 5 {
+            // Random bytes behind a random header byte.
+            0 => (0..rng.gen_range(0..48)).map(|_| rng.gen()).collect(),
+            // A valid packet cut short, or with bytes flipped.
+            1 | 2 => {
+                let mut v = valid[rng.gen_range(0..valid.len())].clone();
+                if round % 5 == 1 {
+                    v.truncate(rng.gen_range(0..v.len()));
+                } else {
+                    for _ in 0..rng.gen_range(1..4) {
+                        let i = rng.gen_range(0..v.len());
+                        v[i] = rng.gen();
+                    }
+                }
+                v
+            }
+            // A PUBLISH on the notification topic with compressed garbage, or a raw zlib
+            // header followed by junk.
+            3 => {
+                let junk: Vec<u8> = (0..rng.gen_range(0..200)).map(|_| rng.gen()).collect();
+                let payload = if rng.gen() {
+                    wire::compress(&junk).expect("zlib")
+                } else {
+                    [&[0x78, 0xda][..], &junk].concat()
+                };
+                Packet::Publish(Publish {
+                    topic: "76".into(),
+                    qos: Qos::AtMostOnce,
+                    dup: false,
+                    retain: false,
+                    packet_id: None,
+                    payload: Bytes::from(payload),
+                })
+                .to_bytes()
+                .expect("encodes")
+                .to_vec()
+            }
+            // A CONNECT whose payload is compressed garbage.
+            _ => {
+                let junk: Vec<u8> = (0..rng.gen_range(0..100)).map(|_| rng.gen()).collect();
+                Packet::Connect(Connect {
+                    keep_alive: 60,
+                    flags: 0xc2,
+                    payload: Bytes::from(wire::compress(&junk).expect("zlib")),
+                })
+                .to_bytes()
+                .expect("encodes")
+                .to_vec()
+            }
+        };
+        if round % 5 == 0 && !bytes.is_empty() {
+            bytes[0] = rng.gen();
+        }
+        let mut codec = MqttotCodec::default();
+        let mut buf = BytesMut::new();
+        // Fed in random pieces; then end of stream.
+        let mut rest = &bytes[..];
+        'feed: loop {
+            let n = rng.gen_range(0..=rest.len().min(16));
+            buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            let last = rest.is_empty();
+            loop {
+                let r = if last {
+                    codec.decode_eof(&mut buf)
+                } else {
+                    codec.decode(&mut buf)
+                };
+                match r {
+                    Ok(Some(p)) => {
+                        packets += 1;
+                        match p {
+                            Packet::Publish(m) => {
+                                if let Ok(json) = wire::payload(&m.payload, wire::MAX_INFLATED) {
+                                    if Push::parse(&json, SystemTime::now()).is_ok() {
+                                        typed_pushes += 1;
+                                    }
+                                }
+                            }
+                            Packet::Connect(c) => {
+                                let _ = ConnectPayload::from_connect(&c);
+                            }
+                            _ => {}
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        errors += 1;
+                        break 'feed;
+                    }
+                }
+            }
+            if last {
+                break;
+            }
+        }
+    }
+    // A zlib bomb inside a valid PUBLISH is refused, not inflated.
+    let bomb = wire::compress(&vec![b'{'; 64 * 1024 * 1024]).expect("zlib");
+    assert!(bomb.len() < wire::MAX_REMAINING);
+    assert!(matches!(
+        wire::payload(&bomb, wire::MAX_INFLATED),
+        Err(wire::ZlibError::TooLarge { .. })
+    ));
+    assert!(
+        packets > 1000 && errors > 1000,
+        "{packets} packets, {errors} errors"
+    );
+    assert!(typed_pushes > 0, "an unharmed notification still parses");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn connects_over_tls_registers_and_keeps_auth_private() {
+    let sim = start(&scenario(""), 1.0).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("push");
+    let mut o = options(&sim, &state);
+    o.keep_alive = Duration::from_secs(1);
+    let pusher = Pusher::start(&sim, o);
+    pusher.registered().await;
+    pusher.until("a PINGRESP", |s| s.counters.pongs >= 1).await;
+
+    let t = sim.truth().fbns.expect("fbns truth");
+    let c = &t.connections[0];
+    assert!(c.fresh);
+    assert_eq!(c.client_id, "0123456789abcdef0123");
+    assert_eq!(c.return_code, Some(0));
+    assert_eq!(c.keep_alive, 1);
+    assert_eq!(c.connect_topics, [76, 80, 231]);
+    assert_eq!(c.subscribed, ["76"]);
+    assert!(c.pings >= 1);
+    let token = c.token.clone().expect("token issued");
+    let reg = &t.registrations[0];
+    assert_eq!(
+        (reg.device_token.as_str(), reg.users.as_str()),
+        (token.as_str(), "1000001")
+    );
+    assert!(reg.known_device);
+    let form = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/api/v1/push/register/")
+        .expect("push/register sent");
+    assert_eq!(form.form_value("device_type"), Some("android_mqtt"));
+    assert_eq!(form.form_value("is_main_push_channel"), Some("true"));
+    assert_eq!(form.form_value("device_sub_type"), Some("2"));
+
+    let file = state.join(fbns::AUTH_FILE);
+    let mode = std::fs::metadata(&file)
+        .expect("auth file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let auth = fbns::AuthStore::new(&state)
+        .load()
+        .expect("loads")
+        .expect("saved");
+    assert_eq!(Some(auth.di.as_str()), c.device_id.as_deref());
+    pusher.stop().await;
+}
+
+#[tokio::test]
+async fn reconnects_with_the_stored_auth_after_the_broker_drops_the_connection() {
+    let sim = start(&scenario("drop_connection_after = 0.5"), 1.0).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pusher = Pusher::start(&sim, options(&sim, dir.path()));
+    pusher
+        .until("a second connection", |s| s.counters.connects >= 2)
+        .await;
+    let t = truth_until(&sim, "two accepted connections", |t| {
+        t.connections
+            .iter()
+            .filter(|c| c.return_code == Some(0))
+            .count()
+            >= 2
+    })
+    .await;
+    let (first, second) = (&t.connections[0], &t.connections[1]);
+    assert!(first.fresh && !second.fresh, "{t:?}");
+    assert_eq!(first.device_id, second.device_id, "same device");
+    assert_eq!(
+        second.client_id,
+        first.device_id.as_deref().expect("di")[..20],
+        "the client id becomes di[:20]"
+    );
+    let status = pusher.health.status();
+    assert!(status.counters.failures >= 1);
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("closed"),
+        "{status:?}"
+    );
+    pusher.stop().await;
+}
+
+#[tokio::test]
+async fn return_code_4_drops_the_auth_and_registers_afresh() {
+    let sim = start(&scenario(""), 1.0).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Auth from another broker: this one has never seen the device.
+    let stale = r#"{"ck":111111111111111,"cs":"old","di":"aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee","ds":"old"}"#;
+    std::fs::write(dir.path().join(fbns::AUTH_FILE), stale).expect("stale auth");
+    let pusher = Pusher::start(&sim, options(&sim, dir.path()));
+    let status = pusher.registered().await;
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("return code 4"),
+        "{status:?}"
+    );
+    let t = sim.truth().fbns.expect("fbns truth");
+    assert_eq!(
+        (t.connections[0].fresh, t.connections[0].return_code),
+        (false, Some(4))
+    );
+    assert_eq!(t.connections[0].client_id, "aaaaaaaa-bbbb-4ccc-8");
+    assert_eq!(
+        (t.connections[1].fresh, t.connections[1].return_code),
+        (true, Some(0))
+    );
+    let auth = fbns::AuthStore::new(dir.path())
+        .load()
+        .expect("loads")
+        .expect("new auth");
+    assert_eq!(
+        Some(auth.di.as_str()),
+        t.connections[1].device_id.as_deref()
+    );
+    pusher.stop().await;
+}
+
+#[tokio::test]
+async fn a_broker_that_never_answers_connack_times_out_and_is_retried() {
+    let sim = start(&scenario("never_connack = 1"), 1.0).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = options(&sim, dir.path());
+    o.connack_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let pusher = Pusher::start(&sim, o);
+    let status = pusher.registered().await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(status.counters.failures, 1);
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("CONNACK did not complete"),
+        "{status:?}"
+    );
+    let t = sim.truth().fbns.expect("fbns truth");
+    assert_eq!(t.connections[0].return_code, None);
+    assert_eq!(t.connections[1].return_code, Some(0));
+    assert!(
+        t.connections[1].fresh,
+        "nothing was stored by the silent broker"
+    );
+    pusher.stop().await;
+}
+
+/// A scripted live push at `at`, for broadcast 17900000000000101 of 1001.
+fn live_push(at: f64, key: &str) -> String {
+    format!("[[fbns.pushes]]\nat = {at}\ncollapse_key = \"{key}\"\nuser = 1001\nbroadcast = 17900000000000101\n")
+}
+
+#[tokio::test]
+async fn a_push_cut_mid_packet_is_delivered_after_the_reconnect() {
+    let sim = start(
+        &scenario(&format!(
+            "drop_mid_packet = 1\n{}",
+            live_push(1.5, "live_broadcast")
+        )),
+        1.0,
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pusher = Pusher::start(&sim, options(&sim, dir.path()));
+    pusher.registered().await;
+    let push = pusher.next_push().await;
+    assert_eq!(push.kind, PushKind::LiveBroadcast);
+    assert_eq!(push.broadcast_id.as_deref(), Some("17900000000000101"));
+    let status = pusher.health.status();
+    assert_eq!(status.counters.connects, 2, "{status:?}");
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("middle of a packet"),
+        "{status:?}"
+    );
+    let t = truth_until(&sim, "the PUBACK", |t| t.pushes[0].acks == 1).await;
+    assert_eq!(
+        t.pushes[0].writes, 1,
+        "one complete write, after the cut one"
+    );
+    assert!(!t.connections[1].fresh);
+    pusher.stop().await;
+}
+
+#[tokio::test]
+async fn a_repeated_notification_is_delivered_once() {
+    let sim = start(
+        &scenario(&format!(
+            "duplicate_probability = 1.0\n{}",
+            live_push(1.5, "live_broadcast")
+        )),
+        1.0,
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pusher = Pusher::start(&sim, options(&sim, dir.path()));
+    pusher.registered().await;
+    let push = pusher.next_push().await;
+    pusher
+        .until("the repeat", |s| s.counters.duplicates == 1)
+        .await;
+    assert!(
+        pusher.rx.try_recv().is_err(),
+        "the repeat was not delivered"
+    );
+    let t = truth_until(&sim, "both PUBACKs", |t| t.pushes[0].acks == 2).await;
+    assert!(t.pushes[0].duplicated);
+    assert_eq!(t.pushes[0].writes, 2);
+    assert_eq!(push.nid.as_deref(), Some(t.pushes[0].nid.as_str()));
+    assert_eq!(pusher.health.status().counters.delivered, 1);
+    pusher.stop().await;
+}
+
+#[tokio::test]
+async fn silent_and_non_live_pushes_are_ignored() {
+    let fbns = format!(
+        "[[fbns.pushes]]\nat = 1.5\ncollapse_key = \"post\"\nuser = 1002\n\
+         [[fbns.pushes]]\nat = 1.5\ncollapse_key = \"reachability_silent_push\"\nuser = 1002\n{}",
+        live_push(1.6, "live_broadcast_revoke")
+    );
+    let sim = start(&scenario(&fbns), 1.0).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pusher = Pusher::start(&sim, options(&sim, dir.path()));
+    pusher.registered().await;
+    let push = pusher.next_push().await;
+    assert_eq!(push.kind, PushKind::LiveBroadcastRevoke);
+    assert!(!push.kind.is_start());
+    let status = pusher.health.status();
+    assert_eq!((status.counters.ignored, status.counters.delivered), (2, 1));
+    pusher.stop().await;
+}
+
+#[tokio::test]
+async fn lives_of_an_owner_and_a_guest_come_out_as_typed_pushes() {
+    let toml = r#"seed = 5
+[[accounts]]
+pk = 1001
+username = "host.one"
+[[accounts]]
+pk = 1002
+username = "guest.two"
+[[broadcasts]]
+id = 17900000000000101
+owner = 1001
+start = 1.5
+duration = 1.0
+cobroadcasters = [1002]
+[fbns]
+delay = [0.0, 0.1]
+"#;
+    let sim = start(toml, 1.0).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pusher = Pusher::start(&sim, options(&sim, dir.path()));
+    pusher.registered().await;
+    let mut pushes = Vec::new();
+    for _ in 0..3 {
+        pushes.push(pusher.next_push().await);
+    }
+    let kind = |k: PushKind| pushes.iter().find(|p| p.kind == k).cloned().expect("kind");
+    let owner = kind(PushKind::LiveBroadcast);
+    let guest = kind(PushKind::LiveWithBroadcast);
+    let end = kind(PushKind::LiveBroadcastRevoke);
+    let published = sim.unix_time(1.5).floor() as i64;
+    for p in [&owner, &guest, &end] {
+        assert_eq!(p.broadcast_id.as_deref(), Some("17900000000000101"));
+        assert_eq!(p.published_time, Some(published));
+        assert_eq!(p.recipient_pk.as_deref(), Some("1000001"));
+        assert!(!p.silent);
+    }
+    assert_eq!(owner.owner_pk.as_deref(), Some("1001"));
+    assert_eq!(
+        guest.owner_pk.as_deref(),
+        Some("1002"),
+        "reel_id names the guest"
+    );
+    assert_eq!(guest.source_pk.as_deref(), Some("1001"));
+    assert_eq!(end.owner_pk.as_deref(), Some("1001"));
+    let t = sim.truth().fbns.expect("fbns truth");
+    let mut sent: Vec<_> = t.pushes.iter().map(|p| p.nid.clone()).collect();
+    let mut got: Vec<_> = pushes.iter().filter_map(|p| p.nid.clone()).collect();
+    sent.sort();
+    got.sort();
+    assert_eq!(sent, got, "every planned push arrived, once");
+    pusher.stop().await;
+}
+
+#[tokio::test]
+async fn an_untrusted_broker_certificate_is_refused() {
+    let sim = start(&scenario(""), 1.0).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+    let mut o = options(&sim, dir.path());
+    o.trust = Trust::Pem(other.cert.pem());
+    let pusher = Pusher::start(&sim, o);
+    let status = pusher
+        .until("a failure", |s| s.counters.failures >= 2)
+        .await;
+    assert!(
+        status.last_error.as_deref().unwrap_or("").contains("TLS"),
+        "{status:?}"
+    );
+    assert!(sim.truth().fbns.expect("truth").connections.is_empty());
+    pusher.stop().await;
+    let bad = fbns::spawn(
+        FbnsOptions {
+            trust: Trust::Pem("not a certificate".into()),
+            ..options(&sim, dir.path())
+        },
+        api(&sim),
+        &TaskTracker::new(),
+        CancellationToken::new(),
+    );
+    assert!(matches!(bad, Err(fbns::FbnsError::Setup(_))));
+}
