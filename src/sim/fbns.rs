@@ -5,7 +5,8 @@
 //! PUBACK and a token for `/fbns_reg_req`, PINGRESP, and the planned pushes (`fbns_plan`)
 //! delivered QoS 1 to every device whose token reached `push/register/`, again after a
 //! reconnect until PUBACKed. Faults (`FbnsSpec`): no CONNACK, connections closed after a
-//! while, a push cut mid-packet, valid auth rejected, a refused registration.
+//! while, a push cut mid-packet, valid auth rejected, unanswered pings, a refused
+//! registration.
 //!
 //! It speaks through `fbns::wire`, the client's codec, whose bytes are pinned by the
 //! reference's test vectors; the Connect payload is decoded generically (any order, long
@@ -564,7 +565,11 @@ async fn serve_device(
             }
             Packet::PingReq => {
                 broker.record(index, |t| t.pings += 1);
-                vec![Packet::PingResp]
+                if broker.spec.ignore_pings {
+                    vec![]
+                } else {
+                    vec![Packet::PingResp]
+                }
             }
             Packet::Disconnect => break,
             _ => vec![],

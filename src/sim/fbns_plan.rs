@@ -190,3 +190,64 @@ impl PlannedPush {
         .to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::scenario::Scenario;
+
+    fn scenario(fbns: &str) -> (Scenario, FbnsSpec) {
+        let s = Scenario::from_toml_str(&format!(
+            "seed = 9\n[[accounts]]\npk = 1\nusername = \"a\"\n[fbns]\n{fbns}\n\
+             [[fbns.pushes]]\nat = 2.0\ncollapse_key = \"post\"\nuser = 1\n\
+             [[fbns.pushes]]\nat = 1.0\ncollapse_key = \"live_broadcast\"\nuser = 1\nbroadcast = 7\n"
+        ))
+        .expect("scenario");
+        let spec = s.fbns.clone().expect("fbns");
+        (s, spec)
+    }
+
+    #[test]
+    fn seeded_ordered_and_shaped_like_the_reference() {
+        let (s, spec) = scenario("delay = [0.5, 1.5]");
+        let a = plan(&s, &spec, &[], 1_700_000_000.0);
+        let b = plan(&s, &spec, &[], 1_700_000_000.0);
+        let nids = |p: &[PlannedPush]| p.iter().map(|x| x.nid.clone()).collect::<Vec<_>>();
+        assert_eq!(nids(&a), nids(&b), "same seed, same plan");
+        assert!(a.windows(2).all(|w| w[0].due <= w[1].due));
+        let live = a
+            .iter()
+            .find(|p| p.collapse_key == "live_broadcast")
+            .expect("live");
+        assert!((1.5..=2.5).contains(&live.due));
+        let outer: serde_json::Value =
+            serde_json::from_str(&live.json("tok", 42, Some("1000001"))).expect("json");
+        assert_eq!(
+            (outer["token"].as_str(), outer["ck"].as_str()),
+            (Some("tok"), Some("42"))
+        );
+        let inner: serde_json::Value =
+            serde_json::from_str(outer["fbpushnotif"].as_str().expect("a string")).expect("json");
+        assert_eq!(
+            inner["ig"],
+            "broadcast?id=7&reel_id=1&published_time=1700000001"
+        );
+        assert_eq!(inner["u"], 1_000_001u64);
+    }
+
+    #[test]
+    fn loss_and_duplication_are_drawn_per_push() {
+        let (s, spec) = scenario("loss_probability = 1.0\nduplicate_probability = 0.0");
+        assert!(plan(&s, &spec, &[], 0.0)
+            .iter()
+            .all(|p| p.lost && !p.duplicated));
+        let (s, spec) = scenario("duplicate_probability = 1.0");
+        assert!(plan(&s, &spec, &[], 0.0)
+            .iter()
+            .all(|p| !p.lost && p.duplicated));
+        let bad = Scenario::from_toml_str("[fbns]\nloss_probability = 2.0\n");
+        assert!(bad.is_err());
+        let bad = Scenario::from_toml_str("[fbns]\ndelay = [2.0, 1.0]\n");
+        assert!(bad.is_err());
+    }
+}

@@ -59,6 +59,7 @@
 //! never_connack = 1                # the first connection gets no CONNACK
 //! drop_mid_packet = 1              # the first push delivery is cut in the middle
 //! reject_stored_auth = 0           # answer return code 4 to this many valid reconnects
+//! ignore_pings = false             # never answer PINGREQ
 //! live_with_names = "guest"        # whom a live_with_broadcast's reel_id names (or "owner")
 //!
 //! [[fbns.pushes]]                  # scripted pushes besides the lives' own
@@ -464,6 +465,9 @@ pub struct FbnsSpec {
     /// the device forgotten.
     #[serde(default)]
     pub reject_stored_auth: u32,
+    /// PINGREQs get no PINGRESP (a connection that is up but dead).
+    #[serde(default)]
+    pub ignore_pings: bool,
     /// When set, every `/fbns_reg_resp` carries this `error` and no token.
     #[serde(default)]
     pub registration_error: Option<String>,

@@ -150,6 +150,25 @@ async fn truth_until(
     }
 }
 
+/// A simulator running `toml` and a push client against it, its state in a fresh directory;
+/// `tune` adjusts the client's options before it starts.
+async fn launch(
+    toml: &str,
+    tune: impl FnOnce(&mut FbnsOptions),
+) -> (SimHandle, tempfile::TempDir, Pusher) {
+    let sim = start(toml, 1.0).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = options(&sim, dir.path());
+    tune(&mut o);
+    let pusher = Pusher::start(&sim, o);
+    (sim, dir, pusher)
+}
+
+/// The last error of a status, or "".
+fn last_error(s: &FbnsStatus) -> &str {
+    s.last_error.as_deref().unwrap_or("")
+}
+
 #[test]
 fn decoder_survives_random_and_hostile_bytes() {
     let mut rng = StdRng::seed_from_u64(0xfb75);
@@ -294,12 +313,12 @@ fn decoder_survives_random_and_hostile_bytes() {
 
 #[tokio::test]
 async fn connects_over_tls_registers_and_keeps_auth_private() {
-    let sim = start(&scenario(""), 1.0).await;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, dir, pusher) = launch(&scenario(""), |o| {
+        o.state_dir = o.state_dir.join("push");
+        o.keep_alive = Duration::from_secs(1);
+    })
+    .await;
     let state = dir.path().join("push");
-    let mut o = options(&sim, &state);
-    o.keep_alive = Duration::from_secs(1);
-    let pusher = Pusher::start(&sim, o);
     pusher.registered().await;
     pusher.until("a PINGRESP", |s| s.counters.pongs >= 1).await;
 
@@ -344,9 +363,7 @@ async fn connects_over_tls_registers_and_keeps_auth_private() {
 
 #[tokio::test]
 async fn reconnects_with_the_stored_auth_after_the_broker_drops_the_connection() {
-    let sim = start(&scenario("drop_connection_after = 0.5"), 1.0).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pusher = Pusher::start(&sim, options(&sim, dir.path()));
+    let (sim, _dir, pusher) = launch(&scenario("drop_connection_after = 0.5"), |_| {}).await;
     pusher
         .until("a second connection", |s| s.counters.connects >= 2)
         .await;
@@ -368,34 +385,20 @@ async fn reconnects_with_the_stored_auth_after_the_broker_drops_the_connection()
     );
     let status = pusher.health.status();
     assert!(status.counters.failures >= 1);
-    assert!(
-        status
-            .last_error
-            .as_deref()
-            .unwrap_or("")
-            .contains("closed"),
-        "{status:?}"
-    );
+    assert!(last_error(&status).contains("closed"), "{status:?}");
     pusher.stop().await;
 }
 
 #[tokio::test]
 async fn return_code_4_drops_the_auth_and_registers_afresh() {
-    let sim = start(&scenario(""), 1.0).await;
-    let dir = tempfile::tempdir().expect("tempdir");
     // Auth from another broker: this one has never seen the device.
     let stale = r#"{"ck":111111111111111,"cs":"old","di":"aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee","ds":"old"}"#;
-    std::fs::write(dir.path().join(fbns::AUTH_FILE), stale).expect("stale auth");
-    let pusher = Pusher::start(&sim, options(&sim, dir.path()));
+    let (sim, dir, pusher) = launch(&scenario(""), |o| {
+        std::fs::write(o.state_dir.join(fbns::AUTH_FILE), stale).expect("stale auth");
+    })
+    .await;
     let status = pusher.registered().await;
-    assert!(
-        status
-            .last_error
-            .as_deref()
-            .unwrap_or("")
-            .contains("return code 4"),
-        "{status:?}"
-    );
+    assert!(last_error(&status).contains("return code 4"), "{status:?}");
     let t = sim.truth().fbns.expect("fbns truth");
     assert_eq!(
         (t.connections[0].fresh, t.connections[0].return_code),
@@ -419,21 +422,16 @@ async fn return_code_4_drops_the_auth_and_registers_afresh() {
 
 #[tokio::test]
 async fn a_broker_that_never_answers_connack_times_out_and_is_retried() {
-    let sim = start(&scenario("never_connack = 1"), 1.0).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut o = options(&sim, dir.path());
-    o.connack_timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let pusher = Pusher::start(&sim, o);
+    let (sim, _dir, pusher) = launch(&scenario("never_connack = 1"), |o| {
+        o.connack_timeout = Duration::from_millis(300);
+    })
+    .await;
     let status = pusher.registered().await;
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(status.counters.failures, 1);
     assert!(
-        status
-            .last_error
-            .as_deref()
-            .unwrap_or("")
-            .contains("CONNACK did not complete"),
+        last_error(&status).contains("CONNACK did not complete"),
         "{status:?}"
     );
     let t = sim.truth().fbns.expect("fbns truth");
@@ -446,23 +444,42 @@ async fn a_broker_that_never_answers_connack_times_out_and_is_retried() {
     pusher.stop().await;
 }
 
+#[tokio::test]
+async fn an_unanswered_ping_ends_the_connection() {
+    let (sim, _dir, pusher) = launch(&scenario("ignore_pings = true"), |o| {
+        o.keep_alive = Duration::from_secs(1);
+        o.ping_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let status = pusher
+        .until("a ping timeout", |s| s.counters.failures >= 1)
+        .await;
+    assert!(
+        last_error(&status).contains("no answer to PINGREQ within 300 ms"),
+        "{status:?}"
+    );
+    pusher
+        .until("the reconnect", |s| s.counters.connects >= 2)
+        .await;
+    let t = sim.truth().fbns.expect("fbns truth");
+    assert!(t.connections[0].pings >= 1);
+    assert!(!t.connections[1].fresh, "the stored auth is reused");
+    pusher.stop().await;
+}
+
 /// A scripted live push at `at`, for broadcast 17900000000000101 of 1001.
 fn live_push(at: f64, key: &str) -> String {
     format!("[[fbns.pushes]]\nat = {at}\ncollapse_key = \"{key}\"\nuser = 1001\nbroadcast = 17900000000000101\n")
 }
 
+/// `scenario(fbns)` with a `live_broadcast` push at 1.5 s.
+fn with_live_push(fbns: &str) -> String {
+    scenario(&format!("{fbns}\n{}", live_push(1.5, "live_broadcast")))
+}
+
 #[tokio::test]
 async fn a_push_cut_mid_packet_is_delivered_after_the_reconnect() {
-    let sim = start(
-        &scenario(&format!(
-            "drop_mid_packet = 1\n{}",
-            live_push(1.5, "live_broadcast")
-        )),
-        1.0,
-    )
-    .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut pusher = Pusher::start(&sim, options(&sim, dir.path()));
+    let (sim, _dir, mut pusher) = launch(&with_live_push("drop_mid_packet = 1"), |_| {}).await;
     pusher.registered().await;
     let push = pusher.next_push().await;
     assert_eq!(push.kind, PushKind::LiveBroadcast);
@@ -470,11 +487,7 @@ async fn a_push_cut_mid_packet_is_delivered_after_the_reconnect() {
     let status = pusher.health.status();
     assert_eq!(status.counters.connects, 2, "{status:?}");
     assert!(
-        status
-            .last_error
-            .as_deref()
-            .unwrap_or("")
-            .contains("middle of a packet"),
+        last_error(&status).contains("middle of a packet"),
         "{status:?}"
     );
     let t = truth_until(&sim, "the PUBACK", |t| t.pushes[0].acks == 1).await;
@@ -488,16 +501,8 @@ async fn a_push_cut_mid_packet_is_delivered_after_the_reconnect() {
 
 #[tokio::test]
 async fn a_repeated_notification_is_delivered_once() {
-    let sim = start(
-        &scenario(&format!(
-            "duplicate_probability = 1.0\n{}",
-            live_push(1.5, "live_broadcast")
-        )),
-        1.0,
-    )
-    .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut pusher = Pusher::start(&sim, options(&sim, dir.path()));
+    let (sim, _dir, mut pusher) =
+        launch(&with_live_push("duplicate_probability = 1.0"), |_| {}).await;
     pusher.registered().await;
     let push = pusher.next_push().await;
     pusher
@@ -522,9 +527,7 @@ async fn silent_and_non_live_pushes_are_ignored() {
          [[fbns.pushes]]\nat = 1.5\ncollapse_key = \"reachability_silent_push\"\nuser = 1002\n{}",
         live_push(1.6, "live_broadcast_revoke")
     );
-    let sim = start(&scenario(&fbns), 1.0).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut pusher = Pusher::start(&sim, options(&sim, dir.path()));
+    let (_sim, _dir, mut pusher) = launch(&scenario(&fbns), |_| {}).await;
     pusher.registered().await;
     let push = pusher.next_push().await;
     assert_eq!(push.kind, PushKind::LiveBroadcastRevoke);
@@ -536,25 +539,16 @@ async fn silent_and_non_live_pushes_are_ignored() {
 
 #[tokio::test]
 async fn lives_of_an_owner_and_a_guest_come_out_as_typed_pushes() {
-    let toml = r#"seed = 5
-[[accounts]]
-pk = 1001
-username = "host.one"
-[[accounts]]
-pk = 1002
-username = "guest.two"
+    let toml = scenario(
+        "delay = [0.0, 0.1]
 [[broadcasts]]
 id = 17900000000000101
 owner = 1001
 start = 1.5
 duration = 1.0
-cobroadcasters = [1002]
-[fbns]
-delay = [0.0, 0.1]
-"#;
-    let sim = start(toml, 1.0).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut pusher = Pusher::start(&sim, options(&sim, dir.path()));
+cobroadcasters = [1002]",
+    );
+    let (sim, _dir, mut pusher) = launch(&toml, |_| {}).await;
     pusher.registered().await;
     let mut pushes = Vec::new();
     for _ in 0..3 {
@@ -590,20 +584,14 @@ delay = [0.0, 0.1]
 
 #[tokio::test]
 async fn an_untrusted_broker_certificate_is_refused() {
-    let sim = start(&scenario(""), 1.0).await;
-    let dir = tempfile::tempdir().expect("tempdir");
     let other =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
-    let mut o = options(&sim, dir.path());
-    o.trust = Trust::Pem(other.cert.pem());
-    let pusher = Pusher::start(&sim, o);
+    let (sim, dir, pusher) =
+        launch(&scenario(""), |o| o.trust = Trust::Pem(other.cert.pem())).await;
     let status = pusher
         .until("a failure", |s| s.counters.failures >= 2)
         .await;
-    assert!(
-        status.last_error.as_deref().unwrap_or("").contains("TLS"),
-        "{status:?}"
-    );
+    assert!(last_error(&status).contains("TLS"), "{status:?}");
     assert!(sim.truth().fbns.expect("truth").connections.is_empty());
     pusher.stop().await;
     let bad = fbns::spawn(
