@@ -106,14 +106,14 @@ impl DeviceAuth {
 
 /// Where one session's device auth lives.
 #[derive(Debug, Clone)]
-pub struct AuthStore {
+pub struct DeviceAuthStore {
     path: PathBuf,
 }
 
-impl AuthStore {
+impl DeviceAuthStore {
     /// The store in `state_dir` (created, mode 0700, on the first save).
-    pub fn new(state_dir: &Path) -> AuthStore {
-        AuthStore {
+    pub fn new(state_dir: &Path) -> DeviceAuthStore {
+        DeviceAuthStore {
             path: state_dir.join(AUTH_FILE),
         }
     }
@@ -227,7 +227,7 @@ mod tests {
     fn saved_private_atomically_and_loaded_back() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = AuthStore::new(&dir.path().join("state/fbns"));
+        let store = DeviceAuthStore::new(&dir.path().join("state/fbns"));
         assert_eq!(store.load().expect("empty"), None);
         let auth =
             DeviceAuth::parse(br#"{"ck":1,"cs":"c","di":"d","ds":"s","sr":30}"#).expect("parses");

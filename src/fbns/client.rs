@@ -26,20 +26,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::instagram::backoff::retry_delay;
+use crate::backoff::Backoff;
 use crate::instagram::{ApiError, Client};
+use crate::mqttot::{
+    self, topic, MqttotCodec, Packet, Publish, Qos, RegisterError, Subscribe, MAX_INFLATED,
+};
 
-use super::auth::{AuthStore, DeviceAuth};
-use super::connect::ConnectPayload;
+use super::auth::{DeviceAuth, DeviceAuthStore};
 use super::dedup::RecentKeys;
 use super::error::FbnsError;
 use super::health::{FbnsHealth, FbnsState, HealthWriter};
-use super::identity::DeviceIdentity;
+use super::identity::FbnsIdentity;
 use super::message::Push;
-use super::mqttot::{MqttotCodec, Packet, Publish, Qos, Subscribe};
-use super::register;
-use super::topic;
-use super::zlib::{self, MAX_INFLATED};
 
 /// The broker (docs/instagram.md §9 "Transport").
 pub const FBNS_HOST: &str = "mqtt-mini.facebook.com";
@@ -47,7 +45,7 @@ pub const FBNS_PORT: u16 = 443;
 
 /// Which certificates the broker's TLS certificate must chain to.
 #[derive(Debug, Clone)]
-pub enum Trust {
+pub enum FbnsTrust {
     /// The Mozilla roots bundled by `webpki-roots` (the real broker).
     WebPkiRoots,
     /// PEM certificates (e.g. the simulator's self-signed one).
@@ -59,10 +57,10 @@ pub enum Trust {
 pub struct FbnsOptions {
     pub host: String,
     pub port: u16,
-    pub trust: Trust,
+    pub trust: FbnsTrust,
     /// Where the device auth is kept (`fbns_auth.json`, mode 0600); one per session.
     pub state_dir: PathBuf,
-    pub identity: DeviceIdentity,
+    pub identity: FbnsIdentity,
     /// Announced in CONNECT (whole seconds); PINGREQ goes out at 11/12 of it.
     pub keep_alive: Duration,
     /// Longest wait for any packet after a PINGREQ.
@@ -83,11 +81,11 @@ pub struct FbnsOptions {
 }
 
 impl FbnsOptions {
-    pub fn new(state_dir: PathBuf, identity: DeviceIdentity) -> FbnsOptions {
+    pub fn new(state_dir: PathBuf, identity: FbnsIdentity) -> FbnsOptions {
         FbnsOptions {
             host: FBNS_HOST.into(),
             port: FBNS_PORT,
-            trust: Trust::WebPkiRoots,
+            trust: FbnsTrust::WebPkiRoots,
             state_dir,
             identity,
             keep_alive: Duration::from_secs(60),
@@ -123,7 +121,7 @@ pub fn spawn(
     let (writer, health) = HealthWriter::new();
     let account = api.session().ds_user_id.clone().unwrap_or_default();
     let task = Task {
-        store: AuthStore::new(&options.state_dir),
+        store: DeviceAuthStore::new(&options.state_dir),
         recent: RecentKeys::new(options.dedup_capacity),
         options,
         api,
@@ -140,11 +138,11 @@ pub fn spawn(
     Ok((rx, health))
 }
 
-fn tls_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, FbnsError> {
+fn tls_config(trust: &FbnsTrust) -> Result<Arc<rustls::ClientConfig>, FbnsError> {
     let mut roots = rustls::RootCertStore::empty();
     match trust {
-        Trust::WebPkiRoots => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        Trust::Pem(pem) => {
+        FbnsTrust::WebPkiRoots => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        FbnsTrust::Pem(pem) => {
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
                 let cert = cert.map_err(|e| {
                     FbnsError::Setup(format!("the push CA certificate is not valid PEM: {e}"))
@@ -181,7 +179,7 @@ struct Task {
     api: Client,
     connector: TlsConnector,
     server_name: ServerName<'static>,
-    store: AuthStore,
+    store: DeviceAuthStore,
     recent: RecentKeys,
     tx: mpsc::Sender<Push>,
     health: HealthWriter,
@@ -203,7 +201,7 @@ async fn at(deadline: Option<Instant>) {
 
 impl Task {
     async fn run(mut self) {
-        let mut failures: u32 = 0;
+        let mut backoff = Backoff::new(self.options.backoff_base, self.options.backoff_max);
         let mut last_bad_auth = false;
         loop {
             self.health.update(|s| {
@@ -223,21 +221,17 @@ impl Task {
                 Err(e) => e,
             };
             if connected_at.is_some_and(|t: Instant| t.elapsed() >= self.options.healthy_after) {
-                failures = 0;
+                backoff.reset();
+                self.health.update(|s| s.consecutive_failures = 0);
             }
             let bad_auth = matches!(err, FbnsError::BadAuth);
             // The first return code 4 reconnects at once with fresh auth; a repeat backs off.
             let delay = if bad_auth && !last_bad_auth {
                 Duration::ZERO
             } else {
-                retry_delay(
-                    failures,
-                    self.options.backoff_base,
-                    self.options.backoff_max,
-                )
+                backoff.next_delay()
             };
             last_bad_auth = bad_auth;
-            failures = failures.saturating_add(1);
             tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "push connection failed");
             let message = err.to_string();
             self.health.update(|s| {
@@ -246,7 +240,7 @@ impl Task {
                     retry_in: delay,
                 };
                 s.last_error = Some(message);
-                s.consecutive_failures = failures;
+                s.consecutive_failures = s.consecutive_failures.saturating_add(1);
                 s.counters.failures += 1;
             });
             tokio::select! {
@@ -295,7 +289,7 @@ impl Task {
             host: o.host.clone(),
             source,
         })?;
-        Ok(Framed::new(tls, MqttotCodec::default()))
+        Ok(Framed::new(tls, MqttotCodec))
     }
 
     /// CONNECT and CONNACK; returns the device auth in force.
@@ -307,7 +301,10 @@ impl Task {
         let session_id = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| (d.as_millis() & 0xffff_ffff) as i64);
-        let payload = ConnectPayload::new(&self.options.identity, stored.as_ref(), session_id);
+        let payload = self
+            .options
+            .identity
+            .connect_payload(stored.as_ref(), session_id);
         let keep_alive =
             u16::try_from(self.options.keep_alive.as_secs().clamp(1, 65_535)).unwrap_or(u16::MAX);
         self.send(conn, payload.to_packet(keep_alive)?).await?;
@@ -394,7 +391,7 @@ impl Task {
             topics: vec![(topic::MESSAGE.into(), Qos::AtLeastOnce)],
         });
         self.send(&mut conn, subscribe).await?;
-        let request = zlib::compress(&register::request_json())
+        let request = mqttot::compress(&mqttot::request_json())
             .map_err(|e| FbnsError::Setup(format!("cannot compress: {e}")))?;
         let request = Packet::Publish(Publish {
             topic: topic::REG_REQ.into(),
@@ -451,9 +448,9 @@ impl Task {
                             }
                             match topic::id(&p.topic) {
                                 topic::REG_RESP => {
-                                    let json = zlib::payload(&p.payload, MAX_INFLATED)
-                                        .map_err(|_| register::RegisterError::NotJson)?;
-                                    let token = register::parse_response(&json)?;
+                                    let json = mqttot::payload(&p.payload, MAX_INFLATED)
+                                        .map_err(|_| RegisterError::NotJson)?;
+                                    let token = mqttot::parse_response(&json)?;
                                     reg_deadline = None;
                                     if registration.is_none() {
                                         let api = self.api.clone();
@@ -503,7 +500,7 @@ impl Task {
 
     /// Handles one `/fbns_msg` payload; false once nobody receives pushes any more.
     fn on_notification(&mut self, payload: &[u8]) -> bool {
-        let push = match zlib::payload(payload, MAX_INFLATED)
+        let push = match mqttot::payload(payload, MAX_INFLATED)
             .map_err(|e| e.to_string())
             .and_then(|json| Push::parse(&json, SystemTime::now()).map_err(|e| e.to_string()))
         {

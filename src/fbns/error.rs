@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use crate::instagram::ApiError;
 
+use crate::mqttot::{ConnectError, FrameError, RegisterError};
+
 use super::auth::AuthError;
-use super::connect::ConnectError;
-use super::mqttot::FrameError;
-use super::register::RegisterError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FbnsError {

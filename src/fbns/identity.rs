@@ -3,10 +3,13 @@
 //! (docs/instagram.md §9, ClientInfo fields 1 and 2).
 
 use crate::instagram::Session;
+use crate::mqttot::ConnectPayload;
+
+use super::auth::DeviceAuth;
 
 /// What the Connect payload says about the device before any device auth exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceIdentity {
+pub struct FbnsIdentity {
     /// The app's `phone_id` (else the device uuid): its first 20 characters are the client
     /// identifier of a first connection.
     pub phone_id: String,
@@ -14,11 +17,11 @@ pub struct DeviceIdentity {
     pub user_agent: String,
 }
 
-impl DeviceIdentity {
+impl FbnsIdentity {
     /// The identity of `session`'s device: its `phone_id` (or uuid) and its Instagram user
     /// agent rewritten in the Facebook form.
-    pub fn from_session(session: &Session) -> DeviceIdentity {
-        DeviceIdentity {
+    pub fn from_session(session: &Session) -> FbnsIdentity {
+        FbnsIdentity {
             phone_id: session
                 .phone_id
                 .clone()
@@ -31,6 +34,20 @@ impl DeviceIdentity {
     /// Client identifier of a first connection (no device auth yet).
     pub fn first_client_identifier(&self) -> String {
         self.phone_id.chars().take(20).collect()
+    }
+
+    /// The Connect payload of this device: a first connection without `auth`, else one
+    /// presenting it. `session_id` is ClientInfo.clientMqttSessionId.
+    pub fn connect_payload(&self, auth: Option<&DeviceAuth>, session_id: i64) -> ConnectPayload {
+        let first = ConnectPayload::new(
+            self.first_client_identifier(),
+            self.user_agent.clone(),
+            session_id,
+        );
+        match auth {
+            Some(a) => first.with_auth(a.ck, &a.cs, &a.di, &a.ds),
+            None => first,
+        }
     }
 }
 
@@ -90,12 +107,12 @@ mod tests {
             ..Session::default()
         };
         assert_eq!(
-            DeviceIdentity::from_session(&s).first_client_identifier(),
+            FbnsIdentity::from_session(&s).first_client_identifier(),
             "00000000-0000-4000-8"
         );
         s.phone_id = Some("0123456789abcdef0123456789".into());
         assert_eq!(
-            DeviceIdentity::from_session(&s).first_client_identifier(),
+            FbnsIdentity::from_session(&s).first_client_identifier(),
             "0123456789abcdef0123"
         );
     }

@@ -190,6 +190,12 @@ impl Push {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mqttot::{self, ConnectPayload, MqttotCodec, Packet, Publish, Qos};
+    use bytes::{Bytes, BytesMut};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::time::{Duration, Instant};
+    use tokio_util::codec::Decoder;
 
     fn parse(json: &str) -> Result<Push, MessageError> {
         Push::parse(json.as_bytes(), SystemTime::UNIX_EPOCH)
@@ -257,5 +263,145 @@ mod tests {
             parse(r#"{"fbpushnotif":"{\"collapse_key\":7}"}"#).map(|p| p.kind),
             Ok(PushKind::Other("7".into()))
         );
+    }
+
+    /// Random, truncated, corrupted and compressed-garbage packets through the decoder, the
+    /// payload inflation and the notification parser: typed errors, never a panic.
+    #[test]
+    fn hostile_bytes_through_the_decoder_and_the_parser() {
+        let mut rng = StdRng::seed_from_u64(0xfb75);
+        let started = Instant::now();
+        let valid: Vec<Vec<u8>> = [
+            ConnectPayload::new("p".into(), "UA".into(), 1)
+                .to_packet(60)
+                .expect("connect"),
+            Packet::Publish(Publish {
+                topic: "76".into(),
+                qos: Qos::AtLeastOnce,
+                dup: false,
+                retain: false,
+                packet_id: Some(3),
+                payload: Bytes::from(
+                    mqttot::compress(br#"{"cp":"live_broadcast"}"#).expect("zlib"),
+                ),
+            }),
+            Packet::PingResp,
+        ]
+        .iter()
+        .map(|p| p.to_bytes().expect("encodes").to_vec())
+        .collect();
+        let (mut packets, mut errors, mut typed_pushes) = (0u32, 0u32, 0u32);
+        for round in 0..20_000u32 {
+            let mut bytes: Vec<u8> = match round % 5 {
+                // Random bytes behind a random header byte.
+                0 => (0..rng.gen_range(0..48)).map(|_| rng.gen()).collect(),
+                // A valid packet cut short, or with bytes flipped.
+                1 | 2 => {
+                    let mut v = valid[rng.gen_range(0..valid.len())].clone();
+                    if round % 5 == 1 {
+                        v.truncate(rng.gen_range(0..v.len()));
+                    } else {
+                        for _ in 0..rng.gen_range(1..4) {
+                            let i = rng.gen_range(0..v.len());
+                            v[i] = rng.gen();
+                        }
+                    }
+                    v
+                }
+                // A PUBLISH on the notification topic with compressed garbage, or a raw zlib
+                // header followed by junk.
+                3 => {
+                    let junk: Vec<u8> = (0..rng.gen_range(0..200)).map(|_| rng.gen()).collect();
+                    let payload = if rng.gen() {
+                        mqttot::compress(&junk).expect("zlib")
+                    } else {
+                        [&[0x78, 0xda][..], &junk].concat()
+                    };
+                    Packet::Publish(Publish {
+                        topic: "76".into(),
+                        qos: Qos::AtMostOnce,
+                        dup: false,
+                        retain: false,
+                        packet_id: None,
+                        payload: Bytes::from(payload),
+                    })
+                    .to_bytes()
+                    .expect("encodes")
+                    .to_vec()
+                }
+                // A CONNECT whose payload is compressed garbage.
+                _ => {
+                    let junk: Vec<u8> = (0..rng.gen_range(0..100)).map(|_| rng.gen()).collect();
+                    let Ok(Packet::Connect(mut c)) =
+                        ConnectPayload::new("p".into(), "UA".into(), 1).to_packet(60)
+                    else {
+                        panic!("not a CONNECT");
+                    };
+                    c.payload = Bytes::from(mqttot::compress(&junk).expect("zlib"));
+                    Packet::Connect(c).to_bytes().expect("encodes").to_vec()
+                }
+            };
+            if round % 5 == 0 && !bytes.is_empty() {
+                bytes[0] = rng.gen();
+            }
+            let mut codec = MqttotCodec::default();
+            let mut buf = BytesMut::new();
+            // Fed in random pieces; then end of stream.
+            let mut rest = &bytes[..];
+            'feed: loop {
+                let n = rng.gen_range(0..=rest.len().min(16));
+                buf.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                let last = rest.is_empty();
+                loop {
+                    let r = if last {
+                        codec.decode_eof(&mut buf)
+                    } else {
+                        codec.decode(&mut buf)
+                    };
+                    match r {
+                        Ok(Some(p)) => {
+                            packets += 1;
+                            match p {
+                                Packet::Publish(m) => {
+                                    if let Ok(json) =
+                                        mqttot::payload(&m.payload, mqttot::MAX_INFLATED)
+                                    {
+                                        if Push::parse(&json, SystemTime::now()).is_ok() {
+                                            typed_pushes += 1;
+                                        }
+                                    }
+                                }
+                                Packet::Connect(c) => {
+                                    let _ = ConnectPayload::from_connect(&c);
+                                }
+                                _ => {}
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(_) => {
+                            errors += 1;
+                            break 'feed;
+                        }
+                    }
+                }
+                if last {
+                    break;
+                }
+            }
+        }
+        // A zlib bomb inside a valid PUBLISH is refused, not inflated.
+        let bomb = mqttot::compress(&vec![b'{'; 64 * 1024 * 1024]).expect("zlib");
+        assert!(bomb.len() < (1 << 20));
+        assert!(matches!(
+            mqttot::payload(&bomb, mqttot::MAX_INFLATED),
+            Err(_)
+        ));
+        assert!(
+            packets > 1000 && errors > 1000,
+            "{packets} packets, {errors} errors"
+        );
+        assert!(typed_pushes > 0, "an unharmed notification still parses");
+        assert!(started.elapsed() < Duration::from_secs(20));
     }
 }

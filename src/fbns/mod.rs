@@ -4,38 +4,19 @@
 //! recording, since delivery is best-effort and the protocol private.
 //!
 //! Layer: above `instagram` (it calls `push/register/` through `instagram::Client`), below
-//! `watch`. `wire` is the protocol alone (framing, Connect payload, zlib, topics), which the
-//! simulator's broker shares.
+//! `watch`; the wire protocol itself is `mqttot`, on the bottom line.
 
 mod auth;
 mod client;
-mod connect;
 mod dedup;
 mod error;
 mod health;
 mod identity;
 mod message;
-mod mqttot;
-mod register;
-mod thrift;
-pub mod topic;
-mod zlib;
 
-pub use auth::{AuthError, AuthStore, DeviceAuth, AUTH_FILE};
-pub use client::{spawn, FbnsOptions, Trust, FBNS_HOST, FBNS_PORT};
+pub use auth::{DeviceAuth, DeviceAuthStore, AUTH_FILE};
+pub use client::{spawn, FbnsOptions, FbnsTrust};
 pub use error::FbnsError;
 pub use health::{FbnsCounters, FbnsHealth, FbnsState, FbnsStatus};
-pub use identity::DeviceIdentity;
-pub use message::{MessageError, Push, PushKind};
-
-/// The MQTToT protocol without the connection: what a broker needs as much as a client.
-pub mod wire {
-    pub use super::connect::{ConnectError, ConnectPayload, FBNS_APP_ID};
-    pub use super::mqttot::{
-        ConnAck, Connect, FrameError, MqttotCodec, Packet, Publish, Qos, SubAck, Subscribe,
-        MAX_REMAINING,
-    };
-    pub use super::register::{parse_response, request_json, RegisterError, APP_ID, PACKAGE};
-    pub use super::thrift::{read_struct, write_struct, Field, ThriftError, Value};
-    pub use super::zlib::{compress, inflate, payload, ZlibError, MAX_INFLATED};
-}
+pub use identity::FbnsIdentity;
+pub use message::{Push, PushKind};

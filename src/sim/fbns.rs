@@ -8,9 +8,9 @@
 //! while, a push cut mid-packet, valid auth rejected, unanswered pings, a refused
 //! registration.
 //!
-//! It speaks through `fbns::wire`, the client's codec, whose bytes are pinned by the
-//! reference's test vectors; the Connect payload is decoded generically (any order, long
-//! headers), not with the client's writer.
+//! It speaks through `mqttot`, the codec the FBNS client uses too, whose bytes are pinned by
+//! the reference's test vectors; the Connect payload is decoded generically (any field order,
+//! long headers), not with the client's writer.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -33,8 +33,9 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::fbns::topic;
-use crate::fbns::wire::{self, ConnAck, ConnectPayload, MqttotCodec, Packet, Publish, Qos, SubAck};
+use crate::mqttot::{
+    self, topic, ConnAck, ConnectPayload, MqttotCodec, Packet, Publish, Qos, SubAck,
+};
 
 use super::error::SimError;
 use super::fbns_plan::PlannedPush;
@@ -50,7 +51,7 @@ const MAX_OUTBOX: usize = 1000;
 /// Connections and registrations kept in the truth.
 const MAX_RECORDS: usize = 10_000;
 /// The registration `appid`s accepted, as strings or numbers (docs/instagram.md §9).
-const APP_IDS: [&str; 2] = [wire::APP_ID, "567310203415052"];
+const APP_IDS: [&str; 2] = [mqttot::APP_ID, "567310203415052"];
 
 type Conn = Framed<TlsStream<TcpStream>, MqttotCodec>;
 
@@ -219,7 +220,7 @@ impl Broker {
                 let (Some(token), Some(users)) = (&d.token, &d.users) else {
                     continue;
                 };
-                let Ok(payload) = wire::compress(p.json(token, d.ck, Some(users)).as_bytes())
+                let Ok(payload) = mqttot::compress(p.json(token, d.ck, Some(users)).as_bytes())
                 else {
                     continue;
                 };
@@ -364,7 +365,7 @@ async fn connection(state: &SimState, broker: &Broker, stream: TcpStream) {
     let Ok(Ok(tls)) = timeout(HANDSHAKE_TIMEOUT, broker.acceptor.accept(stream)).await else {
         return;
     };
-    let mut conn = Framed::new(tls, MqttotCodec::default());
+    let mut conn = Framed::new(tls, MqttotCodec);
     let Ok(Some(Ok(Packet::Connect(connect)))) = timeout(HANDSHAKE_TIMEOUT, conn.next()).await
     else {
         return;
@@ -541,7 +542,7 @@ async fn serve_device(
                 }
                 if topic::id(&p.topic) == topic::REG_REQ {
                     let answer = registration(broker, di, &p.payload, index);
-                    if let Ok(payload) = wire::compress(answer.as_bytes()) {
+                    if let Ok(payload) = mqttot::compress(answer.as_bytes()) {
                         out.push(Packet::Publish(Publish {
                             topic: topic::REG_RESP.into(),
                             qos: Qos::AtLeastOnce,
@@ -593,8 +594,8 @@ async fn serve_device(
 
 /// The `/fbns_reg_resp` JSON for a `/fbns_reg_req` payload; issues the device's token.
 fn registration(broker: &Broker, di: &str, payload: &[u8], index: Option<usize>) -> String {
-    let package = wire::PACKAGE;
-    let request: Option<Value> = wire::payload(payload, wire::MAX_INFLATED)
+    let package = mqttot::PACKAGE;
+    let request: Option<Value> = mqttot::payload(payload, mqttot::MAX_INFLATED)
         .ok()
         .and_then(|j| serde_json::from_slice(&j).ok());
     let app_id = request

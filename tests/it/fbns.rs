@@ -1,23 +1,17 @@
-//! FBNS push: the MQTToT decoder against hostile bytes, and the client against the simulator's
-//! broker over real TLS on loopback: device auth persisted and reused, return code 4, a broker
+//! FBNS push: the client against the simulator's broker over real TLS on loopback: device auth persisted and reused, return code 4, a broker
 //! that never answers CONNACK or cuts a packet in half, duplicates, live pushes for an owner
 //! and a guest, and the pushes that must be ignored.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use iglive::fbns::wire::{self, Connect, ConnectPayload, MqttotCodec, Packet, Publish, Qos};
-use iglive::fbns::{
-    self, DeviceIdentity, FbnsHealth, FbnsOptions, FbnsState, FbnsStatus, Push, PushKind, Trust,
-};
-use iglive::instagram::{Client, ClientOptions, Session};
 use iglive::sim::{self, SimHandle};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use iglive::{
+    spawn_fbns, Client, ClientOptions, DeviceAuthStore, FbnsError, FbnsHealth, FbnsIdentity,
+    FbnsOptions, FbnsState, FbnsStatus, FbnsTrust, Push, PushKind, Session, FBNS_AUTH_FILE,
+};
 use tokio::sync::mpsc;
-use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -38,14 +32,14 @@ fn options(sim: &SimHandle, state_dir: &Path) -> FbnsOptions {
     let addr = sim.fbns_addr().expect("the scenario has a broker");
     let mut o = FbnsOptions::new(
         state_dir.to_path_buf(),
-        DeviceIdentity {
+        FbnsIdentity {
             phone_id: "0123456789abcdef0123456789".into(),
             user_agent: "[FBAN/MQTT;FBAV/449.0.0.52.84;]".into(),
         },
     );
     o.host = "127.0.0.1".into();
     o.port = addr.port();
-    o.trust = Trust::Pem(sim.fbns_cert_pem().expect("certificate"));
+    o.trust = FbnsTrust::Pem(sim.fbns_cert_pem().expect("certificate"));
     o.connect_timeout = Duration::from_secs(2);
     o.connack_timeout = Duration::from_secs(2);
     o.register_timeout = Duration::from_secs(3);
@@ -68,7 +62,7 @@ impl Pusher {
     fn start(sim: &SimHandle, options: FbnsOptions) -> Pusher {
         let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
         let (rx, health) =
-            fbns::spawn(options, api(sim), &tracker, cancel.clone()).expect("push starts");
+            spawn_fbns(options, api(sim), &tracker, cancel.clone()).expect("push starts");
         Pusher {
             rx,
             health,
@@ -169,148 +163,6 @@ fn last_error(s: &FbnsStatus) -> &str {
     s.last_error.as_deref().unwrap_or("")
 }
 
-#[test]
-fn decoder_survives_random_and_hostile_bytes() {
-    let mut rng = StdRng::seed_from_u64(0xfb75);
-    let started = Instant::now();
-    let valid: Vec<Vec<u8>> = [
-        ConnectPayload::new(
-            &DeviceIdentity {
-                phone_id: "p".into(),
-                user_agent: "UA".into(),
-            },
-            None,
-            1,
-        )
-        .to_packet(60)
-        .expect("connect"),
-        Packet::Publish(Publish {
-            topic: "76".into(),
-            qos: Qos::AtLeastOnce,
-            dup: false,
-            retain: false,
-            packet_id: Some(3),
-            payload: Bytes::from(wire::compress(br#"{"cp":"live_broadcast"}"#).expect("zlib")),
-        }),
-        Packet::PingResp,
-    ]
-    .iter()
-    .map(|p| p.to_bytes().expect("encodes").to_vec())
-    .collect();
-    let (mut packets, mut errors, mut typed_pushes) = (0u32, 0u32, 0u32);
-    for round in 0..20_000u32 {
-        let mut bytes: Vec<u8> = match round % 5 {
-            // Random bytes behind a random header byte.
-            0 => (0..rng.gen_range(0..48)).map(|_| rng.gen()).collect(),
-            // A valid packet cut short, or with bytes flipped.
-            1 | 2 => {
-                let mut v = valid[rng.gen_range(0..valid.len())].clone();
-                if round % 5 == 1 {
-                    v.truncate(rng.gen_range(0..v.len()));
-                } else {
-                    for _ in 0..rng.gen_range(1..4) {
-                        let i = rng.gen_range(0..v.len());
-                        v[i] = rng.gen();
-                    }
-                }
-                v
-            }
-            // A PUBLISH on the notification topic with compressed garbage, or a raw zlib
-            // header followed by junk.
-            3 => {
-                let junk: Vec<u8> = (0..rng.gen_range(0..200)).map(|_| rng.gen()).collect();
-                let payload = if rng.gen() {
-                    wire::compress(&junk).expect("zlib")
-                } else {
-                    [&[0x78, 0xda][..], &junk].concat()
-                };
-                Packet::Publish(Publish {
-                    topic: "76".into(),
-                    qos: Qos::AtMostOnce,
-                    dup: false,
-                    retain: false,
-                    packet_id: None,
-                    payload: Bytes::from(payload),
-                })
-                .to_bytes()
-                .expect("encodes")
-                .to_vec()
-            }
-            // A CONNECT whose payload is compressed garbage.
-            _ => {
-                let junk: Vec<u8> = (0..rng.gen_range(0..100)).map(|_| rng.gen()).collect();
-                Packet::Connect(Connect {
-                    keep_alive: 60,
-                    flags: 0xc2,
-                    payload: Bytes::from(wire::compress(&junk).expect("zlib")),
-                })
-                .to_bytes()
-                .expect("encodes")
-                .to_vec()
-            }
-        };
-        if round % 5 == 0 && !bytes.is_empty() {
-            bytes[0] = rng.gen();
-        }
-        let mut codec = MqttotCodec::default();
-        let mut buf = BytesMut::new();
-        // Fed in random pieces; then end of stream.
-        let mut rest = &bytes[..];
-        'feed: loop {
-            let n = rng.gen_range(0..=rest.len().min(16));
-            buf.extend_from_slice(&rest[..n]);
-            rest = &rest[n..];
-            let last = rest.is_empty();
-            loop {
-                let r = if last {
-                    codec.decode_eof(&mut buf)
-                } else {
-                    codec.decode(&mut buf)
-                };
-                match r {
-                    Ok(Some(p)) => {
-                        packets += 1;
-                        match p {
-                            Packet::Publish(m) => {
-                                if let Ok(json) = wire::payload(&m.payload, wire::MAX_INFLATED) {
-                                    if Push::parse(&json, SystemTime::now()).is_ok() {
-                                        typed_pushes += 1;
-                                    }
-                                }
-                            }
-                            Packet::Connect(c) => {
-                                let _ = ConnectPayload::from_connect(&c);
-                            }
-                            _ => {}
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(_) => {
-                        errors += 1;
-                        break 'feed;
-                    }
-                }
-            }
-            if last {
-                break;
-            }
-        }
-    }
-    // A zlib bomb inside a valid PUBLISH is refused, not inflated.
-    let bomb = wire::compress(&vec![b'{'; 64 * 1024 * 1024]).expect("zlib");
-    assert!(bomb.len() < wire::MAX_REMAINING);
-    assert!(matches!(
-        wire::payload(&bomb, wire::MAX_INFLATED),
-        Err(wire::ZlibError::TooLarge { .. })
-    ));
-    assert!(
-        packets > 1000 && errors > 1000,
-        "{packets} packets, {errors} errors"
-    );
-    assert!(typed_pushes > 0, "an unharmed notification still parses");
-    assert!(started.elapsed() < Duration::from_secs(20));
-}
-
 #[tokio::test]
 async fn connects_over_tls_registers_and_keeps_auth_private() {
     let (sim, dir, pusher) = launch(&scenario(""), |o| {
@@ -347,13 +199,13 @@ async fn connects_over_tls_registers_and_keeps_auth_private() {
     assert_eq!(form.form_value("is_main_push_channel"), Some("true"));
     assert_eq!(form.form_value("device_sub_type"), Some("2"));
 
-    let file = state.join(fbns::AUTH_FILE);
+    let file = state.join(FBNS_AUTH_FILE);
     let mode = std::fs::metadata(&file)
         .expect("auth file")
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    let auth = fbns::AuthStore::new(&state)
+    let auth = DeviceAuthStore::new(&state)
         .load()
         .expect("loads")
         .expect("saved");
@@ -394,7 +246,7 @@ async fn return_code_4_drops_the_auth_and_registers_afresh() {
     // Auth from another broker: this one has never seen the device.
     let stale = r#"{"ck":111111111111111,"cs":"old","di":"aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee","ds":"old"}"#;
     let (sim, dir, pusher) = launch(&scenario(""), |o| {
-        std::fs::write(o.state_dir.join(fbns::AUTH_FILE), stale).expect("stale auth");
+        std::fs::write(o.state_dir.join(FBNS_AUTH_FILE), stale).expect("stale auth");
     })
     .await;
     let status = pusher.registered().await;
@@ -409,7 +261,7 @@ async fn return_code_4_drops_the_auth_and_registers_afresh() {
         (t.connections[1].fresh, t.connections[1].return_code),
         (true, Some(0))
     );
-    let auth = fbns::AuthStore::new(dir.path())
+    let auth = DeviceAuthStore::new(dir.path())
         .load()
         .expect("loads")
         .expect("new auth");
@@ -586,22 +438,24 @@ cobroadcasters = [1002]",
 async fn an_untrusted_broker_certificate_is_refused() {
     let other =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
-    let (sim, dir, pusher) =
-        launch(&scenario(""), |o| o.trust = Trust::Pem(other.cert.pem())).await;
+    let (sim, dir, pusher) = launch(&scenario(""), |o| {
+        o.trust = FbnsTrust::Pem(other.cert.pem())
+    })
+    .await;
     let status = pusher
         .until("a failure", |s| s.counters.failures >= 2)
         .await;
     assert!(last_error(&status).contains("TLS"), "{status:?}");
     assert!(sim.truth().fbns.expect("truth").connections.is_empty());
     pusher.stop().await;
-    let bad = fbns::spawn(
+    let bad = spawn_fbns(
         FbnsOptions {
-            trust: Trust::Pem("not a certificate".into()),
+            trust: FbnsTrust::Pem("not a certificate".into()),
             ..options(&sim, dir.path())
         },
         api(&sim),
         &TaskTracker::new(),
         CancellationToken::new(),
     );
-    assert!(matches!(bad, Err(fbns::FbnsError::Setup(_))));
+    assert!(matches!(bad, Err(FbnsError::Setup(_))));
 }

@@ -8,7 +8,8 @@
 //! protocol name `MQTT` and level 4 (3.1 as `MQIsdp`), `mqtt-protocol` lets the name be chosen
 //! but insists on the standard CONNECT payload (with `0xC2` it would look for a user name and a
 //! password), and all of them read exactly two CONNACK bytes, dropping the device auth. So this
-//! is a small codec of its own, for `tokio_util::codec::Framed`.
+//! is a small codec of its own, for `tokio_util::codec::Framed`
+//! (docs/instagram.md §7 "The Rust crates").
 //!
 //! The decoder is incremental (a packet may arrive in any number of pieces), refuses a
 //! remaining length above `MAX_REMAINING` before buffering it, and returns a typed error, never
@@ -161,29 +162,10 @@ impl Packet {
     }
 }
 
-/// `tokio_util` codec for MQTToT packets, both directions (the client and the simulator's
-/// broker share it).
-#[derive(Debug, Clone)]
-pub struct MqttotCodec {
-    max_remaining: usize,
-}
-
-impl Default for MqttotCodec {
-    fn default() -> Self {
-        MqttotCodec {
-            max_remaining: MAX_REMAINING,
-        }
-    }
-}
-
-impl MqttotCodec {
-    /// A codec refusing remaining lengths above `max_remaining` (capped at `MAX_REMAINING`).
-    pub fn with_limit(max_remaining: usize) -> MqttotCodec {
-        MqttotCodec {
-            max_remaining: max_remaining.min(MAX_REMAINING),
-        }
-    }
-}
+/// `tokio_util` codec for MQTToT packets, both directions (the FBNS client and the
+/// simulator's broker share it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MqttotCodec;
 
 /// Reads the remaining-length varint from `bytes` (after the first header byte): `None` when
 /// more bytes are needed, else `(length, bytes used)`.
@@ -213,10 +195,10 @@ impl Decoder for MqttotCodec {
         let Some((len, varint_len)) = remaining_length(&src[1..])? else {
             return Ok(None);
         };
-        if len > self.max_remaining {
+        if len > MAX_REMAINING {
             return Err(FrameError::TooLarge {
                 len,
-                max: self.max_remaining,
+                max: MAX_REMAINING,
             });
         }
         let total = 1 + varint_len + len;
@@ -498,7 +480,7 @@ mod tests {
     }
 
     fn decode_all(data: &[u8]) -> Result<Vec<Packet>, FrameError> {
-        let mut codec = MqttotCodec::default();
+        let mut codec = MqttotCodec;
         let mut buf = BytesMut::from(data);
         let mut out = Vec::new();
         while let Some(p) = codec.decode_eof(&mut buf)? {
@@ -598,7 +580,7 @@ mod tests {
         }
         assert_eq!(decode_all(&wire).expect("decodes"), packets);
         // Fed one byte at a time, and in two pieces split at every offset.
-        let mut codec = MqttotCodec::default();
+        let mut codec = MqttotCodec;
         let mut buf = BytesMut::new();
         let mut out = Vec::new();
         for b in &wire {
@@ -662,10 +644,6 @@ mod tests {
         assert!(matches!(
             decode_all(&[0x32, 0x10, 0x00]),
             Err(FrameError::ClosedMidPacket { buffered: 3 })
-        ));
-        assert!(matches!(
-            MqttotCodec::with_limit(4).decode(&mut BytesMut::from(&[0x30, 0x05][..])),
-            Err(FrameError::TooLarge { len: 5, max: 4 })
         ));
         // PUBACK with non-standard flags and a trailing byte is accepted.
         assert_eq!(

@@ -1,6 +1,6 @@
 //! Registration: the token request on `/fbns_reg_req` and its answer on `/fbns_reg_resp`
-//! (docs/instagram.md §9 "Registration: `push/register`"). The token is then given to
-//! Instagram with `push/register/` (`instagram::Client::push_register`).
+//! (docs/instagram.md §9 "Registration: `push/register`"). The client then gives the token to
+//! Instagram with `push/register/`.
 
 use serde_json::Value;
 

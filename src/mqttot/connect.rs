@@ -1,12 +1,10 @@
 //! The MQTToT Connect payload: the Thrift `Connect` struct with its `ClientInfo`, in the values
 //! FBNS clients send (docs/instagram.md §9 "Thrift compact encoding", the two field tables),
-//! compressed into a CONNECT packet; and the reverse, for the simulator's broker.
+//! compressed into a CONNECT packet; and the reverse, for a broker.
 
 use bytes::Bytes;
 
-use super::auth::DeviceAuth;
-use super::identity::DeviceIdentity;
-use super::mqttot::{Connect, Packet, CONNECT_FLAGS};
+use super::framing::{Connect, Packet, CONNECT_FLAGS};
 use super::thrift::{self, Field, ThriftError, Value};
 use super::zlib::{self, ZlibError, MAX_INFLATED};
 
@@ -68,36 +66,21 @@ pub struct ConnectPayload {
 }
 
 impl ConnectPayload {
-    /// The payload for `identity`, fresh when there is no `auth` yet. `session_id` is
-    /// ClientInfo.clientMqttSessionId (the clients send the time in ms, low 32 bits).
-    pub fn new(identity: &DeviceIdentity, auth: Option<&DeviceAuth>, session_id: i64) -> Self {
-        let (client_identifier, user_id, password, device_id, device_secret) = match auth {
-            Some(a) => (
-                a.client_identifier(),
-                a.ck,
-                a.cs.clone(),
-                a.di.clone(),
-                a.ds.clone(),
-            ),
-            None => (
-                identity.first_client_identifier(),
-                0,
-                String::new(),
-                String::new(),
-                String::new(),
-            ),
-        };
+    /// A first connection's payload: no device auth, `client_identifier` (the app's
+    /// `phone_id[:20]`), `user_agent`, and `session_id` as ClientInfo.clientMqttSessionId (the
+    /// clients send the time in ms, low 32 bits).
+    pub fn new(client_identifier: String, user_agent: String, session_id: i64) -> Self {
         ConnectPayload {
             client_identifier,
-            password,
-            user_id,
-            user_agent: identity.user_agent.clone(),
+            password: String::new(),
+            user_id: 0,
+            user_agent,
             client_capabilities: CLIENT_CAPABILITIES,
             endpoint_capabilities: ENDPOINT_CAPABILITIES,
             publish_format: 1,
             no_automatic_foreground: true,
             make_user_available_in_foreground: false,
-            device_id,
+            device_id: String::new(),
             is_initially_foreground: false,
             network_type: 1,
             network_subtype: 0,
@@ -105,10 +88,21 @@ impl ConnectPayload {
             subscribe_topics: SUBSCRIBE_TOPICS.to_vec(),
             client_type: CLIENT_TYPE.into(),
             app_id: FBNS_APP_ID,
-            device_secret,
+            device_secret: String::new(),
             client_stack: 3,
             another_unknown: -1,
         }
+    }
+
+    /// The same presenting a device auth: connection key `ck`, secret `cs`, device id `di`
+    /// (whose first 20 characters become the client identifier) and device secret `ds`.
+    pub fn with_auth(mut self, ck: i64, cs: &str, di: &str, ds: &str) -> Self {
+        self.client_identifier = di.chars().take(20).collect();
+        self.user_id = ck;
+        self.password = cs.to_string();
+        self.device_id = di.to_string();
+        self.device_secret = ds.to_string();
+        self
     }
 
     /// A first connection: no device auth presented.
@@ -274,11 +268,7 @@ mod tests {
     }
 
     fn first_connect() -> ConnectPayload {
-        let identity = DeviceIdentity {
-            phone_id: "0123456789abcdef0123456789".into(),
-            user_agent: "UA".into(),
-        };
-        ConnectPayload::new(&identity, None, 1_234_567)
+        ConnectPayload::new("0123456789abcdef0123".into(), "UA".into(), 1_234_567)
     }
 
     #[test]
@@ -308,15 +298,12 @@ mod tests {
 
     #[test]
     fn with_auth_and_through_a_packet() {
-        let auth = DeviceAuth::parse(
-            br#"{"ck":987654321012345,"cs":"secret","di":"3f6c2a6e-1d1b-4a6c-9a0e-0123456789ab","ds":"dsecret"}"#,
-        )
-        .expect("auth");
-        let identity = DeviceIdentity {
-            phone_id: "p".into(),
-            user_agent: "[FBAN/MQTT;]".into(),
-        };
-        let p = ConnectPayload::new(&identity, Some(&auth), 5);
+        let p = ConnectPayload::new("p".into(), "[FBAN/MQTT;]".into(), 5).with_auth(
+            987_654_321_012_345,
+            "secret",
+            "3f6c2a6e-1d1b-4a6c-9a0e-0123456789ab",
+            "dsecret",
+        );
         assert!(!p.is_fresh());
         assert_eq!(
             (p.client_identifier.as_str(), p.user_id, p.password.as_str()),
