@@ -186,6 +186,13 @@ struct Task {
     cancel: CancellationToken,
 }
 
+/// The token's way to Instagram: waiting for `/fbns_reg_resp` until `deadline`, then the
+/// `push/register/` call in flight.
+struct Registering {
+    deadline: Option<Instant>,
+    call: Option<Registration>,
+}
+
 /// Why a connection ended without an error.
 enum Stop {
     Cancelled,
@@ -385,12 +392,18 @@ impl Task {
             };
             s.counters.connects += 1;
         });
+        self.subscribe_and_request_token(&mut conn).await?;
+        self.serve(&mut conn).await
+    }
 
+    /// SUBSCRIBE to the notifications and PUBLISH the token request (docs/instagram.md §9
+    /// "Sequence").
+    async fn subscribe_and_request_token(&self, conn: &mut Conn) -> Result<(), FbnsError> {
         let subscribe = Packet::Subscribe(Subscribe {
             packet_id: SUBSCRIBE_ID,
             topics: vec![(topic::MESSAGE.into(), Qos::AtLeastOnce)],
         });
-        self.send(&mut conn, subscribe).await?;
+        self.send(conn, subscribe).await?;
         let request = mqttot::compress(&mqttot::request_json())
             .map_err(|e| FbnsError::Setup(format!("cannot compress: {e}")))?;
         let request = Packet::Publish(Publish {
@@ -401,17 +414,23 @@ impl Task {
             packet_id: Some(REG_REQ_ID),
             payload: Bytes::from(request),
         });
-        self.send(&mut conn, request).await?;
+        self.send(conn, request).await
+    }
 
-        let o = &self.options;
-        let ping_every = o
+    /// The connected loop: packets, the pending `push/register/`, pings and their deadline,
+    /// the registration deadline.
+    async fn serve(&mut self, conn: &mut Conn) -> Result<Stop, FbnsError> {
+        let ping_every = self
+            .options
             .keep_alive
             .mul_f64(11.0 / 12.0)
             .max(Duration::from_millis(50));
         let mut next_ping = Instant::now() + ping_every;
         let mut ping_deadline: Option<Instant> = None;
-        let mut reg_deadline = Some(Instant::now() + o.register_timeout);
-        let mut registration: Option<Registration> = None;
+        let mut reg = Registering {
+            deadline: Some(Instant::now() + self.options.register_timeout),
+            call: None,
+        };
         loop {
             tokio::select! {
                 biased;
@@ -420,12 +439,12 @@ impl Task {
                     return Ok(Stop::Cancelled);
                 }
                 r = async {
-                    match registration.as_mut() {
+                    match reg.call.as_mut() {
                         Some(f) => f.await,
                         None => std::future::pending().await,
                     }
-                }, if registration.is_some() => {
-                    registration = None;
+                }, if reg.call.is_some() => {
+                    reg.call = None;
                     r?;
                     tracing::info!("push registered with Instagram");
                     self.health.update(|s| {
@@ -441,46 +460,12 @@ impl Task {
                         Some(Err(e)) => return Err(e.into()),
                         Some(Ok(p)) => p,
                     };
-                    match packet {
-                        Packet::Publish(p) => {
-                            if let (Qos::AtLeastOnce, Some(id)) = (p.qos, p.packet_id) {
-                                self.send(&mut conn, Packet::PubAck { packet_id: id }).await?;
-                            }
-                            match topic::id(&p.topic) {
-                                topic::REG_RESP => {
-                                    let json = mqttot::payload(&p.payload, MAX_INFLATED)
-                                        .map_err(|_| RegisterError::NotJson)?;
-                                    let token = mqttot::parse_response(&json)?;
-                                    reg_deadline = None;
-                                    if registration.is_none() {
-                                        let api = self.api.clone();
-                                        registration = Some(Box::pin(async move {
-                                            api.push_register(&token).await
-                                        }));
-                                    }
-                                }
-                                topic::MESSAGE | topic::MESSAGE_HP => {
-                                    if !self.on_notification(&p.payload) {
-                                        return Ok(Stop::ReceiverGone);
-                                    }
-                                }
-                                other => tracing::debug!(topic = other, "ignoring a PUBLISH"),
-                            }
-                        }
-                        Packet::PingResp => self.health.count(|c| c.pongs += 1),
-                        Packet::PingReq => self.send(&mut conn, Packet::PingResp).await?,
-                        Packet::PubAck { .. } | Packet::SubAck(_) | Packet::Unhandled { .. } => {}
-                        Packet::Disconnect => return Err(FbnsError::Closed { during: "with DISCONNECT" }),
-                        other => {
-                            return Err(FbnsError::Unexpected {
-                                expected: "PUBLISH, PUBACK, SUBACK or PINGRESP",
-                                got: other.name(),
-                            })
-                        }
+                    if let Some(stop) = self.on_packet(conn, packet, &mut reg).await? {
+                        return Ok(stop);
                     }
                 }
                 _ = sleep_until(next_ping) => {
-                    self.send(&mut conn, Packet::PingReq).await?;
+                    self.send(conn, Packet::PingReq).await?;
                     let now = Instant::now();
                     ping_deadline.get_or_insert(now + self.options.ping_timeout);
                     next_ping = now + ping_every;
@@ -488,7 +473,7 @@ impl Task {
                 _ = at(ping_deadline) => {
                     return Err(FbnsError::PingTimeout(self.options.ping_timeout));
                 }
-                _ = at(reg_deadline) => {
+                _ = at(reg.deadline) => {
                     return Err(FbnsError::Timeout {
                         what: "registration (/fbns_reg_resp)",
                         after: self.options.register_timeout,
@@ -496,6 +481,56 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// One packet of a connected session; `Some` ends the task.
+    async fn on_packet(
+        &mut self,
+        conn: &mut Conn,
+        packet: Packet,
+        reg: &mut Registering,
+    ) -> Result<Option<Stop>, FbnsError> {
+        match packet {
+            Packet::Publish(p) => {
+                if let (Qos::AtLeastOnce, Some(id)) = (p.qos, p.packet_id) {
+                    self.send(conn, Packet::PubAck { packet_id: id }).await?;
+                }
+                match topic::id(&p.topic) {
+                    topic::REG_RESP => {
+                        let json = mqttot::payload(&p.payload, MAX_INFLATED)
+                            .map_err(|_| RegisterError::NotJson)?;
+                        let token = mqttot::parse_response(&json)?;
+                        reg.deadline = None;
+                        if reg.call.is_none() {
+                            let api = self.api.clone();
+                            reg.call =
+                                Some(Box::pin(async move { api.push_register(&token).await }));
+                        }
+                    }
+                    topic::MESSAGE | topic::MESSAGE_HP => {
+                        if !self.on_notification(&p.payload) {
+                            return Ok(Some(Stop::ReceiverGone));
+                        }
+                    }
+                    other => tracing::debug!(topic = other, "ignoring a PUBLISH"),
+                }
+            }
+            Packet::PingResp => self.health.count(|c| c.pongs += 1),
+            Packet::PingReq => self.send(conn, Packet::PingResp).await?,
+            Packet::PubAck { .. } | Packet::SubAck(_) | Packet::Unhandled { .. } => {}
+            Packet::Disconnect => {
+                return Err(FbnsError::Closed {
+                    during: "with DISCONNECT",
+                })
+            }
+            other => {
+                return Err(FbnsError::Unexpected {
+                    expected: "PUBLISH, PUBACK, SUBACK or PINGRESP",
+                    got: other.name(),
+                })
+            }
+        }
+        Ok(None)
     }
 
     /// Handles one `/fbns_msg` payload; false once nobody receives pushes any more.

@@ -52,6 +52,7 @@ pub enum FrameError {
 }
 
 /// Quality of service of a PUBLISH or a subscription.
+#[allow(clippy::enum_variant_names)] // the MQTT specification's names
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Qos {
     AtMostOnce = 0,

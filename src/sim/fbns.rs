@@ -31,7 +31,6 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::mqttot::{
     self, topic, ConnAck, ConnectPayload, MqttotCodec, Packet, Publish, Qos, SubAck,
@@ -316,30 +315,14 @@ pub async fn serve(listener: TcpListener, state: Arc<SimState>, stop: Cancellati
     let Some(broker) = state.fbns.clone() else {
         return;
     };
-    let tracker = TaskTracker::new();
-    tracker.spawn(schedule(state.clone(), broker.clone(), stop.clone()));
-    loop {
-        let stream = tokio::select! {
-            _ = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!("sim fbns: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let (state, broker, stop) = (state.clone(), broker.clone(), stop.clone());
-        tracker.spawn(async move {
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = connection(&state, &broker, stream) => {}
-            }
-        });
-    }
-    tracker.close();
-    tracker.wait().await;
+    let accept = {
+        let (state, broker) = (state.clone(), broker.clone());
+        super::server::serve_each(listener, stop.clone(), move |stream| {
+            let (state, broker) = (state.clone(), broker.clone());
+            async move { connection(&state, &broker, stream).await }
+        })
+    };
+    tokio::join!(schedule(state, broker, stop), accept);
 }
 
 async fn schedule(state: Arc<SimState>, broker: Arc<Broker>, stop: CancellationToken) {
@@ -464,32 +447,71 @@ async fn serve_device(
         .spec
         .drop_connection_after
         .map(|t| Instant::now() + state.clock.real(t));
-    let mut inflight: Vec<(u16, Outgoing)> = Vec::new();
-    let mut next_id: u16 = 0;
-    let mut packet_id = || {
-        next_id = next_id.checked_add(1).unwrap_or(1);
-        next_id
+    let mut session = DeviceSession {
+        broker,
+        di,
+        index,
+        generation,
+        inflight: Vec::new(),
+        last_id: 0,
     };
-    'serve: loop {
-        // Deliver what is queued, up to the in-flight bound.
-        while inflight.len() < MAX_INFLIGHT {
+    'serve: while session.deliver(conn).await {
+        let item = tokio::select! {
+            _ = at(drop_at) => break,
+            _ = notify.notified() => continue,
+            item = conn.next() => item,
+        };
+        let Some(Ok(packet)) = item else { break };
+        let Some(replies) = session.reply(packet) else {
+            break;
+        };
+        for p in replies {
+            if !matches!(timeout(HANDSHAKE_TIMEOUT, conn.send(p)).await, Ok(Ok(()))) {
+                break 'serve;
+            }
+        }
+    }
+    session.requeue();
+}
+
+/// One accepted connection's delivery state.
+struct DeviceSession<'a> {
+    broker: &'a Broker,
+    di: &'a str,
+    index: Option<usize>,
+    generation: u64,
+    /// Sent, not yet PUBACKed, in sending order.
+    inflight: Vec<(u16, Outgoing)>,
+    last_id: u16,
+}
+
+impl DeviceSession<'_> {
+    fn packet_id(&mut self) -> u16 {
+        self.last_id = self.last_id.checked_add(1).unwrap_or(1);
+        self.last_id
+    }
+
+    /// Sends what is queued, up to the in-flight bound; false when the connection is over
+    /// (a write failed, a cut was scripted, or a newer connection took the device).
+    async fn deliver(&mut self, conn: &mut Conn) -> bool {
+        while self.inflight.len() < MAX_INFLIGHT {
             let (msg, cut) = {
-                let mut st = broker.lock();
+                let mut st = self.broker.lock();
                 let Some(d) = st
                     .devices
-                    .get_mut(di)
-                    .filter(|d| d.generation == generation)
+                    .get_mut(self.di)
+                    .filter(|d| d.generation == self.generation)
                 else {
-                    break 'serve;
+                    return false;
                 };
                 let Some(msg) = d.outbox.pop_front() else {
-                    break;
+                    return true;
                 };
                 let cut = st.drop_mid_left > 0;
                 st.drop_mid_left = st.drop_mid_left.saturating_sub(1);
                 (msg, cut)
             };
-            let id = packet_id();
+            let id = self.packet_id();
             let packet = Packet::Publish(Publish {
                 topic: topic::MESSAGE.into(),
                 qos: Qos::AtLeastOnce,
@@ -498,6 +520,7 @@ async fn serve_device(
                 packet_id: Some(id),
                 payload: msg.payload.clone(),
             });
+            self.inflight.push((id, msg.clone()));
             if cut {
                 if let Ok(bytes) = packet.to_bytes() {
                     let io = conn.get_mut();
@@ -505,25 +528,25 @@ async fn serve_device(
                     // A clean TLS close: the client sees the stream end inside the packet.
                     let _ = io.shutdown().await;
                 }
-                inflight.push((id, msg));
-                break 'serve;
+                return false;
             }
-            let sent = timeout(HANDSHAKE_TIMEOUT, conn.send(packet)).await;
-            inflight.push((id, msg.clone()));
-            if !matches!(sent, Ok(Ok(()))) {
-                break 'serve;
+            if !matches!(
+                timeout(HANDSHAKE_TIMEOUT, conn.send(packet)).await,
+                Ok(Ok(()))
+            ) {
+                return false;
             }
-            if let Some(t) = broker.lock().pushes.get_mut(msg.push) {
+            if let Some(t) = self.broker.lock().pushes.get_mut(msg.push) {
                 t.writes += 1;
             }
         }
-        let item = tokio::select! {
-            _ = at(drop_at) => break,
-            _ = notify.notified() => continue,
-            item = conn.next() => item,
-        };
-        let Some(Ok(packet)) = item else { break };
-        let reply = match packet {
+        true
+    }
+
+    /// The answer to one packet from the client; `None` ends the connection.
+    fn reply(&mut self, packet: Packet) -> Option<Vec<Packet>> {
+        let (broker, index) = (self.broker, self.index);
+        Some(match packet {
             Packet::Subscribe(s) => {
                 let codes = s.topics.iter().map(|(_, q)| *q as u8).collect();
                 broker.record(index, |t| {
@@ -541,14 +564,14 @@ async fn serve_device(
                     out.push(Packet::PubAck { packet_id: id });
                 }
                 if topic::id(&p.topic) == topic::REG_REQ {
-                    let answer = registration(broker, di, &p.payload, index);
+                    let answer = registration(broker, self.di, &p.payload, index);
                     if let Ok(payload) = mqttot::compress(answer.as_bytes()) {
                         out.push(Packet::Publish(Publish {
                             topic: topic::REG_RESP.into(),
                             qos: Qos::AtLeastOnce,
                             dup: false,
                             retain: false,
-                            packet_id: Some(packet_id()),
+                            packet_id: Some(self.packet_id()),
                             payload: Bytes::from(payload),
                         }));
                     }
@@ -556,8 +579,8 @@ async fn serve_device(
                 out
             }
             Packet::PubAck { packet_id: id } => {
-                if let Some(i) = inflight.iter().position(|(p, _)| *p == id) {
-                    let (_, msg) = inflight.remove(i);
+                if let Some(i) = self.inflight.iter().position(|(p, _)| *p == id) {
+                    let (_, msg) = self.inflight.remove(i);
                     if let Some(t) = broker.lock().pushes.get_mut(msg.push) {
                         t.acks += 1;
                     }
@@ -572,20 +595,19 @@ async fn serve_device(
                     vec![Packet::PingResp]
                 }
             }
-            Packet::Disconnect => break,
+            Packet::Disconnect => return None,
             _ => vec![],
-        };
-        for p in reply {
-            if !matches!(timeout(HANDSHAKE_TIMEOUT, conn.send(p)).await, Ok(Ok(()))) {
-                break 'serve;
-            }
-        }
+        })
     }
-    // Whatever was not acknowledged goes out again on the device's next connection.
-    if !inflight.is_empty() {
-        let mut st = broker.lock();
-        if let Some(d) = st.devices.get_mut(di) {
-            for (_, msg) in inflight.into_iter().rev() {
+
+    /// Whatever was not acknowledged goes out again on the device's next connection.
+    fn requeue(self) {
+        if self.inflight.is_empty() {
+            return;
+        }
+        let mut st = self.broker.lock();
+        if let Some(d) = st.devices.get_mut(self.di) {
+            for (_, msg) in self.inflight.into_iter().rev() {
                 d.outbox.push_front(msg);
             }
         }
