@@ -4,7 +4,8 @@
 //! a test checks the order):
 //!
 //! `cli` → `daemon` → `status` / `notify` → `recording` → `capture` → `media` → `dash` →
-//! `output` → `watch` → `instagram` → `store` / `config` / `states` / `backoff` / `disk`,
+//! `output` → `watch` → `fbns` → `instagram` → `store` / `config` / `states` / `backoff` /
+//! `disk` / `mqttot`,
 //! with `sim` (the Instagram stand-in used by tests, benchmarks and `iglive demo`) beside
 //! them, importing nothing of the recorder.
 //!
@@ -21,8 +22,10 @@ mod config;
 mod daemon;
 mod dash;
 mod disk;
+mod fbns;
 mod instagram;
 mod media;
+mod mqttot;
 mod notify;
 mod output;
 mod pool;
@@ -50,6 +53,13 @@ pub use states::{BroadcastStatus, RecordingState};
 pub use watch::{
     Accounts, DetectionSource, Detector, DetectorOptions, LiveEvent, MemorySeenStore,
     SchedulerConfig, SeenStore, TrayOptions, WatchedAccount,
+};
+
+// Push (FBNS): one session's notification connection and what it yields.
+pub use fbns::{
+    spawn as spawn_fbns, DeviceAuth, DeviceAuthStore, FbnsCounters, FbnsError, FbnsHealth,
+    FbnsIdentity, FbnsOptions, FbnsState, FbnsStatus, FbnsTrust, Push, PushKind,
+    AUTH_FILE as FBNS_AUTH_FILE,
 };
 
 // Capture: the contract, the native engine's knobs, and the DASH pieces it is built from.

@@ -505,6 +505,48 @@ impl Client {
         .await
     }
 
+    /// `push/register/`: tells Instagram to deliver this session's notifications to an FBNS
+    /// token, as an unsigned form (docs/instagram.md §9 "Registration: `push/register`",
+    /// instagrapi's and instagram_mqtt's fields). `family_device_id` is the session's
+    /// `phone_id` (mgp25) rather than a fresh uuid per call, so repeated registrations look
+    /// like one device.
+    pub async fn push_register(&self, device_token: &str) -> Result<(), ApiError> {
+        let session = &self.inner.session;
+        let Some(pk) = session.ds_user_id.clone() else {
+            return Err(ApiError::setup(
+                "the session has no ds_user_id, which push registration needs; export the session again with its cookies",
+            ));
+        };
+        let form = vec![
+            ("device_type", "android_mqtt".to_string()),
+            ("is_main_push_channel", "true".to_string()),
+            ("device_sub_type", "2".to_string()),
+            ("device_token", device_token.to_string()),
+            ("_csrftoken", self.inner.credentials.csrftoken()),
+            ("guid", session.uuid.clone()),
+            ("uuid", session.uuid.clone()),
+            ("users", pk),
+            (
+                "family_device_id",
+                session
+                    .phone_id
+                    .clone()
+                    .unwrap_or_else(|| session.uuid.clone()),
+            ),
+        ];
+        let _: Value = self
+            .call(Call {
+                endpoint: Endpoint::PushRegister,
+                target: "session".into(),
+                method: Method::POST,
+                path: "push/register/".into(),
+                query: vec![],
+                form: Some(form),
+            })
+            .await?;
+        Ok(())
+    }
+
     async fn live_call<T: DeserializeOwned>(
         &self,
         endpoint: Endpoint,

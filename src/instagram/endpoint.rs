@@ -20,10 +20,12 @@ pub enum Endpoint {
     UserInfo,
     /// `users/{username}/usernameinfo/` (`iglive accounts add`).
     UsernameInfo,
+    /// `push/register/`: hands Instagram an FBNS token (docs/instagram.md §9).
+    PushRegister,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 11] = [
         Endpoint::StoryFeed,
         Endpoint::BroadcastInfo,
         Endpoint::Heartbeat,
@@ -34,6 +36,7 @@ impl Endpoint {
         Endpoint::ReelsTray,
         Endpoint::UserInfo,
         Endpoint::UsernameInfo,
+        Endpoint::PushRegister,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Endpoint {
             Endpoint::ReelsTray => "reels_tray",
             Endpoint::UserInfo => "user_info",
             Endpoint::UsernameInfo => "username_info",
+            Endpoint::PushRegister => "push_register",
         }
     }
 
@@ -56,9 +60,11 @@ impl Endpoint {
     /// viewer-side extras.
     pub fn priority(self) -> Priority {
         match self {
-            Endpoint::BroadcastInfo | Endpoint::Heartbeat | Endpoint::Comments => {
-                Priority::Critical
-            }
+            // Registering for push replaces polls: worth its slot whenever it is needed.
+            Endpoint::BroadcastInfo
+            | Endpoint::Heartbeat
+            | Endpoint::Comments
+            | Endpoint::PushRegister => Priority::Critical,
             // Resolving an account for `iglive accounts add` is detection's kind of request.
             Endpoint::StoryFeed
             | Endpoint::ReelsTray
@@ -75,7 +81,11 @@ impl Endpoint {
     pub fn is_live(self) -> bool {
         !matches!(
             self,
-            Endpoint::StoryFeed | Endpoint::ReelsTray | Endpoint::UserInfo | Endpoint::UsernameInfo
+            Endpoint::StoryFeed
+                | Endpoint::ReelsTray
+                | Endpoint::UserInfo
+                | Endpoint::UsernameInfo
+                | Endpoint::PushRegister
         )
     }
 }

@@ -217,6 +217,24 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
     }
 }
 
+/// `POST push/register/` (docs/instagram.md §9): binds an FBNS token to the account in
+/// `users`; answers `{"status":"ok"}` with or without a broker, as Instagram would.
+pub async fn push_register(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    let token = form_field(&body, "device_token").unwrap_or_default();
+    let users = form_field(&body, "users").unwrap_or_default();
+    let device_type = form_field(&body, "device_type").unwrap_or_default();
+    if token.is_empty() || users.is_empty() || !device_type.starts_with("android_") {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "Invalid request: device_token, users and device_type are required",
+        );
+    }
+    if let Some(broker) = &state.fbns {
+        broker.register_http(&token, &users, state.clock.now());
+    }
+    Json(json!({"status": "ok"})).into_response()
+}
+
 /// `POST live/{id}/heartbeat_and_get_viewer_count/`.
 pub async fn heartbeat(
     State(state): State<Arc<SimState>>,

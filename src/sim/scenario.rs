@@ -50,6 +50,22 @@
 //! path = "get_comment"
 //! retry_after = 30
 //! probability = 0.5
+//!
+//! [fbns]                           # an FBNS broker (MQTToT over TLS), docs/instagram.md §9
+//! delay = [0.5, 2.0]               # push this long after the event (or a fixed number)
+//! loss_probability = 0.1           # a push is never sent
+//! duplicate_probability = 0.1      # a push is sent twice with the same nid
+//! drop_connection_after = 60.0     # the broker closes every connection after this
+//! never_connack = 1                # the first connection gets no CONNACK
+//! drop_mid_packet = 1              # the first push delivery is cut in the middle
+//! reject_stored_auth = 0           # answer return code 4 to this many valid reconnects
+//! ignore_pings = false             # never answer PINGREQ
+//! live_with_names = "guest"        # whom a live_with_broadcast's reel_id names (or "owner")
+//!
+//! [[fbns.pushes]]                  # scripted pushes besides the lives' own
+//! at = 5.0
+//! collapse_key = "post"
+//! user = 1001
 //! ```
 
 use std::path::Path;
@@ -85,6 +101,9 @@ pub struct Scenario {
     /// sessions it issued (and `session_json()`'s).
     #[serde(default)]
     pub login: Option<Login>,
+    /// The FBNS push broker (`[fbns]`); absent: no broker.
+    #[serde(default)]
+    pub fbns: Option<FbnsSpec>,
 }
 
 /// The account that can log in, and what Instagram asks of it.
@@ -413,6 +432,135 @@ pub struct Fault {
     pub challenge_url: Option<String>,
 }
 
+/// The simulated FBNS broker. Every live start pushes `live_broadcast` (the owner) and one
+/// `live_with_broadcast` per co-broadcaster, every end `live_broadcast_revoke`, to each device
+/// whose token was given to `push/register/` by then; a device that is offline gets them when
+/// it reconnects, and whatever a connection did not PUBACK is sent again on the next one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FbnsSpec {
+    /// `false` keeps the section but runs no broker.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Simulated seconds from the event to its push: a number or `[min, max]` (uniform).
+    #[serde(default)]
+    pub delay: PushDelay,
+    /// Chance that a push is never sent.
+    #[serde(default)]
+    pub loss_probability: f64,
+    /// Chance that a push is sent twice (same `nid`).
+    #[serde(default)]
+    pub duplicate_probability: f64,
+    /// Simulated seconds after CONNACK at which the broker closes each connection.
+    #[serde(default)]
+    pub drop_connection_after: Option<f64>,
+    /// The first this many connections get no CONNACK (the broker reads and stays silent).
+    #[serde(default)]
+    pub never_connack: u32,
+    /// The first this many push deliveries stop halfway through the packet and the
+    /// connection is closed (the push is delivered again after the reconnect).
+    #[serde(default)]
+    pub drop_mid_packet: u32,
+    /// The first this many reconnects with valid stored auth are answered return code 4,
+    /// the device forgotten.
+    #[serde(default)]
+    pub reject_stored_auth: u32,
+    /// PINGREQs get no PINGRESP (a connection that is up but dead).
+    #[serde(default)]
+    pub ignore_pings: bool,
+    /// When set, every `/fbns_reg_resp` carries this `error` and no token.
+    #[serde(default)]
+    pub registration_error: Option<String>,
+    /// Whom the `reel_id` of a `live_with_broadcast` names (unknown on Instagram).
+    #[serde(default)]
+    pub live_with_names: LiveWithNames,
+    /// Scripted pushes besides those of the broadcasts.
+    #[serde(default)]
+    pub pushes: Vec<ScriptedPush>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A push delay: fixed, or uniform within `[min, max]`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PushDelay {
+    Fixed(f64),
+    Range([f64; 2]),
+}
+
+impl Default for PushDelay {
+    fn default() -> Self {
+        PushDelay::Fixed(0.0)
+    }
+}
+
+/// The participant a `live_with_broadcast` push names in `reel_id` (the other one is `s`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveWithNames {
+    #[default]
+    Guest,
+    Owner,
+}
+
+/// One scripted push: `collapse_key` about `user` at `at` (e.g. `post`,
+/// `reachability_silent_push`, or a live kind with `broadcast`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedPush {
+    pub at: f64,
+    pub collapse_key: String,
+    /// The account it is about (must be in `accounts`).
+    pub user: u64,
+    /// A broadcast id for a `broadcast?id=…` deep link.
+    #[serde(default)]
+    pub broadcast: Option<u64>,
+}
+
+impl FbnsSpec {
+    fn validate(&self, known: &dyn Fn(u64) -> bool) -> Result<(), String> {
+        let prob = |p: f64| (0.0..=1.0).contains(&p);
+        if !prob(self.loss_probability) || !prob(self.duplicate_probability) {
+            return Err("fbns: probabilities must be in [0, 1]".into());
+        }
+        let ok_time = |t: f64| t.is_finite() && (0.0..=1e6).contains(&t);
+        let delay_ok = match self.delay {
+            PushDelay::Fixed(d) => ok_time(d),
+            PushDelay::Range([a, b]) => ok_time(a) && ok_time(b) && a <= b,
+        };
+        if !delay_ok {
+            return Err("fbns: delay must be a number or [min, max] within [0, 1e6] s".into());
+        }
+        if self
+            .drop_connection_after
+            .is_some_and(|t| !(ok_time(t) && t > 0.0))
+        {
+            return Err("fbns: drop_connection_after must be within (0, 1e6] s".into());
+        }
+        if self.pushes.len() > 10_000 {
+            return Err("fbns: at most 10000 scripted pushes".into());
+        }
+        for p in &self.pushes {
+            if !p.at.is_finite() || p.at.abs() > 1e9 {
+                return Err("fbns: a scripted push's `at` must be finite, below 1e9".into());
+            }
+            if p.collapse_key.is_empty() || p.collapse_key.len() > 100 {
+                return Err("fbns: a scripted push needs a collapse_key of 1–100 bytes".into());
+            }
+            if !known(p.user) {
+                return Err(format!(
+                    "fbns: scripted push user {} is not in accounts",
+                    p.user
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Scenario {
     /// Reads a scenario; `.json` files are JSON, anything else TOML.
     pub fn from_path(path: &Path) -> Result<Scenario, SimError> {
@@ -522,6 +670,7 @@ impl Scenario {
             }],
             faults: vec![],
             login: None,
+            fbns: None,
         }
     }
 
@@ -541,6 +690,10 @@ impl Scenario {
         }
         if let Some(l) = &self.login {
             l.validate().or_else(|m| invalid(format!("login: {m}")))?;
+        }
+        if let Some(fbns) = &self.fbns {
+            let known = |pk: u64| self.accounts.iter().any(|a| a.pk == pk);
+            fbns.validate(&known).map_err(SimError::InvalidScenario)?;
         }
         self.faults.iter().try_for_each(Fault::validate)
     }

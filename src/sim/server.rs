@@ -2,6 +2,7 @@
 //! request is recorded, authenticated and exposed to fault windows before routing, and a
 //! `reset` fault can drop the connection without answering.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -9,7 +10,7 @@ use axum::http::{Request, Response, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -66,6 +67,7 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/api/v1/challenge/{pk}/{nonce}/",
             get(login::challenge_state).post(login::challenge_answer),
         )
+        .route("/api/v1/push/register/", post(api::push_register))
         .route("/live-dash/{rep}/{file}", get(origin::live_dash))
         .route("/cover/{file}", get(cover))
         .fallback(|| async { api::fail(StatusCode::NOT_FOUND, "Page not found") })
@@ -93,13 +95,33 @@ async fn cover() -> Response<Body> {
 /// Accepts connections until `stop` fires, then drops every open connection.
 pub async fn serve(listener: TcpListener, state: Arc<SimState>, stop: CancellationToken) {
     let router = router(state.clone());
+    serve_each(listener, stop, move |stream| {
+        let (state, router) = (state.clone(), router.clone());
+        async move {
+            let svc =
+                hyper::service::service_fn(move |req| handle(state.clone(), router.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        }
+    })
+    .await;
+}
+
+/// Runs `connection` on every accepted stream, each in a task of its own, until `stop` fires;
+/// then drops the open ones and waits for them. Accept errors (e.g. EMFILE) pause the loop
+/// briefly instead of ending the server. The HTTP front and the FBNS broker share it.
+pub async fn serve_each<F, Fut>(listener: TcpListener, stop: CancellationToken, mut connection: F)
+where
+    F: FnMut(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let tracker = TaskTracker::new();
     loop {
         let stream = tokio::select! {
             _ = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
-                // Per-connection accept errors (e.g. EMFILE) must not end the server.
                 Err(e) => {
                     tracing::warn!("sim: accept failed: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -107,14 +129,10 @@ pub async fn serve(listener: TcpListener, state: Arc<SimState>, stop: Cancellati
                 }
             },
         };
-        let (state, router, stop) = (state.clone(), router.clone(), stop.clone());
+        let (work, stop) = (connection(stream), stop.clone());
         tracker.spawn(async move {
-            let svc =
-                hyper::service::service_fn(move |req| handle(state.clone(), router.clone(), req));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
-                _ = conn => {}
+                _ = work => {}
                 _ = stop.cancelled() => {}
             }
         });

@@ -19,6 +19,7 @@ mod dash_manifest;
 mod dash_media;
 mod dash_store;
 mod engagement_bad_input;
+mod fbns;
 mod inspect_browser;
 mod inspect_folder;
 mod layering;
