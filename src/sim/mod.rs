@@ -29,6 +29,7 @@ mod origin;
 mod scenario;
 mod server;
 mod state;
+mod throttle;
 mod truth;
 mod users;
 mod world;
@@ -204,6 +205,7 @@ fn truth_of(state: &SimState) -> Truth {
             .map(|b| truth::BroadcastTruth::of(b, now))
             .collect(),
         fbns: state.fbns.as_ref().map(|f| f.truth()),
+        sessions: state.throttle.truth(now),
     }
 }
 
@@ -279,6 +281,7 @@ pub async fn start(scenario: Scenario, opts: SimOptions) -> Result<SimHandle, Si
         requests: Mutex::new(VecDeque::new()),
         login,
         fbns,
+        throttle: throttle::Throttle::default(),
     });
     let stop = CancellationToken::new();
     let http = server::serve(listener, state.clone(), stop.clone());

@@ -104,6 +104,9 @@ pub struct Scenario {
     /// The FBNS push broker (`[fbns]`); absent: no broker.
     #[serde(default)]
     pub fbns: Option<FbnsSpec>,
+    /// How the simulated Instagram treats sessions that ask too much (`[throttle]`).
+    #[serde(default)]
+    pub throttle: Option<super::throttle::ThrottleSpec>,
 }
 
 /// The account that can log in, and what Instagram asks of it.
@@ -671,6 +674,7 @@ impl Scenario {
             faults: vec![],
             login: None,
             fbns: None,
+            throttle: None,
         }
     }
 

@@ -167,6 +167,25 @@ fn bearer_sessionid(v: &str) -> Option<String> {
     json.get("sessionid")?.as_str().map(str::to_string)
 }
 
+/// The session a request belongs to: its `sessionid` (cookie or bearer), for the throttle.
+fn session_key(req: &Request<Body>) -> Option<String> {
+    let h = req.headers();
+    let bearer = h
+        .get_all("authorization")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(bearer_sessionid);
+    bearer.or_else(|| {
+        h.get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == "sessionid")
+            .map(|(_, v)| v.to_string())
+    })
+}
+
 /// Whether the request carries a credential like the app's: a `sessionid` cookie or an
 /// `Authorization: Bearer IGT:2:…` header (docs/instagram.md §1 "Two ways to carry a session").
 /// With a `[login]` scenario only sessions the simulator issued count; otherwise any
@@ -255,8 +274,14 @@ async fn handle(
 
     let expired = state.scenario.session_expires_at.is_some_and(|t| at >= t);
     let needs_session = path.starts_with("/api/v1/") && !is_login_path(&path);
+    let throttled = match (&state.scenario.throttle, session_key(&req)) {
+        (Some(spec), Some(session)) if needs_session => state.throttle.check(spec, &session, at),
+        _ => None,
+    };
     let resp = if needs_session && (expired || !authenticated(&state, &req)) {
         api::fail(StatusCode::FORBIDDEN, "login_required")
+    } else if let Some(degraded) = throttled {
+        degraded
     } else {
         match router.oneshot(req).await {
             Ok(resp) => resp,

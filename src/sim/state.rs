@@ -101,6 +101,8 @@ pub struct SimState {
     pub login: Option<Box<super::login::LoginState>>,
     /// The FBNS broker, when the scenario has an enabled `[fbns]`.
     pub fbns: Option<Arc<Broker>>,
+    /// Every session's load against the scenario's `[throttle]`.
+    pub throttle: super::throttle::Throttle,
 }
 
 impl SimState {

@@ -15,6 +15,9 @@ pub struct Truth {
     /// What the FBNS broker saw and sent; `None` without a broker.
     #[serde(default)]
     pub fbns: Option<FbnsTruth>,
+    /// Each session's standing against the scenario's `[throttle]` (by `sessionid`).
+    #[serde(default, skip_deserializing)]
+    pub sessions: std::collections::BTreeMap<String, super::throttle::SessionTruth>,
 }
 
 /// The FBNS broker's record (scenario `[fbns]`).
