@@ -397,45 +397,51 @@ impl SessionSource {
     }
 
     /// Saves every rotation of the client's credential, `SAVE_DEBOUNCE` after it happens,
-    /// until `stop`; then saves a last time.
-    pub async fn keep_saved(&self, client: Client, stop: CancellationToken) {
+    /// until `stop`; then saves a last time. The writes (with their fsync) run on the blocking
+    /// pool.
+    async fn keep_saved(self: Arc<Self>, client: Client, stop: CancellationToken) {
         let mut changes = client.credentials().subscribe();
         let mut last_error: Option<String> = None;
         let mut announced = false;
-        let mut save = |last_error: &mut Option<String>| match self.save(&client) {
-            Ok(true) => {
-                *last_error = None;
-                if let Some(p) = self.saved.as_deref().filter(|_| !announced) {
-                    announced = true;
-                    tracing::info!(
-                        "saved the session as Instagram rotated it to {} (the next start uses it)",
-                        p.display()
-                    );
-                }
-            }
-            Ok(false) => {}
-            Err(e) => {
-                if last_error.as_deref() != Some(e.as_str()) {
-                    tracing::warn!("{e}");
-                }
-                *last_error = Some(e);
-            }
-        };
         loop {
-            tokio::select! {
-                r = changes.changed() => if r.is_err() { break },
-                _ = stop.cancelled() => break,
+            let stopping = tokio::select! {
+                r = changes.changed() => r.is_err(),
+                _ = stop.cancelled() => true,
+            };
+            if !stopping {
+                tokio::select! {
+                    _ = tokio::time::sleep(SAVE_DEBOUNCE) => {}
+                    _ = stop.cancelled() => {}
+                }
             }
-            tokio::select! {
-                _ = tokio::time::sleep(SAVE_DEBOUNCE) => {}
-                _ = stop.cancelled() => {}
+            let (source, c) = (self.clone(), client.clone());
+            let saved = tokio::task::spawn_blocking(move || source.save(&c))
+                .await
+                .unwrap_or_else(|e| Err(format!("the session saver crashed: {e}")));
+            match saved {
+                Ok(true) => {
+                    last_error = None;
+                    if let Some(p) = self.saved.as_deref().filter(|_| !announced) {
+                        announced = true;
+                        tracing::info!(
+                            "saved the session as Instagram rotated it to {} (the next start uses it)",
+                            p.display()
+                        );
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    // Once per distinct failure, not once per rotation.
+                    if last_error.as_deref() != Some(e.as_str()) {
+                        tracing::warn!("{e}");
+                    }
+                    last_error = Some(e);
+                }
             }
-            save(&mut last_error);
-            if stop.is_cancelled() {
+            if stopping || stop.is_cancelled() {
                 return;
             }
         }
-        save(&mut last_error);
     }
 }
 
@@ -450,8 +456,7 @@ impl SessionSource {
     /// Saves the client's rotations in the background until [`Saver::finish`].
     pub fn spawn_saver(self: &Arc<Self>, client: Client) -> Saver {
         let stop = CancellationToken::new();
-        let (source, token) = (self.clone(), stop.clone());
-        let task = tokio::spawn(async move { source.keep_saved(client, token).await });
+        let task = tokio::spawn(self.clone().keep_saved(client, stop.clone()));
         Saver { stop, task }
     }
 }
