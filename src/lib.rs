@@ -40,14 +40,14 @@ mod watch;
 pub use cli::{init_logging, run as run_command, Cli};
 
 // Configuration and the daemon.
-pub use config::{Config, Engine, NotifyConfig, NotifyEvent};
+pub use config::{Config, Engine, NotifyConfig, NotifyEvent, SessionFile};
 pub use daemon::{run as run_daemon, Exit};
 
 // The private-API client and detection.
 pub use instagram::login::jazoest;
 pub use instagram::{
     ApiError, ApiErrorKind, Client, ClientOptions, CommentsPage, Endpoint, GovernorOptions,
-    PostLiveItem, Session,
+    PostLiveItem, Reloaded, Session, SessionOrigin, SessionSource, SourceError,
 };
 pub use states::{BroadcastStatus, RecordingState};
 pub use watch::{

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::config::{add_account, remove_account, AccountConfig, Config, EditError};
 use crate::instagram::user_ref::{resolve, ResolveError, UserRef};
-use crate::instagram::{Client, ClientOptions, Session};
+use crate::instagram::{Client, ClientOptions, SessionSource};
 use crate::status::{ReloadOutcome, WatchedAccountState, RELOAD_HEADER};
 use crate::store::query::{account_activity, AccountActivity};
 use crate::store::Store;
@@ -100,7 +100,7 @@ fn add(a: AddArgs) -> anyhow::Result<ExitCode> {
         eprintln!("iglive accounts add: the label has control characters");
         return Ok(ExitCode::from(2));
     }
-    let session = Session::load(&cfg.instagram.session_file)?;
+    let session = SessionSource::for_commands(&cfg).read_session()?;
     let client = Client::new(
         cfg.instagram.api_base_url.clone(),
         session,

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use crate::config::Config;
-use crate::instagram::Session;
+use crate::instagram::SessionSource;
 use crate::media::tools;
 use crate::store::Store;
 
@@ -65,25 +65,24 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
                 ))
             }),
     );
+    let source = SessionSource::for_commands(cfg);
     report(
         "session file",
-        Session::load(&cfg.instagram.session_file)
-            .map(|s| {
-                format!(
-                    "{} private, {} credential{}",
-                    cfg.instagram.session_file.display(),
-                    if s.authorization.is_some() {
-                        "bearer"
-                    } else {
-                        "cookie"
-                    },
-                    s.ds_user_id
-                        .as_deref()
-                        .map(|u| format!(" for user {u}"))
-                        .unwrap_or_default()
-                )
-            })
-            .map_err(|e| e.to_string()),
+        match source.read_session() {
+            Ok(s) => Ok(format!(
+                "{source} private, {} credential{}",
+                if s.authorization.is_some() {
+                    "bearer"
+                } else {
+                    "cookie"
+                },
+                s.ds_user_id
+                    .as_deref()
+                    .map(|u| format!(" for user {u}"))
+                    .unwrap_or_default()
+            )),
+            Err(e) => Err(e.to_string()),
+        },
     );
     report(
         "accounts",

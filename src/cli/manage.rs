@@ -13,7 +13,26 @@ use crate::store::Store;
 
 use super::ConfigArg;
 
+/// sysexits' EX_CONFIG: the config or the session cannot be used. The unit's
+/// `RestartPreventExitStatus=78` keeps systemd from restarting a daemon that would fail the
+/// same way again: one clear journal line, then the unit stays failed until it is fixed.
+pub const EX_CONFIG: u8 = 78;
+
 pub fn run_daemon(c: &ConfigArg) -> anyhow::Result<ExitCode> {
+    match run_until_stopped(c) {
+        Err(e)
+            if e.chain().any(|c| {
+                c.is::<crate::config::ConfigError>() || c.is::<crate::instagram::SourceError>()
+            }) =>
+        {
+            eprintln!("iglive: {e:#}");
+            Ok(ExitCode::from(EX_CONFIG))
+        }
+        other => other,
+    }
+}
+
+fn run_until_stopped(c: &ConfigArg) -> anyhow::Result<ExitCode> {
     let cfg = c.load()?;
     let rt = super::runtime()?;
     let exit = rt.block_on(crate::daemon::run(cfg, CancellationToken::new()))?;

@@ -1,5 +1,6 @@
 //! Subcommands of the `iglive` binary. Output formats and exit codes here are a contract for
-//! scripts: 0 success, 1 a check failed (`check-config`, `doctor`), 2 an error.
+//! scripts: 0 success, 1 a check failed (`check-config`, `doctor`), 2 an error, 78 (EX_CONFIG)
+//! `run` could not use its config or session file.
 
 mod accounts;
 mod demo;

@@ -17,12 +17,14 @@ mod footprint;
 mod locate;
 mod raw;
 mod sections;
+mod session_file;
 
 pub use atomic::{mode_of, write_atomic};
 pub use edit::{add_account, remove_account, EditError};
 pub use footprint::Footprint;
 
 use raw::RawConfig;
+pub use session_file::SessionFile;
 
 /// Where the config is looked for when `-c` and `$IGLIVE_CONFIG` are absent.
 pub const DEFAULT_CONFIG_PATH: &str = "config/iglive.toml";
@@ -72,7 +74,7 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct InstagramConfig {
     pub api_base_url: url::Url,
-    pub session_file: PathBuf,
+    pub session_file: SessionFile,
     pub request_timeout: Duration,
 }
 
@@ -240,9 +242,7 @@ impl Config {
             file: path.to_path_buf(),
             line: None,
             key: None,
-            message: format!(
-                "cannot read the config file: {e} (pass -c FILE or set IGLIVE_CONFIG; an annotated example is config/iglive.toml)"
-            ),
+            message: read_failure(&e, path),
         })?;
         Config::from_str_at(&text, path)
     }
@@ -299,6 +299,19 @@ impl Config {
     }
 }
 
+/// Why the config file could not be read, and what to do about it.
+fn read_failure(e: &std::io::Error, path: &Path) -> String {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        // The service runs as its own (dynamic) user: root-only config files are unreadable.
+        format!(
+            "cannot read the config file: {e}: iglive's user must be able to read it; it holds no secrets, so run `chmod 644 {p}` (and `chmod 755` on its folder); the session file is passed to the service as a systemd credential instead",
+            p = path.display()
+        )
+    } else {
+        format!("cannot read the config file: {e} (pass -c FILE or set IGLIVE_CONFIG; an annotated example is config/iglive.toml)")
+    }
+}
+
 /// The absolute folder relative paths in the file resolve against.
 fn config_folder(path: &Path) -> PathBuf {
     let base = path
@@ -337,7 +350,7 @@ user_id = 123
         let c = parse(GOOD).expect("valid");
         assert_eq!(
             c.instagram.session_file,
-            Path::new("/etc/iglive/session.json")
+            SessionFile::Path("/etc/iglive/session.json".into())
         );
         assert_eq!(
             c.storage.recordings_dir,
@@ -378,6 +391,29 @@ user_id = 123
         assert_eq!(e.line, Some(10));
         assert_eq!(e.key.as_deref(), Some("accounts[0].lable"));
         assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn session_file_may_name_a_systemd_credential() {
+        let t = GOOD.replace("\"session.json\"", "\"credential:session.json\"");
+        assert_eq!(
+            parse(&t).expect("valid").instagram.session_file,
+            SessionFile::Credential("session.json".into())
+        );
+        let t = GOOD.replace("\"session.json\"", "\"credential:../x\"");
+        let e = parse(&t).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("instagram.session_file"));
+        assert_eq!(e.line, Some(3));
+    }
+
+    #[test]
+    fn unreadable_config_names_the_fix() {
+        let path = Path::new("/etc/iglive/iglive.toml");
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let m = read_failure(&denied, path);
+        assert!(m.contains("chmod 644 /etc/iglive/iglive.toml"), "{m}");
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(read_failure(&missing, path).contains("pass -c FILE"));
     }
 
     #[test]

@@ -80,7 +80,7 @@ fn default_notify_backoff() -> Duration {
 pub(super) struct RawInstagram {
     #[serde(default = "default_api_base_url")]
     pub(super) api_base_url: String,
-    pub(super) session_file: PathBuf,
+    pub(super) session_file: String,
     #[serde(default = "default_request_timeout", deserialize_with = "duration")]
     pub(super) request_timeout: Duration,
 }

@@ -10,7 +10,7 @@ use super::raw::{
 };
 use super::{
     AccountConfig, ConfigError, HookCommand, InstagramConfig, NotifyConfig, NotifyEvent,
-    RecordingConfig, Source, StatusConfig, StorageConfig, WatchConfig,
+    RecordingConfig, SessionFile, Source, StatusConfig, StorageConfig, WatchConfig,
 };
 
 impl Source<'_> {
@@ -58,9 +58,11 @@ impl InstagramConfig {
                     format!("expected an http(s) URL like \"https://i.instagram.com/api/v1/\", got {api:?}"),
                 )
             })?;
+        let session_file = SessionFile::parse(raw.session_file.trim(), base)
+            .map_err(|m| src.error("instagram", "session_file", None, m))?;
         Ok(InstagramConfig {
             api_base_url,
-            session_file: base.join(raw.session_file),
+            session_file,
             request_timeout: raw.request_timeout,
         })
     }

@@ -19,7 +19,7 @@ use super::seen::DbSeenStore;
 use super::watcher::{watched, Watcher};
 use super::{recovery, systemd, Exit};
 use crate::config::Config;
-use crate::instagram::{ApiError, Client, ClientOptions, Session};
+use crate::instagram::{ApiError, Client, ClientOptions, Reloaded, Saver, SessionSource};
 use crate::notify::Notifier;
 use crate::pool::{Member, PlanOptions, Pool};
 use crate::recording::{Deps, RecorderEvent, Registry};
@@ -41,6 +41,9 @@ pub(super) struct Daemon {
     cfg: Config,
     deps: Deps,
     client: Client,
+    /// Where the session came from; `saver` keeps its rotations there.
+    session: Arc<SessionSource>,
+    saver: Saver,
     writer_thread: Option<WriterThread>,
     notifier: Notifier,
     accounts: Accounts,
@@ -83,7 +86,9 @@ impl Daemon {
     /// Opens everything the daemon needs, serves the status endpoint, recovers unfinished
     /// recordings and starts detection.
     pub(super) async fn start(cfg: Config) -> anyhow::Result<(Daemon, Sources)> {
-        let session = Session::load(&cfg.instagram.session_file)?;
+        let source = Arc::new(SessionSource::from_config(&cfg));
+        let loaded = source.load()?;
+        tracing::info!("{}", loaded.describe(&source));
         std::fs::create_dir_all(&cfg.storage.recordings_dir).with_context(|| {
             format!(
                 "cannot create the recordings folder {}",
@@ -94,13 +99,15 @@ impl Daemon {
         let (writer, writer_thread) = Writer::spawn(&store)?;
         let client = Client::new(
             cfg.instagram.api_base_url.clone(),
-            session,
+            loaded.session,
             ClientOptions {
                 timeout: cfg.instagram.request_timeout,
                 max_requests_per_minute: cfg.watch.max_requests_per_minute,
                 ..Default::default()
             },
         )?;
+        // Rotated cookies are saved as they change, so a restart uses the freshest.
+        let saver = source.spawn_saver(client.clone());
         let notifier = Notifier::new(cfg.notify.clone(), Some(store.clone()))
             .context("cannot build the notification HTTP client")?;
         let (events_tx, recorder) = mpsc::channel::<RecorderEvent>(256);
@@ -138,6 +145,8 @@ impl Daemon {
             cfg,
             deps,
             client,
+            session: source,
+            saver,
             writer_thread: Some(writer_thread),
             notifier,
             accounts,
@@ -284,15 +293,17 @@ impl Daemon {
     }
 
     /// SIGHUP or `POST /api/v1/reload`: a fixed session file and a changed config take
-    /// effect (log in again, replace the file, `systemctl reload iglive`). The outcome, or why
-    /// the config was refused (the old one stays), is the reload request's answer.
+    /// effect (log in again, replace the file, `systemctl reload iglive`; a systemd credential
+    /// needs a restart). The outcome, or why the config was refused (the old one stays), is the
+    /// reload request's answer.
     async fn on_reload(&mut self) -> Result<ReloadOutcome, String> {
         systemd::reloading();
-        let session_error = match Session::load(&self.cfg.instagram.session_file) {
-            Ok(session) => {
-                self.client.reload_session(&session);
+        let session_error = match self.session.reload(&self.client) {
+            Ok(Reloaded::Replaced) => {
+                tracing::info!("session reloaded from {}", self.session);
                 None
             }
+            Ok(Reloaded::Unchanged) => None,
             Err(e) => {
                 tracing::error!(error = %e, "session not reloaded");
                 Some(e.to_string())
@@ -300,6 +311,12 @@ impl Daemon {
         };
         let outcome = match Config::load(&self.cfg.path) {
             Ok(new) => {
+                if new.instagram.session_file != *self.session.file() {
+                    tracing::warn!(
+                        "instagram.session_file changed to {}: that takes effect at the next start",
+                        new.instagram.session_file
+                    );
+                }
                 self.accounts.replace(watched(&new));
                 self.deps.recording = new.recording.clone();
                 self.notifier.replace(new.notify.clone());
@@ -343,6 +360,9 @@ impl Daemon {
     /// at the next start.
     fn abort_now(mut self) -> Exit {
         tracing::warn!("second stop signal: exiting now; unfinished recordings are recovered at the next start");
+        if let Err(e) = self.session.save(&self.client) {
+            tracing::warn!("{e}");
+        }
         self.abort.cancel();
         let thread = self.writer_thread.take();
         drop(self);
@@ -439,6 +459,7 @@ impl Daemon {
             self.notifier.recorder_event(&ev);
         }
         self.notifier.drain(NOTIFY_GRACE).await;
+        self.saver.finish().await;
         systemd::stopping();
         tracing::info!("iglive stopped");
         let thread = self.writer_thread.take();

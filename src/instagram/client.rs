@@ -305,6 +305,11 @@ impl Client {
         &self.inner.session
     }
 
+    /// The cookies and token as Instagram rotated them (shared by every clone).
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
+    }
+
     /// A cookie's current value, after any rotation by Instagram's `Set-Cookie`.
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.inner.credentials.cookie(name)

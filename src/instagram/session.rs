@@ -20,6 +20,11 @@ pub enum SessionError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: cannot read the session file: {source}: iglive's user may not read it; under systemd pass it as a credential (`LoadCredential=session.json:{path}` in the unit and `session_file = \"credential:session.json\"`), otherwise make it owned by the user iglive runs as, mode 0600")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: the session file is readable by group or others (mode {mode:o}); it holds login cookies: run `chmod 600 {path}`")]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("{path}: not a valid session file: {reason}")]
@@ -75,11 +80,7 @@ impl Session {
 
     /// Loads and validates a session file, refusing one that group or others can read.
     pub fn load(path: &Path) -> Result<Session, SessionError> {
-        check_private(path)?;
-        let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_private(path)?;
         Session::parse(&text).map_err(|reason| SessionError::Invalid {
             path: path.to_path_buf(),
             reason,
@@ -110,13 +111,25 @@ impl Session {
     }
 }
 
+/// The text of a session file that only its owner can read.
+pub fn read_private(path: &Path) -> Result<String, SessionError> {
+    check_private(path)?;
+    std::fs::read_to_string(path).map_err(|source| read_error(path, source))
+}
+
+fn read_error(path: &Path, source: std::io::Error) -> SessionError {
+    let path = path.to_path_buf();
+    if source.kind() == std::io::ErrorKind::PermissionDenied {
+        SessionError::Unreadable { path, source }
+    } else {
+        SessionError::Read { path, source }
+    }
+}
+
 #[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), SessionError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| SessionError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let meta = std::fs::metadata(path).map_err(|source| read_error(path, source))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(SessionError::TooOpen {
@@ -363,6 +376,19 @@ mod tests {
         assert_eq!(
             compact_json(" { \"a b\" : [ 1 , \"x\\\" y\" ] } "),
             r#"{"a b":[1,"x\" y"]}"#
+        );
+    }
+
+    #[test]
+    fn unreadable_file_says_how_to_pass_it() {
+        let e = read_error(
+            Path::new("/etc/iglive/session.json"),
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        )
+        .to_string();
+        assert!(
+            e.contains("LoadCredential=session.json:/etc/iglive/session.json"),
+            "{e}"
         );
     }
 

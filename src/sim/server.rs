@@ -175,15 +175,7 @@ fn session_key(req: &Request<Body>) -> Option<String> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find_map(bearer_sessionid);
-    bearer.or_else(|| {
-        h.get_all("cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == "sessionid")
-            .map(|(_, v)| v.to_string())
-    })
+    bearer.or_else(|| request_cookie(req, "sessionid"))
 }
 
 /// Whether the request carries a credential like the app's: a `sessionid` cookie or an
@@ -213,6 +205,24 @@ fn authenticated(state: &SimState, req: &Request<Body>) -> bool {
         .filter_map(|kv| kv.trim().split_once('='))
         .any(|(k, v)| k == "sessionid" && accepts(v));
     bearer || cookie
+}
+
+/// The `rur` cookie value of simulated second `at`. Instagram rotates cookies in its answers
+/// `Set-Cookie` (docs/instagram.md §6); the simulator's `rur` changes every simulated minute.
+fn current_rur(at: f64) -> String {
+    format!("SIM\\054{}:01f7", (at.max(0.0) / 60.0).floor() as u64)
+}
+
+/// A request's cookie value, if it sent that cookie.
+fn request_cookie(req: &Request<Body>, name: &str) -> Option<String> {
+    req.headers()
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"').to_string())
 }
 
 async fn handle(
@@ -278,7 +288,9 @@ async fn handle(
         (Some(spec), Some(session)) if needs_session => state.throttle.check(spec, &session, at),
         _ => None,
     };
-    let resp = if needs_session && (expired || !authenticated(&state, &req)) {
+    let rur = current_rur(at);
+    let rotate = needs_session && request_cookie(&req, "rur").as_deref() != Some(rur.as_str());
+    let mut resp = if needs_session && (expired || !authenticated(&state, &req)) {
         api::fail(StatusCode::FORBIDDEN, "login_required")
     } else if let Some(degraded) = throttled {
         degraded
@@ -288,6 +300,13 @@ async fn handle(
             Err(never) => match never {},
         }
     };
+    if rotate && resp.status().is_success() {
+        let cookie =
+            format!("rur=\"{rur}\"; Domain=.instagram.com; HttpOnly; Path=/; SameSite=Lax; Secure");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+            resp.headers_mut().append(axum::http::header::SET_COOKIE, v);
+        }
+    }
     record.status = resp.status().as_u16();
     state.record(record);
     Ok(resp)

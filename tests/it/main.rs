@@ -26,6 +26,8 @@ mod layering;
 mod login;
 mod notify_hooks;
 mod notify_webhook;
+mod packaging;
+mod session_source;
 mod sim_api;
 mod sim_dash;
 mod store;
