@@ -225,6 +225,7 @@ async fn run(n: usize, path: Path) -> Outcome {
             covered_poll_interval: Some(real(SAFETY_NET)),
         }),
         seed: Some(SEED),
+        budget: None,
     };
     let (tx, mut rx) = mpsc::channel(4096);
     let cancel = CancellationToken::new();

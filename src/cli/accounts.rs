@@ -100,7 +100,8 @@ fn add(a: AddArgs) -> anyhow::Result<ExitCode> {
         eprintln!("iglive accounts add: the label has control characters");
         return Ok(ExitCode::from(2));
     }
-    let session = SessionSource::for_commands(&cfg).read_session()?;
+    let session =
+        SessionSource::for_commands(&cfg, cfg.instagram.primary_session()).read_session()?;
     let client = Client::new(
         cfg.instagram.api_base_url.clone(),
         session,

@@ -65,25 +65,15 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
                 ))
             }),
     );
-    let source = SessionSource::for_commands(cfg);
-    report(
-        "session file",
-        match source.read_session() {
-            Ok(s) => Ok(format!(
-                "{source} private, {} credential{}",
-                if s.authorization.is_some() {
-                    "bearer"
-                } else {
-                    "cookie"
-                },
-                s.ds_user_id
-                    .as_deref()
-                    .map(|u| format!(" for user {u}"))
-                    .unwrap_or_default()
-            )),
-            Err(e) => Err(e.to_string()),
-        },
-    );
+    for session in &cfg.instagram.sessions {
+        let source = SessionSource::for_commands(cfg, session);
+        let name = if cfg.instagram.sessions.len() == 1 {
+            "session file".to_string()
+        } else {
+            format!("session {}", session.name)
+        };
+        report(&name, session_check(&source, session));
+    }
     report(
         "accounts",
         Ok(format!(
@@ -103,4 +93,36 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
         println!("all checks passed");
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// A session file: readable, private, with a credential; and what the proxy is.
+fn session_check(
+    source: &SessionSource,
+    session: &crate::config::SessionConfig,
+) -> Result<String, String> {
+    let s = source.read_session().map_err(|e| e.to_string())?;
+    let proxy = session
+        .proxy
+        .as_ref()
+        .map(|p| {
+            format!(
+                ", through proxy {}://{}",
+                p.scheme(),
+                p.host_str().unwrap_or("?")
+            )
+        })
+        .unwrap_or_default();
+    Ok(format!(
+        "{source} private, {} credential{}, {} requests/min{proxy}",
+        if s.authorization.is_some() {
+            "bearer"
+        } else {
+            "cookie"
+        },
+        s.ds_user_id
+            .as_deref()
+            .map(|u| format!(" for user {u}"))
+            .unwrap_or_default(),
+        session.max_requests_per_minute
+    ))
 }

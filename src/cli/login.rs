@@ -74,7 +74,14 @@ pub(super) fn onboarding_config(c: &ConfigArg) -> anyhow::Result<Option<Config>>
 
 fn output_path(output: Option<PathBuf>, cfg: Option<&Config>) -> PathBuf {
     output
-        .or_else(|| cfg.map(|c| c.instagram.session_file.path_outside_unit(&c.path)))
+        .or_else(|| {
+            cfg.map(|c| {
+                c.instagram
+                    .primary_session()
+                    .session_file
+                    .path_outside_unit(&c.path)
+            })
+        })
         .unwrap_or_else(|| PathBuf::from("session.json"))
 }
 

@@ -261,12 +261,46 @@ pub fn status(c: &ConfigArg) -> anyhow::Result<ExitCode> {
                 r["duration_s"].as_f64().unwrap_or(0.0)
             );
         }
+        let sessions = match http.get(format!("{base}/sessions")).send().await {
+            Ok(r) => r.json::<serde_json::Value>().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        print_sessions(&sessions);
         Ok(if ok {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
         })
     })
+}
+
+/// One line per session: state, budget used, polled accounts, served recordings, push.
+fn print_sessions(sessions: &serde_json::Value) {
+    let list = sessions.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return;
+    }
+    println!("  sessions: {}", list.len());
+    for s in list {
+        let state = &s["state"];
+        let evidence = state["evidence"]
+            .as_str()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        let push = s["push"]["state"]
+            .as_str()
+            .map(|p| format!(", push {p}"))
+            .unwrap_or_default();
+        println!(
+            "    {:<12} {:<10} {}/{} requests last minute, {} account(s), {} recording(s){push}{evidence}",
+            s["name"].as_str().unwrap_or("?"),
+            state["state"].as_str().unwrap_or("?"),
+            s["budget"]["last_minute"],
+            s["budget"]["per_minute"],
+            s["accounts"],
+            s["recordings"].as_array().map_or(0, Vec::len),
+        );
+    }
 }
 
 #[derive(Debug, clap::Args)]

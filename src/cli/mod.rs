@@ -99,11 +99,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let path = Config::resolve_path(c.config.as_deref());
             match Config::load(&path) {
                 Ok(cfg) => {
+                    for w in &cfg.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    let sessions = cfg.instagram.sessions.len();
                     println!(
-                        "{}: ok ({} account{}, recordings in {})",
+                        "{}: ok ({} account{}, {sessions} session{}, recordings in {})",
                         path.display(),
                         cfg.accounts.len(),
                         if cfg.accounts.len() == 1 { "" } else { "s" },
+                        if sessions == 1 { "" } else { "s" },
                         cfg.storage.recordings_dir.display()
                     );
                     Ok(ExitCode::SUCCESS)

@@ -18,10 +18,12 @@ mod locate;
 mod raw;
 mod sections;
 mod session_file;
+mod sessions;
 
 pub use atomic::{mode_of, write_atomic};
 pub use edit::{add_account, remove_account, EditError};
 pub use footprint::Footprint;
+pub use sessions::DEFAULT_REQUESTS_PER_MINUTE;
 
 use raw::RawConfig;
 pub use session_file::SessionFile;
@@ -69,21 +71,66 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// `[[notify]]` hooks (docs/notifications.md); empty when none are configured.
     pub notify: Vec<NotifyConfig>,
+    /// `[push]`: how FBNS connections are made, for sessions with push on.
+    pub push: PushConfig,
+    /// What is accepted but should change (renamed keys), worded like errors.
+    pub warnings: Vec<ConfigError>,
 }
 
 #[derive(Debug, Clone)]
 pub struct InstagramConfig {
     pub api_base_url: url::Url,
-    pub session_file: SessionFile,
     pub request_timeout: Duration,
+    /// The pool of sessions, in file order: `[[sessions]]`, or one named `default` from
+    /// `instagram.session_file`. Never empty.
+    pub sessions: Vec<SessionConfig>,
+}
+
+impl InstagramConfig {
+    /// The first session: what commands that need one session use (`login`, `accounts add`).
+    pub fn primary_session(&self) -> &SessionConfig {
+        &self.sessions[0]
+    }
+}
+
+/// One logged-in session of the pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    /// A name for logs, status and metrics (unique).
+    pub name: String,
+    pub session_file: SessionFile,
+    /// Every API request of this session counts: never more in any 60 s window.
+    pub max_requests_per_minute: u32,
+    /// An http(s) or socks5 proxy for this session's API traffic.
+    pub proxy: Option<url::Url>,
+    /// Also fetch the recordings' manifests and segments through the proxy.
+    pub proxy_cdn: bool,
+    /// Hold an FBNS push connection for this session.
+    pub push: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
     pub poll_interval: Duration,
-    pub max_requests_per_minute: u32,
     /// Use one `feed/reels_tray/` call as a fast path for followed accounts.
     pub use_reels_tray: bool,
+    /// How much slower detection polls while push is healthy and reliable.
+    pub push_poll_factor: f64,
+}
+
+/// `[push]` (docs/push.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushConfig {
+    /// Where device auth files go: one subdirectory per session.
+    pub state_dir: PathBuf,
+    pub host: String,
+    pub port: u16,
+    /// A PEM to trust instead of the bundled roots (the simulator's broker).
+    pub ca_file: Option<PathBuf>,
+    pub keep_alive: Duration,
+    pub ping_timeout: Duration,
+    pub connack_timeout: Duration,
+    pub backoff_max: Duration,
 }
 
 /// Which capture engine records the video: native is the default, ffmpeg the fallback.
@@ -148,15 +195,17 @@ pub enum NotifyEvent {
     RecordingFinished,
     RecordingFailed,
     SessionExpired,
+    SessionChallenged,
 }
 
 impl NotifyEvent {
-    pub const ALL: [NotifyEvent; 5] = [
+    pub const ALL: [NotifyEvent; 6] = [
         NotifyEvent::LiveDetected,
         NotifyEvent::RecordingStarted,
         NotifyEvent::RecordingFinished,
         NotifyEvent::RecordingFailed,
         NotifyEvent::SessionExpired,
+        NotifyEvent::SessionChallenged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -166,6 +215,7 @@ impl NotifyEvent {
             NotifyEvent::RecordingFinished => "recording_finished",
             NotifyEvent::RecordingFailed => "recording_failed",
             NotifyEvent::SessionExpired => "session_expired",
+            NotifyEvent::SessionChallenged => "session_challenged",
         }
     }
 }
@@ -270,15 +320,31 @@ impl Config {
         let base = config_folder(path);
         // The fields are validated in the order written, so with several mistakes the one
         // reported first stays the same.
+        let mut warnings = Vec::new();
+        let instagram = InstagramConfig::from_raw(
+            raw.instagram,
+            raw.sessions,
+            &raw.watch,
+            &raw.push,
+            &base,
+            &src,
+            &mut warnings,
+        )?;
+        let watch = WatchConfig::from_raw(raw.watch, &src)?;
+        let recording = RecordingConfig::from_raw(raw.recording, &src)?;
+        let storage = StorageConfig::from_raw(raw.storage, &base);
+        let push = PushConfig::from_raw(raw.push, &base, &storage.database, &src)?;
         Ok(Config {
             path: path.to_path_buf(),
-            instagram: InstagramConfig::from_raw(raw.instagram, &base, &src)?,
-            watch: WatchConfig::from_raw(raw.watch, &src)?,
-            recording: RecordingConfig::from_raw(raw.recording, &src)?,
-            storage: StorageConfig::from_raw(raw.storage, &base),
+            instagram,
+            watch,
+            recording,
+            storage,
             status: StatusConfig::from_raw(raw.status, &src)?,
             accounts: AccountConfig::list_from_raw(raw.accounts, require_accounts, &src)?,
             notify: NotifyConfig::list_from_raw(raw.notify, &src)?,
+            push,
+            warnings,
         })
     }
 
@@ -349,9 +415,16 @@ user_id = 123
     fn good_config_resolves_paths_and_defaults() {
         let c = parse(GOOD).expect("valid");
         assert_eq!(
-            c.instagram.session_file,
+            c.instagram.primary_session().session_file,
             SessionFile::Path("/etc/iglive/session.json".into())
         );
+        assert_eq!(c.instagram.sessions.len(), 1);
+        assert_eq!(c.instagram.sessions[0].name, "default");
+        assert_eq!(
+            c.instagram.sessions[0].max_requests_per_minute,
+            DEFAULT_REQUESTS_PER_MINUTE
+        );
+        assert!(c.warnings.is_empty());
         assert_eq!(
             c.storage.recordings_dir,
             Path::new("/etc/iglive/recordings")
@@ -397,7 +470,11 @@ user_id = 123
     fn session_file_may_name_a_systemd_credential() {
         let t = GOOD.replace("\"session.json\"", "\"credential:session.json\"");
         assert_eq!(
-            parse(&t).expect("valid").instagram.session_file,
+            parse(&t)
+                .expect("valid")
+                .instagram
+                .primary_session()
+                .session_file,
             SessionFile::Credential("session.json".into())
         );
         let t = GOOD.replace("\"session.json\"", "\"credential:../x\"");

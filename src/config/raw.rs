@@ -25,6 +25,10 @@ pub(super) struct RawConfig {
     pub(super) accounts: Vec<RawAccount>,
     #[serde(default)]
     pub(super) notify: Vec<RawNotify>,
+    #[serde(default)]
+    pub(super) sessions: Vec<RawSession>,
+    #[serde(default)]
+    pub(super) push: RawPush,
 }
 
 impl RawConfig {
@@ -80,9 +84,66 @@ fn default_notify_backoff() -> Duration {
 pub(super) struct RawInstagram {
     #[serde(default = "default_api_base_url")]
     pub(super) api_base_url: String,
-    pub(super) session_file: String,
+    /// One session; `[[sessions]]` lists several instead.
+    #[serde(default)]
+    pub(super) session_file: Option<String>,
+    /// Every session's budget unless it sets its own.
+    #[serde(default)]
+    pub(super) max_requests_per_minute: Option<u32>,
     #[serde(default = "default_request_timeout", deserialize_with = "duration")]
     pub(super) request_timeout: Duration,
+}
+
+/// One `[[sessions]]` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSession {
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    pub(super) session_file: String,
+    #[serde(default)]
+    pub(super) max_requests_per_minute: Option<u32>,
+    #[serde(default)]
+    pub(super) proxy: Option<String>,
+    #[serde(default)]
+    pub(super) proxy_cdn: bool,
+    #[serde(default)]
+    pub(super) push: Option<bool>,
+}
+
+/// `[push]`: FBNS push notifications (docs/push.md).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawPush {
+    pub(super) enabled: bool,
+    pub(super) state_dir: Option<PathBuf>,
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) ca_file: Option<PathBuf>,
+    #[serde(deserialize_with = "duration")]
+    pub(super) keep_alive: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub(super) ping_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub(super) connack_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub(super) backoff_max: Duration,
+}
+
+impl Default for RawPush {
+    fn default() -> Self {
+        RawPush {
+            enabled: false,
+            state_dir: None,
+            host: "mqtt-mini.facebook.com".into(),
+            port: 443,
+            ca_file: None,
+            keep_alive: Duration::from_secs(60),
+            ping_timeout: Duration::from_secs(30),
+            connack_timeout: Duration::from_secs(15),
+            backoff_max: Duration::from_secs(600),
+        }
+    }
 }
 
 fn default_api_base_url() -> String {
@@ -97,16 +158,21 @@ fn default_request_timeout() -> Duration {
 pub(super) struct RawWatch {
     #[serde(deserialize_with = "duration")]
     pub(super) poll_interval: Duration,
-    pub(super) max_requests_per_minute: u32,
+    /// Deprecated: the budget now covers every request of a session and lives at
+    /// `instagram.max_requests_per_minute` (or per `[[sessions]]` entry).
+    pub(super) max_requests_per_minute: Option<u32>,
     pub(super) use_reels_tray: bool,
+    /// How much slower detection polls while push is healthy.
+    pub(super) push_poll_factor: f64,
 }
 
 impl Default for RawWatch {
     fn default() -> Self {
         RawWatch {
             poll_interval: Duration::from_secs(30),
-            max_requests_per_minute: 20,
+            max_requests_per_minute: None,
             use_reels_tray: true,
+            push_poll_factor: 10.0,
         }
     }
 }

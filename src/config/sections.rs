@@ -5,18 +5,16 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use super::locate::locate;
-use super::raw::{
-    RawAccount, RawInstagram, RawNotify, RawRecording, RawStatus, RawStorage, RawWatch,
-};
+use super::raw::{RawAccount, RawNotify, RawRecording, RawStatus, RawStorage, RawWatch};
 use super::{
-    AccountConfig, ConfigError, HookCommand, InstagramConfig, NotifyConfig, NotifyEvent,
-    RecordingConfig, SessionFile, Source, StatusConfig, StorageConfig, WatchConfig,
+    AccountConfig, ConfigError, HookCommand, NotifyConfig, NotifyEvent, RecordingConfig, Source,
+    StatusConfig, StorageConfig, WatchConfig,
 };
 
 impl Source<'_> {
     /// An error about `section.key` (or `section[index].key` in an array of tables), at the
     /// line that sets it.
-    fn error(
+    pub(super) fn error(
         &self,
         section: &str,
         key: &str,
@@ -36,52 +34,20 @@ impl Source<'_> {
     }
 }
 
-impl InstagramConfig {
-    pub(super) fn from_raw(
-        raw: RawInstagram,
-        base: &Path,
-        src: &Source<'_>,
-    ) -> Result<InstagramConfig, ConfigError> {
-        // Joining endpoint paths onto the base drops its last segment unless it ends in `/`.
-        let mut api = raw.api_base_url.trim().to_string();
-        if !api.ends_with('/') {
-            api.push('/');
-        }
-        let api_base_url = url::Url::parse(&api)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                src.error(
-                    "instagram",
-                    "api_base_url",
-                    None,
-                    format!("expected an http(s) URL like \"https://i.instagram.com/api/v1/\", got {api:?}"),
-                )
-            })?;
-        let session_file = SessionFile::parse(raw.session_file.trim(), base)
-            .map_err(|m| src.error("instagram", "session_file", None, m))?;
-        Ok(InstagramConfig {
-            api_base_url,
-            session_file,
-            request_timeout: raw.request_timeout,
-        })
-    }
-}
-
 impl WatchConfig {
     pub(super) fn from_raw(raw: RawWatch, src: &Source<'_>) -> Result<WatchConfig, ConfigError> {
-        if raw.max_requests_per_minute == 0 {
+        if !(raw.push_poll_factor.is_finite() && (1.0..=100.0).contains(&raw.push_poll_factor)) {
             return Err(src.error(
                 "watch",
-                "max_requests_per_minute",
+                "push_poll_factor",
                 None,
-                "must be at least 1",
+                "must be a number from 1 (no slowdown) to 100",
             ));
         }
         Ok(WatchConfig {
             poll_interval: raw.poll_interval,
-            max_requests_per_minute: raw.max_requests_per_minute,
             use_reels_tray: raw.use_reels_tray,
+            push_poll_factor: raw.push_poll_factor,
         })
     }
 }

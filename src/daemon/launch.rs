@@ -8,7 +8,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::instagram::{ApiErrorKind, Client};
+use crate::instagram::ApiErrorKind;
+use crate::pool::Pool;
 use crate::recording::{supervise, Deps, Target};
 use crate::states::RecordingState;
 use crate::store::{now_unix, BroadcastRow, RecordingRow, Write};
@@ -116,7 +117,11 @@ impl Launcher<'_> {
 
     /// Looks at every waiting live again: still live ones start (or wait on), ended ones are
     /// dropped with a warning.
-    pub(super) async fn retry(&self, client: &Client, pending: &mut VecDeque<LiveEvent>) {
+    pub(super) async fn retry(&self, pool: &Pool, pending: &mut VecDeque<LiveEvent>) {
+        let Some(client) = pool.any_client() else {
+            tracing::warn!("no session is usable to ask whether the waiting lives go on");
+            return;
+        };
         let waiting: Vec<LiveEvent> = pending.drain(..).collect();
         for ev in waiting {
             let id = ev.broadcast.id.clone();

@@ -9,12 +9,14 @@
 //! second-signal escape hatch. The daemon never ends the process itself: [`run`] returns how
 //! it stopped and `main` turns that into the exit code.
 
+mod detection;
 mod launch;
+mod push;
 mod recovery;
 mod seen;
 mod service;
+mod sessions;
 mod systemd;
-mod watcher;
 
 use tokio_util::sync::CancellationToken;
 

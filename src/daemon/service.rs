@@ -9,23 +9,23 @@ use anyhow::Context as _;
 use futures::StreamExt as _;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tokio::sync::mpsc;
-use tokio::task::JoinError;
 use tokio::time::{Instant, Interval};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::detection::{watched, Detection, Ended};
 use super::launch::Launcher;
+use super::push::{Forwarding, PushLinks, PushRecord};
 use super::seen::DbSeenStore;
-use super::watcher::{watched, Watcher};
+use super::sessions::Sessions;
 use super::{recovery, systemd, Exit};
 use crate::config::Config;
-use crate::instagram::{ApiError, Client, ClientOptions, Reloaded, Saver, SessionSource};
 use crate::notify::Notifier;
-use crate::pool::{Member, PlanOptions, Pool};
+use crate::pool::{PlanOptions, Pool, PoolEvent, SessionState};
 use crate::recording::{Deps, RecorderEvent, Registry};
-use crate::status::{ReloadOutcome, ReloadRequest, ReloadSender};
+use crate::status::{BoardEntry, ReloadOutcome, ReloadRequest, ReloadSender, SessionBoard};
 use crate::store::{now_unix, AccountRow, Store, Write, Writer, WriterThread};
-use crate::watch::{Accounts, LiveEvent};
+use crate::watch::{Accounts, AccountsState, DetectionSource, LiveEvent};
 
 /// How long recordings get to finalize after SIGTERM (systemd's default stop timeout is 90 s).
 const STOP_GRACE: Duration = Duration::from_secs(75);
@@ -39,19 +39,26 @@ const PENDING_RETRY: Duration = Duration::from_secs(30);
 /// The running daemon's state; every field is shared with the tasks it started.
 pub(super) struct Daemon {
     cfg: Config,
+    /// Everything a recording needs, the pool of sessions among it.
     deps: Deps,
-    client: Client,
-    /// Where the session came from; `saver` keeps its rotations there.
-    session: Arc<SessionSource>,
-    saver: Saver,
+    /// The configured sessions: their files, rotations and clients.
+    sessions: Sessions,
+    detection: Detection,
+    push: PushLinks,
+    push_record: PushRecord,
+    forwarding: Forwarding,
+    /// Push connections and the pool's monitor.
+    background: TaskTracker,
+    /// What the status endpoint shows of each session beyond the pool.
+    board: SessionBoard,
     writer_thread: Option<WriterThread>,
     notifier: Notifier,
+    /// Every watched account, paused while it is being recorded.
     accounts: Accounts,
     shutdown: CancellationToken,
     abort: CancellationToken,
     recordings: TaskTracker,
     pending: VecDeque<LiveEvent>,
-    watcher: Watcher,
     stop_deadline: Option<Instant>,
 }
 
@@ -62,6 +69,10 @@ pub(super) struct Sources {
     reload: mpsc::Receiver<ReloadRequest>,
     live: mpsc::Receiver<LiveEvent>,
     recorder: mpsc::Receiver<RecorderEvent>,
+    /// A session's health changed (each change once).
+    pool: mpsc::Receiver<PoolEvent>,
+    /// The watched accounts changed (paused, resumed, reloaded).
+    accounts: tokio::sync::watch::Receiver<AccountsState>,
     pending_retry: Interval,
     session_retry: Interval,
     watchdog: Interval,
@@ -77,7 +88,9 @@ enum Event {
     Live(Option<Box<LiveEvent>>),
     Recorder(Option<RecorderEvent>),
     RetryPending,
-    WatcherDone(Result<Result<(), ApiError>, JoinError>),
+    DetectorEnded(Ended),
+    Pool(Option<PoolEvent>),
+    AccountsChanged,
     SessionRetry,
     Watchdog,
 }
@@ -86,9 +99,11 @@ impl Daemon {
     /// Opens everything the daemon needs, serves the status endpoint, recovers unfinished
     /// recordings and starts detection.
     pub(super) async fn start(cfg: Config) -> anyhow::Result<(Daemon, Sources)> {
-        let source = Arc::new(SessionSource::from_config(&cfg));
-        let loaded = source.load()?;
-        tracing::info!("{}", loaded.describe(&source));
+        for w in &cfg.warnings {
+            tracing::warn!("{w}");
+        }
+        let http = crate::dash::cdn_client().context("cannot build the CDN HTTP client")?;
+        let sessions = Sessions::open(&cfg, http.clone())?;
         std::fs::create_dir_all(&cfg.storage.recordings_dir).with_context(|| {
             format!(
                 "cannot create the recordings folder {}",
@@ -97,30 +112,13 @@ impl Daemon {
         })?;
         let store = Store::open(&cfg.storage.database)?;
         let (writer, writer_thread) = Writer::spawn(&store)?;
-        let client = Client::new(
-            cfg.instagram.api_base_url.clone(),
-            loaded.session,
-            ClientOptions {
-                timeout: cfg.instagram.request_timeout,
-                max_requests_per_minute: cfg.watch.max_requests_per_minute,
-                ..Default::default()
-            },
-        )?;
-        // Rotated cookies are saved as they change, so a restart uses the freshest.
-        let saver = source.spawn_saver(client.clone());
         let notifier = Notifier::new(cfg.notify.clone(), Some(store.clone()))
             .context("cannot build the notification HTTP client")?;
         let (events_tx, recorder) = mpsc::channel::<RecorderEvent>(256);
         let (reload_tx, reload) = mpsc::channel::<ReloadRequest>(4);
-        let http = crate::dash::cdn_client().context("cannot build the CDN HTTP client")?;
-        let member = Member {
-            name: "default".into(),
-            client: client.clone(),
-            cdn: http.clone(),
-            budget: cfg.watch.max_requests_per_minute,
-        };
+        let pool = Pool::new(sessions.members(), PlanOptions::default());
         let deps = Deps {
-            pool: Pool::new(vec![member], PlanOptions::default()),
+            pool: pool.clone(),
             http,
             writer,
             store: store.clone(),
@@ -134,19 +132,27 @@ impl Daemon {
         let accounts = Accounts::new(watched(&cfg));
         let (live_tx, live) = mpsc::channel::<LiveEvent>(256);
         let seen = Arc::new(DbSeenStore::load(&store)?);
-        let watcher = Watcher::new(
-            client.clone(),
-            accounts.clone(),
-            seen,
+        let detection = Detection::new(
+            pool.clone(),
+            seen.clone(),
+            live_tx.clone(),
             shutdown.child_token(),
-            live_tx,
         );
+        let forwarding = Forwarding {
+            accounts: accounts.clone(),
+            seen,
+            live_tx,
+        };
         let mut daemon = Daemon {
             cfg,
             deps,
-            client,
-            session: source,
-            saver,
+            sessions,
+            detection,
+            push: PushLinks::default(),
+            push_record: PushRecord::default(),
+            forwarding,
+            background: TaskTracker::new(),
+            board: SessionBoard::default(),
             writer_thread: Some(writer_thread),
             notifier,
             accounts,
@@ -154,7 +160,6 @@ impl Daemon {
             abort: CancellationToken::new(),
             recordings: TaskTracker::new(),
             pending: VecDeque::new(),
-            watcher,
             stop_deadline: None,
         };
         daemon.persist_accounts().await;
@@ -169,9 +174,64 @@ impl Daemon {
             &daemon.abort,
         )
         .await;
-        daemon.watcher.spawn(&daemon.cfg);
-        let sources = Sources::new(live, recorder, reload)?;
+        let pool_events = daemon.start_monitor();
+        daemon.sync_detection();
+        daemon.sync_push();
+        let sources = Sources::new(
+            live,
+            recorder,
+            reload,
+            pool_events,
+            daemon.accounts.subscribe(),
+        )?;
         Ok((daemon, sources))
+    }
+
+    /// The pool's monitor: each change of a session's health, once.
+    fn start_monitor(&self) -> mpsc::Receiver<PoolEvent> {
+        let (tx, rx) = mpsc::channel(64);
+        let (pool, cancel) = (self.deps.pool.clone(), self.shutdown.child_token());
+        self.background
+            .spawn(async move { pool.monitor(tx, cancel).await });
+        rx
+    }
+
+    fn sync_detection(&mut self) {
+        let master = self.accounts.snapshot();
+        self.detection.sync(&self.cfg, &master);
+        self.publish_board();
+    }
+
+    /// The status endpoint's view of each session: accounts polled, push connection.
+    fn publish_board(&self) {
+        let assignment = self.detection.assignment();
+        let push = self.push.health();
+        let entries = self
+            .deps
+            .pool
+            .names()
+            .into_iter()
+            .map(|name| {
+                let entry = BoardEntry {
+                    accounts: assignment.values().filter(|s| **s == name).count(),
+                    push: push.get(&name).cloned(),
+                };
+                (name, entry)
+            })
+            .collect();
+        self.board.set(entries);
+    }
+
+    fn sync_push(&mut self) {
+        let members = self.deps.pool.members();
+        self.push.sync(
+            &self.cfg,
+            &members,
+            &self.forwarding,
+            &self.background,
+            &self.shutdown,
+        );
+        self.publish_board();
     }
 
     async fn persist_accounts(&self) {
@@ -193,7 +253,7 @@ impl Daemon {
         };
         let state = crate::status::StatusState {
             registry: self.deps.registry.clone(),
-            client: self.client.clone(),
+            pool: self.deps.pool.clone(),
             store: self.deps.store.clone(),
             writer_stats: self.deps.writer.stats().clone(),
             recordings_dir: self.cfg.storage.recordings_dir.clone(),
@@ -201,6 +261,7 @@ impl Daemon {
             accounts: self.accounts.clone(),
             started_at: now_unix(),
             reload: Some(reload),
+            sessions: self.board.clone(),
         };
         let bound = crate::status::serve(addr, state, self.shutdown.clone()).await?;
         tracing::info!(
@@ -264,7 +325,9 @@ impl Daemon {
                 Event::Live(ev) => daemon.on_live(ev).await,
                 Event::Recorder(ev) => daemon.on_recorder_event(ev),
                 Event::RetryPending => daemon.on_retry_pending().await,
-                Event::WatcherDone(res) => daemon.on_watcher_done(res),
+                Event::DetectorEnded(ended) => daemon.on_detector_ended(ended),
+                Event::Pool(ev) => daemon.on_pool_event(ev),
+                Event::AccountsChanged => daemon.sync_detection(),
                 Event::SessionRetry => daemon.on_session_retry(),
                 Event::Watchdog => daemon.on_watchdog(),
             }
@@ -276,7 +339,6 @@ impl Daemon {
     async fn next_event(&mut self, src: &mut Sources, stop: &CancellationToken) -> Event {
         let stopping = self.shutdown.is_cancelled();
         let pending = !self.pending.is_empty();
-        let watching = self.watcher.running();
         tokio::select! {
             sig = src.signals.next() => Event::Signal(sig),
             Some(req) = src.reload.recv() => Event::Reload(req),
@@ -286,50 +348,41 @@ impl Daemon {
             ev = src.live.recv(), if !stopping => Event::Live(ev.map(Box::new)),
             ev = src.recorder.recv() => Event::Recorder(ev),
             _ = src.pending_retry.tick(), if pending && !stopping => Event::RetryPending,
-            res = self.watcher.join(), if watching => Event::WatcherDone(res),
-            _ = src.session_retry.tick(), if !watching && !stopping => Event::SessionRetry,
+            ended = self.detection.next_ended(), if !stopping => Event::DetectorEnded(ended),
+            ev = src.pool.recv() => Event::Pool(ev),
+            Ok(()) = src.accounts.changed(), if !stopping => Event::AccountsChanged,
+            _ = src.session_retry.tick(), if !stopping => Event::SessionRetry,
             _ = src.watchdog.tick() => Event::Watchdog,
         }
     }
 
-    /// SIGHUP or `POST /api/v1/reload`: a fixed session file and a changed config take
+    /// SIGHUP or `POST /api/v1/reload`: fixed session files and a changed config take
     /// effect (log in again, replace the file, `systemctl reload iglive`; a systemd credential
-    /// needs a restart). The outcome, or why the config was refused (the old one stays), is the
-    /// reload request's answer.
+    /// needs a restart): sessions join, leave or reload, accounts move, budgets apply. The
+    /// outcome, or why the config was refused (the old one stays), is the reload's answer.
     async fn on_reload(&mut self) -> Result<ReloadOutcome, String> {
         systemd::reloading();
-        let session_error = match self.session.reload(&self.client) {
-            Ok(Reloaded::Replaced) => {
-                tracing::info!("session reloaded from {}", self.session);
-                None
-            }
-            Ok(Reloaded::Unchanged) => None,
-            Err(e) => {
-                tracing::error!(error = %e, "session not reloaded");
-                Some(e.to_string())
-            }
-        };
         let outcome = match Config::load(&self.cfg.path) {
             Ok(new) => {
-                if new.instagram.session_file != *self.session.file() {
-                    tracing::warn!(
-                        "instagram.session_file changed to {}: that takes effect at the next start",
-                        new.instagram.session_file
-                    );
+                for w in &new.warnings {
+                    tracing::warn!("{w}");
                 }
+                let problems = self.sessions.reload(&new).await;
+                self.deps.pool.replace(self.sessions.members());
                 self.accounts.replace(watched(&new));
                 self.deps.recording = new.recording.clone();
                 self.notifier.replace(new.notify.clone());
                 tracing::info!(
-                    "configuration reloaded from {}: {} account(s)",
+                    "configuration reloaded from {}: {} account(s), {} session(s)",
                     new.path.display(),
-                    new.accounts.len()
+                    new.accounts.len(),
+                    new.instagram.sessions.len()
                 );
                 self.cfg = new;
                 self.persist_accounts().await;
                 Ok(ReloadOutcome {
                     accounts: self.cfg.accounts.len(),
-                    session_error,
+                    session_error: (!problems.is_empty()).then(|| problems.join("; ")),
                 })
             }
             Err(e) => {
@@ -337,10 +390,10 @@ impl Daemon {
                 Err(e.to_string())
             }
         };
-        if !self.watcher.running() && self.client.health().expired.is_none() {
-            tracing::info!("detection restarts with the reloaded session");
-            self.watcher.spawn(&self.cfg);
-        }
+        // Reloaded sessions may be usable again; detectors restart with the new options.
+        let master = self.accounts.snapshot();
+        self.detection.restart(&self.cfg, &master);
+        self.sync_push();
         systemd::ready(&self.summary());
         outcome
     }
@@ -360,9 +413,7 @@ impl Daemon {
     /// at the next start.
     fn abort_now(mut self) -> Exit {
         tracing::warn!("second stop signal: exiting now; unfinished recordings are recovered at the next start");
-        if let Err(e) = self.session.save(&self.client) {
-            tracing::warn!("{e}");
-        }
+        self.sessions.save_all();
         self.abort.cancel();
         let thread = self.writer_thread.take();
         drop(self);
@@ -382,6 +433,9 @@ impl Daemon {
         let Some(ev) = ev.map(|ev| *ev) else {
             return;
         };
+        if !self.push.connected().is_empty() {
+            self.note_push_reliability(ev.source == DetectionSource::Push);
+        }
         self.notifier.live_detected(&ev);
         if let Some(ev) = self.launcher().start(ev).await {
             self.pending.push_back(ev);
@@ -392,7 +446,10 @@ impl Daemon {
         let Some(ev) = ev else {
             return;
         };
-        self.notifier.recorder_event(&ev);
+        // Refusals are reported once per session by the pool, not per poller.
+        if !matches!(ev, RecorderEvent::SessionExpired(_)) {
+            self.notifier.recorder_event(&ev);
+        }
         match ev {
             RecorderEvent::Finished {
                 user_id,
@@ -410,56 +467,117 @@ impl Daemon {
                 systemd::status(&self.summary());
             }
             RecorderEvent::Started { .. } => systemd::status(&self.summary()),
-            RecorderEvent::SessionExpired(m) => tracing::error!("session expired: {m}"),
+            RecorderEvent::SessionExpired(m) => tracing::error!("session refused: {m}"),
         }
     }
 
     async fn on_retry_pending(&mut self) {
         let mut pending = std::mem::take(&mut self.pending);
-        self.launcher().retry(&self.client, &mut pending).await;
+        self.launcher().retry(&self.deps.pool, &mut pending).await;
         self.pending = pending;
     }
 
-    fn on_watcher_done(&mut self, res: Result<Result<(), ApiError>, JoinError>) {
-        match res {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "detection stopped");
-                if e.kind().expires_session() {
-                    self.notifier
-                        .recorder_event(&RecorderEvent::SessionExpired(e.to_string()));
-                }
+    /// A session's detector stopped: its session was refused (its accounts move to the
+    /// others), or it ended for good.
+    fn on_detector_ended(&mut self, ended: Ended) {
+        match ended.result {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(session = %ended.session, error = %e, "detection on this session stopped; its accounts move to the other sessions")
             }
-            Err(e) => tracing::error!(error = %e, "detection crashed"),
+        }
+        self.sync_detection();
+    }
+
+    /// A session changed state: notify once when it is taken out, and move detection.
+    fn on_pool_event(&mut self, ev: Option<PoolEvent>) {
+        let Some(ev) = ev else {
+            return;
+        };
+        match &ev.to {
+            SessionState::Ok => {
+                tracing::info!(session = %ev.session, from = ev.from, "session usable again")
+            }
+            SessionState::Throttled { for_s, evidence } => {
+                tracing::warn!(session = %ev.session, for_s, %evidence, "session throttled; its requests wait and its intervals stretch")
+            }
+            SessionState::Challenged {
+                evidence,
+                challenge_url,
+            } => {
+                tracing::error!(session = %ev.session, %evidence, challenge = challenge_url.as_deref().unwrap_or("-"), "session challenged: taken out of the pool; pass the challenge in the app or replace the session file, then reload")
+            }
+            SessionState::Expired { evidence } => {
+                tracing::error!(session = %ev.session, %evidence, "session expired: taken out of the pool; log in again (iglive login) and reload")
+            }
+        }
+        self.notifier.session_state(&ev.session, &ev.to);
+        if self.deps.pool.usable().is_empty() {
+            tracing::error!("no session is usable: recordings go on from the CDN, nothing new is detected until a session is replaced");
+        }
+        self.sync_detection();
+    }
+
+    /// Retries refused sessions rarely: one request now and then tells whether Instagram
+    /// accepts them again, without hammering a dead login.
+    fn on_session_retry(&mut self) {
+        let mut retried = false;
+        for m in self.deps.pool.members() {
+            if m.client.retry_expired_session() {
+                tracing::warn!(session = %m.name, "retrying the refused session once (every {SESSION_RETRY:?}); replace its file and reload if it fails again");
+                retried = true;
+            }
+        }
+        if retried {
+            self.sync_detection();
         }
     }
 
-    /// Retries an expired session rarely: one request now and then tells whether Instagram
-    /// accepts it again, without hammering a dead login.
-    fn on_session_retry(&mut self) {
-        if self.client.retry_expired_session() {
-            tracing::warn!("retrying the expired session once (every {SESSION_RETRY:?}); replace the session file and reload if it fails again");
+    /// Which lives push announced first moves how much polling slows while push is healthy.
+    fn note_push_reliability(&mut self, by_push: bool) {
+        self.push_record.note(by_push);
+        self.apply_push_factors();
+    }
+
+    fn apply_push_factors(&mut self) {
+        let connected = self.push.connected();
+        let factor = self.push_record.factor(self.cfg.watch.push_poll_factor);
+        let mut changed = false;
+        for m in self.deps.pool.members() {
+            let f = if connected.contains(&m.name) {
+                // Half steps: a factor that moves by a hair does not restart detection.
+                (factor * 2.0).floor() / 2.0
+            } else {
+                1.0
+            };
+            changed |= self.detection.set_push_factor(&m.name, f);
         }
-        self.watcher.spawn(&self.cfg);
+        if changed {
+            let master = self.accounts.snapshot();
+            self.detection.restart(&self.cfg, &master);
+        }
     }
 
     /// The watchdog is fed only while the loop runs and the database takes writes.
-    fn on_watchdog(&self) {
+    fn on_watchdog(&mut self) {
         let healthy = &self.deps.writer.stats().healthy;
         if healthy.load(std::sync::atomic::Ordering::Relaxed) {
             systemd::watchdog();
         }
+        // Push connections come and go on their own: polling follows them.
+        self.apply_push_factors();
     }
 
     /// After the last recording finalized: deliver what is left to notify, then stop.
     async fn finish(mut self, mut sources: Sources) {
-        self.watcher.stop();
+        self.detection.stop();
+        self.background.close();
         // Events sent just before the last recording ended may not have been read by the loop.
         while let Ok(ev) = sources.recorder.try_recv() {
             self.notifier.recorder_event(&ev);
         }
         self.notifier.drain(NOTIFY_GRACE).await;
-        self.saver.finish().await;
+        self.sessions.finish().await;
         systemd::stopping();
         tracing::info!("iglive stopped");
         let thread = self.writer_thread.take();
@@ -475,6 +593,8 @@ impl Sources {
         live: mpsc::Receiver<LiveEvent>,
         recorder: mpsc::Receiver<RecorderEvent>,
         reload: mpsc::Receiver<ReloadRequest>,
+        pool: mpsc::Receiver<PoolEvent>,
+        accounts: tokio::sync::watch::Receiver<AccountsState>,
     ) -> anyhow::Result<Sources> {
         let signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
             .context("cannot install signal handlers")?;
@@ -489,6 +609,8 @@ impl Sources {
             reload,
             live,
             recorder,
+            pool,
+            accounts,
             pending_retry: tokio::time::interval(PENDING_RETRY),
             session_retry,
             watchdog: tokio::time::interval(watchdog_every),

@@ -227,6 +227,17 @@ fn error_chain(e: &reqwest::Error) -> String {
 /// The HTTP client for the CDN (manifests, segments, covers): no Instagram cookies, bounded
 /// timeouts, and redirects only within the same host.
 pub fn cdn_client() -> reqwest::Result<reqwest::Client> {
+    cdn_builder().build()
+}
+
+/// [`cdn_client`] through a session's proxy.
+pub fn cdn_client_via(proxy: &url::Url) -> reqwest::Result<reqwest::Client> {
+    cdn_builder()
+        .proxy(reqwest::Proxy::all(proxy.as_str())?)
+        .build()
+}
+
+fn cdn_builder() -> reqwest::ClientBuilder {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let same_host = attempt
             .previous()
@@ -247,5 +258,4 @@ pub fn cdn_client() -> reqwest::Result<reqwest::Client> {
         .timeout(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(30))
         .use_rustls_tls()
-        .build()
 }

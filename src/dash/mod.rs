@@ -18,7 +18,7 @@ mod store;
 mod template;
 mod timeline;
 
-pub use fetch::{cdn_client, FetchLimits};
+pub use fetch::{cdn_client, cdn_client_via, FetchLimits};
 pub use manifest::{Addressing, LiveManifest, Track, TrackKind};
 pub use manifest_error::ManifestError;
 pub use prescan::Limits;

@@ -29,10 +29,6 @@ use crate::backoff::{Backoff, MAX_DELAY};
 pub const ANDROID_APP_ID: &str = "567067343352427";
 /// instagrapi's capabilities value.
 pub const CAPABILITIES: &str = "3brTv10=";
-/// A session's default budget: one request a second on average. At the default poll
-/// intervals one recording asks for about 40 a minute, so a few recordings share it by
-/// stretching their intervals (the pool plans that).
-pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
 /// Hard ceiling on `ClientOptions::max_retries`: retries must stay bounded whatever the setting.
 const MAX_RETRIES: u32 = 10;
 /// `encoding_tag` of replay endpoints.
@@ -64,6 +60,8 @@ pub struct ClientOptions {
     /// against the simulator's fast clock shrink it).
     pub max_requests_per_minute: u32,
     pub budget_window: Duration,
+    /// The session's proxy (http, https, socks5, socks5h) for every API request.
+    pub proxy: Option<Url>,
 }
 
 impl Default for ClientOptions {
@@ -77,8 +75,9 @@ impl Default for ClientOptions {
             max_body_bytes: 8 * 1024 * 1024,
             accept_language: "en-US".into(),
             governor: GovernorOptions::default(),
-            max_requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE,
+            max_requests_per_minute: crate::config::DEFAULT_REQUESTS_PER_MINUTE,
             budget_window: Duration::from_secs(60),
+            proxy: None,
         }
     }
 }
@@ -166,6 +165,16 @@ fn default_headers(session: &Session, options: &ClientOptions) -> Result<HeaderM
     Ok(pairs.into_iter().collect())
 }
 
+/// A proxy URL for messages: its credentials are secrets.
+pub fn redacted(url: &Url) -> String {
+    let mut u = url.clone();
+    if !u.username().is_empty() || u.password().is_some() {
+        let _ = u.set_username("…");
+        let _ = u.set_password(None);
+    }
+    u.to_string()
+}
+
 /// Ids go into URL paths: only digits, letters, `_` and `-` are accepted, so a bad id in the
 /// configuration can never reach another endpoint.
 fn check_id(endpoint: Endpoint, target: &str, id: &str) -> Result<(), ApiError> {
@@ -237,7 +246,13 @@ impl Client {
             base.set_path(&path);
         }
         let headers = default_headers(&session, &options)?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(p) = &options.proxy {
+            let proxy = reqwest::Proxy::all(p.as_str())
+                .map_err(|e| ApiError::setup(format!("the proxy {}: {e}", redacted(p))))?;
+            builder = builder.proxy(proxy);
+        }
+        let http = builder
             .default_headers(headers)
             .gzip(true)
             .timeout(options.timeout)

@@ -13,8 +13,8 @@ pub(crate) mod stats;
 pub(crate) mod types;
 pub(crate) mod user_ref;
 
-pub use budget::{BudgetFigures, Priority, RequestBudget};
-pub use client::{Client, ClientOptions, DEFAULT_REQUESTS_PER_MINUTE};
+pub use budget::Priority;
+pub use client::{Client, ClientOptions};
 pub use endpoint::Endpoint;
 pub use error::{ApiError, ApiErrorKind};
 pub use governor::GovernorOptions;

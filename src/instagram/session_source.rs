@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::Client;
 use super::credentials::Snapshot;
 use super::session::{self, Session, SessionError};
-use crate::config::{Config, SessionFile};
+use crate::config::{Config, SessionConfig, SessionFile};
 
 /// How long after a rotation the copy is written; rotations within that window share one write.
 pub const SAVE_DEBOUNCE: Duration = Duration::from_secs(5);
@@ -201,13 +201,14 @@ impl SessionSource {
         }
     }
 
-    /// The config's session file, with systemd's `$CREDENTIALS_DIRECTORY` and `$STATE_DIRECTORY`.
-    pub fn from_config(cfg: &Config) -> SessionSource {
+    /// One session of the config's pool, with systemd's `$CREDENTIALS_DIRECTORY` and
+    /// `$STATE_DIRECTORY`.
+    pub fn from_config(cfg: &Config, session: &SessionConfig) -> SessionSource {
         let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
         SessionSource::new(
-            cfg.instagram.session_file.clone(),
+            session.session_file.clone(),
             credentials_dir,
             state_dir(std::env::var_os("STATE_DIRECTORY"), &cfg.storage.database),
         )
@@ -216,11 +217,10 @@ impl SessionSource {
     /// For commands run by hand (`doctor`, `accounts add`): without systemd's credentials a
     /// credential is read from the file the packaged unit loads it from
     /// ([`SessionFile::path_outside_unit`]).
-    pub fn for_commands(cfg: &Config) -> SessionSource {
-        let mut source = SessionSource::from_config(cfg);
+    pub fn for_commands(cfg: &Config, session: &SessionConfig) -> SessionSource {
+        let mut source = SessionSource::from_config(cfg, session);
         if source.credentials_dir.is_none() {
-            source.credentials_dir = cfg
-                .instagram
+            source.credentials_dir = session
                 .session_file
                 .path_outside_unit(&cfg.path)
                 .parent()

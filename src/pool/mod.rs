@@ -23,7 +23,7 @@ use crate::instagram::Client;
 
 pub use assign::assign_accounts;
 pub use member::{Member, SessionState};
-pub use plan::{plan, recording_demand, Demand, Plan, PlanOptions, MAX_STRETCH};
+pub use plan::{plan, recording_demand, Demand, Plan, PlanOptions};
 
 /// How often the monitor looks at every session's health.
 const MONITOR_EVERY: Duration = Duration::from_secs(2);

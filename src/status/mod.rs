@@ -4,8 +4,10 @@
 
 mod control;
 pub(crate) mod metrics;
+mod sessions;
 
 pub use control::{ReloadOutcome, ReloadRequest, ReloadSender, WatchedAccountState, RELOAD_HEADER};
+pub use sessions::{BoardEntry, SessionBoard};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::instagram::Client;
+use crate::pool::SessionState;
 use crate::recording::Registry;
 use crate::store::Store;
 use crate::store::WriterStats;
@@ -31,7 +33,8 @@ use crate::watch::Accounts;
 #[derive(Clone)]
 pub struct StatusState {
     pub registry: Registry,
-    pub client: Client,
+    /// The sessions every API request goes through.
+    pub pool: crate::pool::Pool,
     pub store: Store,
     pub writer_stats: Arc<WriterStats>,
     pub recordings_dir: PathBuf,
@@ -40,6 +43,8 @@ pub struct StatusState {
     pub started_at: f64,
     /// Where `POST /api/v1/reload` hands reload requests to the daemon (`None`: refused).
     pub reload: Option<ReloadSender>,
+    /// Per session: its detection's accounts and its push connection.
+    pub sessions: SessionBoard,
 }
 
 /// One readiness check's result.
@@ -115,27 +120,38 @@ pub async fn readiness(state: &StatusState) -> Vec<Check> {
         ok: ffmpeg.is_ok(),
         detail: ffmpeg.unwrap_or_else(|e| e),
     });
-    let health = state.client.health();
-    checks.push(match &health.expired {
-        None => Check {
-            name: "session",
-            ok: true,
-            detail: format!("ok, slowdown x{:.1}", health.slowdown),
-        },
-        Some(x) => Check {
-            name: "session",
-            ok: false,
-            detail: format!(
-                "{}{}",
-                x.reason,
-                x.challenge_url
-                    .as_deref()
-                    .map(|u| format!(" (open {u})"))
-                    .unwrap_or_default()
-            ),
-        },
-    });
+    checks.push(sessions_check(&state.pool));
     checks
+}
+
+/// Ready while at least one session of the pool is usable; the detail names each one's state.
+fn sessions_check(pool: &crate::pool::Pool) -> Check {
+    let members = pool.members();
+    let describe = |m: &crate::pool::Member| match m.state() {
+        SessionState::Ok => format!(
+            "{}: ok, slowdown x{:.1}",
+            m.name,
+            m.client.health().slowdown
+        ),
+        SessionState::Throttled { for_s, .. } => format!("{}: throttled for {for_s:.0} s", m.name),
+        SessionState::Challenged {
+            evidence,
+            challenge_url,
+        } => format!(
+            "{}: {evidence}{}",
+            m.name,
+            challenge_url
+                .as_deref()
+                .map(|u| format!(" (open {u})"))
+                .unwrap_or_default()
+        ),
+        SessionState::Expired { evidence } => format!("{}: {evidence}", m.name),
+    };
+    Check {
+        name: "session",
+        ok: members.iter().any(|m| m.state().is_usable()),
+        detail: members.iter().map(describe).collect::<Vec<_>>().join("; "),
+    }
 }
 
 async fn health() -> &'static str {
@@ -179,6 +195,7 @@ pub fn router(state: StatusState) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics_handler))
         .route("/recordings", get(recordings))
+        .route("/sessions", get(sessions::sessions))
         .route("/api/v1/reload", post(control::reload))
         .route("/api/v1/accounts", get(control::accounts))
         .with_state(state)

@@ -24,6 +24,8 @@ use super::seen::SeenStore;
 pub enum DetectionSource {
     StoryFeed,
     ReelsTray,
+    /// An FBNS push, confirmed with `live/{id}/info/`.
+    Push,
 }
 
 /// A watched account went live: emitted once per broadcast id.
@@ -54,6 +56,9 @@ pub struct DetectorOptions {
     pub tray: Option<TrayOptions>,
     /// Jitter seed; `None` picks a random one.
     pub seed: Option<u64>,
+    /// The detection budget when it moves at run time (the session's plan shares it with
+    /// recordings); `None` keeps `scheduler.max_requests_per_minute`.
+    pub budget: Option<tokio::sync::watch::Receiver<u32>>,
 }
 
 /// What the scheduler polls.
@@ -132,9 +137,16 @@ impl Detector {
         let mut state = rx.borrow_and_update().clone();
         self.sync(&mut sched, &state, Instant::now());
         let mut rx_alive = true;
+        let mut budget = self.options.budget.clone();
+        if let Some(b) = budget.as_mut() {
+            sched.set_budget(*b.borrow_and_update());
+        }
         loop {
             if cancel.is_cancelled() {
                 return Ok(());
+            }
+            if let Some(b) = budget.as_mut().filter(|b| b.has_changed().unwrap_or(false)) {
+                sched.set_budget(*b.borrow_and_update());
             }
             let now = Instant::now();
             sched.set_slowdown(client.governor().slowdown(now));
@@ -173,7 +185,7 @@ impl Detector {
             let endpoint = target.endpoint();
             let sent_before = client.requests_sent(endpoint);
             let span = target.span(&state);
-            let poll = self.poll(&client, &target, &state, &events, &cancel);
+            let poll = self.poll(&client, &target, &state, &events);
             let step = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
                 step = poll.instrument(span) => step,
@@ -246,21 +258,13 @@ impl Detector {
         target: &PollTarget,
         state: &AccountsState,
         events: &mpsc::Sender<LiveEvent>,
-        cancel: &CancellationToken,
     ) -> Result<(), Stop> {
         match target {
             PollTarget::Account(user_id) => match client.user_story_feed(user_id).await {
                 Ok(feed) => {
                     if let Some(b) = feed.broadcast.filter(Broadcast::is_live) {
-                        self.emit(
-                            user_id,
-                            state,
-                            b,
-                            DetectionSource::StoryFeed,
-                            events,
-                            cancel,
-                        )
-                        .await?;
+                        self.emit(user_id, state, b, DetectionSource::StoryFeed, events)
+                            .await?;
                     }
                     Ok(())
                 }
@@ -278,16 +282,9 @@ impl Detector {
                         });
                         if let Some(user_id) = watched {
                             let span = account_span(&user_id, state);
-                            self.emit(
-                                &user_id,
-                                state,
-                                b,
-                                DetectionSource::ReelsTray,
-                                events,
-                                cancel,
-                            )
-                            .instrument(span)
-                            .await?;
+                            self.emit(&user_id, state, b, DetectionSource::ReelsTray, events)
+                                .instrument(span)
+                                .await?;
                         }
                     }
                     Ok(())
@@ -304,7 +301,6 @@ impl Detector {
         broadcast: Broadcast,
         source: DetectionSource,
         events: &mpsc::Sender<LiveEvent>,
-        cancel: &CancellationToken,
     ) -> Result<(), Stop> {
         if !self.seen.insert_if_new(&broadcast.id) {
             return Ok(());
@@ -327,9 +323,16 @@ impl Detector {
             source,
             detected_at: SystemTime::now(),
         };
-        tokio::select! {
-            _ = cancel.cancelled() => Err(Stop::Done),
-            sent = events.send(event) => sent.map_err(|_| Stop::Done),
+        // The broadcast is marked seen now, so the event must not be lost if this poll is
+        // cancelled: it is queued without waiting, or (queue full) handed to a task of its own.
+        match events.try_send(event) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::Done),
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                let events = events.clone();
+                tokio::spawn(async move { events.send(event).await });
+                Ok(())
+            }
         }
     }
 }

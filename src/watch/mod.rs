@@ -5,7 +5,7 @@ pub(crate) mod detector;
 pub(crate) mod scheduler;
 pub(crate) mod seen;
 
-pub use accounts::{Accounts, WatchedAccount};
+pub use accounts::{Accounts, AccountsState, WatchedAccount};
 pub use detector::{DetectionSource, Detector, DetectorOptions, LiveEvent, TrayOptions};
 pub use scheduler::SchedulerConfig;
 pub use seen::{MemorySeenStore, SeenStore};

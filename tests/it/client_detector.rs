@@ -57,6 +57,7 @@ fn options(poll_ms: u64, tray: Option<TrayOptions>) -> DetectorOptions {
         },
         tray,
         seed: Some(7),
+        budget: None,
     }
 }
 

@@ -156,12 +156,15 @@ async fn sigkill_at_random_moments_then_restart_gives_complete_recordings() {
         let first_log = p.log_text();
         p.kill9();
         let mut p = h.spawn_binary(1);
-        wait_until(
-            &format!("trial {trial}: recording finished"),
-            Duration::from_secs(90),
-            || finished(&h, &id),
-        )
-        .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        while !finished(&h, &id) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "trial {trial} (kill after {kill_after:?}): not finished after 90 s\nfirst run:\n{first_log}\nsecond run:\n{}",
+                p.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let (state, video, error) = recording_facts(&h, &id).expect("row");
         assert_eq!(
             state,

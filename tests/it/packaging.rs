@@ -20,7 +20,7 @@ fn packaged_config_keeps_state_under_var_lib_and_the_session_in_a_credential() {
     let cfg = Config::from_str_at(&format!("{text}\n[[accounts]]\nuser_id = \"1\"\n"), at)
         .expect("valid once an account is added");
     assert_eq!(
-        cfg.instagram.session_file,
+        cfg.instagram.primary_session().session_file,
         SessionFile::Credential("session.json".into())
     );
     assert_eq!(

@@ -176,7 +176,8 @@ fn credentials_come_from_the_credentials_directory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_saves_rotations_and_starts_from_them() {
     let h = Harness::start(SCENARIO, 1.0, ACCOUNT).await;
-    let saved = SessionSource::from_config(&h.config())
+    let cfg = h.config();
+    let saved = SessionSource::from_config(&cfg, cfg.instagram.primary_session())
         .saved_path()
         .expect("saved path")
         .to_path_buf();

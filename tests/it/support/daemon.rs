@@ -54,9 +54,9 @@ impl Harness {
 api_base_url = "{api}"
 session_file = "session.json"
 request_timeout = "5s"
+max_requests_per_minute = 600
 [watch]
 poll_interval = "300ms"
-max_requests_per_minute = 600
 [storage]
 recordings_dir = "recordings"
 min_free_space = "10MB"

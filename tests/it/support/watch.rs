@@ -89,6 +89,7 @@ impl World {
                 covered_poll_interval: covered.map(|c| self.real(c)),
             }),
             seed: Some(11),
+            budget: None,
         }
     }
 
