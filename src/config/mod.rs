@@ -81,6 +81,11 @@ pub struct Config {
 pub struct InstagramConfig {
     pub api_base_url: url::Url,
     pub request_timeout: Duration,
+    /// How often a refused (challenged, expired) session is tried once more.
+    pub session_retry: Duration,
+    /// How long a session pauses after a throttling answer without `Retry-After` (doubling
+    /// while they repeat, recovering slowly).
+    pub throttle_pause: Duration,
     /// The pool of sessions, in file order: `[[sessions]]`, or one named `default` from
     /// `instagram.session_file`. Never empty.
     pub sessions: Vec<SessionConfig>,

@@ -92,6 +92,20 @@ pub(super) struct RawInstagram {
     pub(super) max_requests_per_minute: Option<u32>,
     #[serde(default = "default_request_timeout", deserialize_with = "duration")]
     pub(super) request_timeout: Duration,
+    /// How often a refused (challenged, expired) session is tried once more.
+    #[serde(default = "default_session_retry", deserialize_with = "duration")]
+    pub(super) session_retry: Duration,
+    /// How long a session pauses after a throttling answer (doubling while they repeat).
+    #[serde(default = "default_throttle_pause", deserialize_with = "duration")]
+    pub(super) throttle_pause: Duration,
+}
+
+fn default_throttle_pause() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_session_retry() -> Duration {
+    Duration::from_secs(30 * 60)
 }
 
 /// One `[[sessions]]` entry.

@@ -59,6 +59,8 @@ impl InstagramConfig {
         Ok(InstagramConfig {
             api_base_url,
             request_timeout: raw.request_timeout,
+            session_retry: raw.session_retry,
+            throttle_pause: raw.throttle_pause,
             sessions,
         })
     }

@@ -31,8 +31,6 @@ use crate::watch::{Accounts, AccountsState, DetectionSource, LiveEvent};
 const STOP_GRACE: Duration = Duration::from_secs(75);
 /// How long notifications still under way may delay the exit.
 const NOTIFY_GRACE: Duration = Duration::from_secs(5);
-/// How often an expired session is tried again.
-const SESSION_RETRY: Duration = Duration::from_secs(30 * 60);
 /// How often a broadcast waiting for a free slot or disk space is looked at again.
 const PENDING_RETRY: Duration = Duration::from_secs(30);
 
@@ -183,6 +181,7 @@ impl Daemon {
             reload,
             pool_events,
             daemon.accounts.subscribe(),
+            daemon.cfg.instagram.session_retry,
         )?;
         Ok((daemon, sources))
     }
@@ -510,6 +509,9 @@ impl Daemon {
             SessionState::Expired { evidence } => {
                 tracing::error!(session = %ev.session, %evidence, "session expired: taken out of the pool; log in again (iglive login) and reload")
             }
+            SessionState::Unreachable { evidence } => {
+                tracing::error!(session = %ev.session, %evidence, "session unreachable (its calls fail without an answer): its work moves to the other sessions; check its proxy")
+            }
         }
         self.notifier.session_state(&ev.session, &ev.to);
         if self.deps.pool.usable().is_empty() {
@@ -524,7 +526,7 @@ impl Daemon {
         let mut retried = false;
         for m in self.deps.pool.members() {
             if m.client.retry_expired_session() {
-                tracing::warn!(session = %m.name, "retrying the refused session once (every {SESSION_RETRY:?}); replace its file and reload if it fails again");
+                tracing::warn!(session = %m.name, every = ?self.cfg.instagram.session_retry, "retrying the refused session once; replace its file and reload if it fails again");
                 retried = true;
             }
         }
@@ -595,13 +597,14 @@ impl Sources {
         reload: mpsc::Receiver<ReloadRequest>,
         pool: mpsc::Receiver<PoolEvent>,
         accounts: tokio::sync::watch::Receiver<AccountsState>,
+        session_retry_every: Duration,
     ) -> anyhow::Result<Sources> {
         let signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
             .context("cannot install signal handlers")?;
         let watchdog_every = systemd::watchdog_interval()
             .unwrap_or(Duration::from_secs(15))
             .max(Duration::from_millis(500));
-        let mut session_retry = tokio::time::interval(SESSION_RETRY);
+        let mut session_retry = tokio::time::interval(session_retry_every);
         // The first tick of an interval is immediate; the first retry is one period away.
         session_retry.reset();
         Ok(Sources {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::config::{Config, SessionConfig};
-use crate::instagram::{Client, ClientOptions, Reloaded, Saver, SessionSource};
+use crate::instagram::{Client, ClientOptions, GovernorOptions, Reloaded, Saver, SessionSource};
 use crate::pool::Member;
 
 /// One running session.
@@ -62,6 +62,10 @@ impl Sessions {
                 timeout: cfg.instagram.request_timeout,
                 max_requests_per_minute: spec.max_requests_per_minute,
                 proxy: spec.proxy.clone(),
+                governor: GovernorOptions {
+                    throttle_pause: cfg.instagram.throttle_pause,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         )?;

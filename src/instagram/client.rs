@@ -618,9 +618,16 @@ impl Client {
             };
             inner.stats.record(call.endpoint, outcome);
             match result {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    inner.governor.on_answer();
+                    return Ok(v);
+                }
                 Err(mut e) => {
                     inner.governor.observe(Instant::now(), &e);
+                    if !matches!(e, ApiError::Transient { .. }) {
+                        // An answer, even a refusal: the session is reachable.
+                        inner.governor.on_answer();
+                    }
                     if let ApiError::Transient { attempts, .. } = &mut e {
                         *attempts = attempt + 1;
                         if attempt < inner.options.max_retries.min(MAX_RETRIES) {
@@ -632,6 +639,11 @@ impl Client {
                             attempt += 1;
                             continue;
                         }
+                    }
+                    if matches!(e, ApiError::Transient { .. }) {
+                        inner
+                            .governor
+                            .on_failed_call(Instant::now(), &e.to_string());
                     }
                     tracing::debug!(endpoint = %call.endpoint, target = %call.target, "request failed: {e}");
                     return Err(e);

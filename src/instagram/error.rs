@@ -411,6 +411,28 @@ fn successful_body(
     mut answer: Answer<'_>,
 ) -> Result<Value, ApiError> {
     let Some(json) = answer.json.take() else {
+        // An HTML page or nothing at all where JSON is expected is how a session being
+        // blocked looks (docs/instagram.md §8 "Blocks"): the session backs off. Truncated
+        // JSON is a network accident and is retried.
+        let text = answer.text.trim_start();
+        let head: String = text
+            .chars()
+            .take(64)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if text.is_empty() || head.starts_with("<!doctype") || head.starts_with("<html") {
+            let what = if text.is_empty() {
+                "an empty body"
+            } else {
+                "an HTML page"
+            };
+            return Err(ApiError::Throttled {
+                endpoint,
+                target: target.to_string(),
+                retry_after: None,
+                message: format!("{what} where JSON was expected"),
+            });
+        }
         return Err(ApiError::transient(
             endpoint,
             target,
@@ -558,7 +580,10 @@ mod tests {
         assert_eq!(kind(feed, 500, "oops"), Transient);
         assert_eq!(kind(feed, 502, ""), Transient);
         assert_eq!(kind(feed, 200, "{not json"), Transient);
-        assert_eq!(kind(feed, 200, "<html>login</html>"), Transient);
+        // A block's symptoms back the session off; a truncated body is only retried.
+        assert_eq!(kind(feed, 200, "<html>login</html>"), Throttled);
+        assert_eq!(kind(feed, 200, "  <!DOCTYPE html><html></html>"), Throttled);
+        assert_eq!(kind(feed, 200, ""), Throttled);
         assert_eq!(kind(feed, 418, "teapot"), Http);
         assert_eq!(
             kind(

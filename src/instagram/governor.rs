@@ -76,6 +76,8 @@ pub struct SessionHealth {
     pub expired: Option<SessionExpiry>,
     /// The last throttling answer, for whoever asks why the session is slow.
     pub last_throttle: Option<String>,
+    /// Set while calls keep failing without an answer (network, proxy): the last failure.
+    pub unreachable: Option<String>,
 }
 
 impl SessionHealth {
@@ -93,7 +95,20 @@ struct State {
     throttle_events: u64,
     expired: Option<SessionExpiry>,
     last_throttle: Option<String>,
+    /// Calls in a row that failed even after their retries (network, 5xx, proxy).
+    failed_calls: u32,
+    /// While set, the session is taken to be unreachable (a dead proxy or network).
+    unreachable_until: Option<Instant>,
+    /// How long the next unreachable spell lasts; doubles while they repeat.
+    unreachable_pause: Duration,
+    last_failure: Option<String>,
 }
+
+/// Failed calls in a row after which a session counts as unreachable.
+const UNREACHABLE_AFTER: u32 = 2;
+/// The first unreachable spell, and the longest.
+const UNREACHABLE_FIRST: Duration = Duration::from_secs(120);
+const UNREACHABLE_MAX: Duration = Duration::from_secs(30 * 60);
 
 /// Shared pacing state of one session: every request waits on it before being sent.
 #[derive(Debug)]
@@ -113,6 +128,10 @@ impl SessionGovernor {
                 throttle_events: 0,
                 expired: None,
                 last_throttle: None,
+                failed_calls: 0,
+                unreachable_until: None,
+                unreachable_pause: UNREACHABLE_FIRST,
+                last_failure: None,
             }),
         }
     }
@@ -166,6 +185,12 @@ impl SessionGovernor {
         self.lock().expired.take()
     }
 
+    /// A throttling sign that is not an error answer (a first heartbeat failing at once).
+    pub fn observe_throttle(&self, now: Instant, evidence: &str) {
+        self.on_throttled(now, None);
+        self.lock().last_throttle = Some(evidence.to_string());
+    }
+
     /// Feeds an error into the governor (throttling or expiry); others are ignored.
     pub fn observe(&self, now: Instant, err: &ApiError) {
         match err {
@@ -208,7 +233,31 @@ impl SessionGovernor {
             throttle_events: st.throttle_events,
             expired: st.expired.clone(),
             last_throttle: st.last_throttle.clone(),
+            unreachable: st
+                .unreachable_until
+                .filter(|u| *u > now)
+                .and(st.last_failure.clone()),
         }
+    }
+
+    /// A call that failed after all its retries: enough of them in a row mark the session
+    /// unreachable for a while, so a pool moves its work to the others.
+    pub fn on_failed_call(&self, now: Instant, evidence: &str) {
+        let mut st = self.lock();
+        st.failed_calls = st.failed_calls.saturating_add(1);
+        st.last_failure = Some(evidence.to_string());
+        if st.failed_calls >= UNREACHABLE_AFTER && st.unreachable_until.is_none_or(|u| u <= now) {
+            st.unreachable_until = Some(now + st.unreachable_pause);
+            st.unreachable_pause = (st.unreachable_pause * 2).min(UNREACHABLE_MAX);
+        }
+    }
+
+    /// A call that got an answer: the session is reachable.
+    pub fn on_answer(&self) {
+        let mut st = self.lock();
+        st.failed_calls = 0;
+        st.unreachable_until = None;
+        st.unreachable_pause = UNREACHABLE_FIRST;
     }
 
     /// When a request may be sent: `Ok(None)` now, `Ok(Some(t))` at `t`, `Err` never (expired).

@@ -20,4 +20,4 @@ pub use error::{ApiError, ApiErrorKind};
 pub use governor::GovernorOptions;
 pub use session::Session;
 pub use session_source::{Reloaded, Saver, SessionOrigin, SessionSource, SourceError};
-pub use types::{Broadcast, CommentsPage, PostLiveItem};
+pub use types::{Broadcast, CommentsPage, Heartbeat, PostLiveItem};

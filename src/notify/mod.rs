@@ -132,7 +132,9 @@ impl Notifier {
         let (event, evidence) = match state {
             SessionState::Expired { evidence } => (NotifyEvent::SessionExpired, evidence),
             SessionState::Challenged { evidence, .. } => (NotifyEvent::SessionChallenged, evidence),
-            SessionState::Ok | SessionState::Throttled { .. } => return,
+            SessionState::Ok
+            | SessionState::Throttled { .. }
+            | SessionState::Unreachable { .. } => return,
         };
         let n = Notification {
             session: Some(session.to_string()),

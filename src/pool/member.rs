@@ -27,6 +27,11 @@ pub enum SessionState {
     Expired {
         evidence: String,
     },
+    /// Its calls keep failing without an answer (a dead proxy, no route): others take its
+    /// work until an answer comes back; it is still tried when no other session is usable.
+    Unreachable {
+        evidence: String,
+    },
 }
 
 impl SessionState {
@@ -41,6 +46,7 @@ impl SessionState {
             SessionState::Throttled { .. } => "throttled",
             SessionState::Challenged { .. } => "challenged",
             SessionState::Expired { .. } => "expired",
+            SessionState::Unreachable { .. } => "unreachable",
         }
     }
 }
@@ -65,6 +71,9 @@ impl Member {
                 challenge_url: e.challenge_url,
             },
             Some(e) => SessionState::Expired { evidence: e.reason },
+            None if h.unreachable.is_some() => SessionState::Unreachable {
+                evidence: h.unreachable.unwrap_or_default(),
+            },
             None => match h.throttled_for {
                 Some(d) if d > Duration::ZERO => SessionState::Throttled {
                     for_s: d.as_secs_f64(),

@@ -130,15 +130,23 @@ impl Pool {
         self.members().into_iter().find(|m| m.name == name)
     }
 
-    /// The usable sessions, healthiest first.
+    /// The usable sessions, healthiest first. When none is, the unreachable ones: a network
+    /// failure may have passed, and trying costs no account anything.
     pub fn usable(&self) -> Vec<Member> {
-        let mut m: Vec<Member> = self
-            .members()
-            .into_iter()
-            .filter(|m| m.state().is_usable())
-            .collect();
-        m.sort_by_key(|m| m.throttled_for());
-        m
+        let mut usable = Vec::new();
+        let mut unreachable = Vec::new();
+        for m in self.members() {
+            match m.state() {
+                s if s.is_usable() => usable.push(m),
+                SessionState::Unreachable { .. } => unreachable.push(m),
+                _ => {}
+            }
+        }
+        if usable.is_empty() {
+            usable = unreachable;
+        }
+        usable.sort_by_key(|m| m.throttled_for());
+        usable
     }
 
     /// Any usable session's client (for one-off calls such as `info` at recovery).
@@ -353,6 +361,13 @@ impl Lease {
     /// A session of the pool by name.
     pub fn member(&self, name: &str) -> Option<Member> {
         self.pool.member(name)
+    }
+
+    /// The CDN client of the session assigned now (its proxy, when it routes CDN traffic).
+    pub fn cdn(&self) -> Option<reqwest::Client> {
+        self.session()
+            .and_then(|s| self.pool.member(&s))
+            .map(|m| m.cdn)
     }
 
     /// The session this recording's pollers use now, if any.

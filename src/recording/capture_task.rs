@@ -24,6 +24,7 @@ const FRUITLESS_RUNS: u32 = 3;
 pub(super) async fn run(
     deps: Deps,
     req: CaptureRequest,
+    cdn: reqwest::Client,
     control: CaptureControl,
     progress: Arc<watch::Sender<CaptureProgress>>,
     signals: mpsc::Sender<Signal>,
@@ -33,7 +34,7 @@ pub(super) async fn run(
     let mut fruitless = 0u32;
     loop {
         let captured_before = progress.borrow().segments_captured;
-        let exit = run_once(&deps, &req, &control, &progress).await;
+        let exit = run_once(&deps, &req, &cdn, &control, &progress).await;
         let error = match exit {
             CaptureExit::StreamEnded => {
                 if signals
@@ -83,6 +84,7 @@ pub(super) async fn run(
 async fn run_once(
     deps: &Deps,
     req: &CaptureRequest,
+    cdn: &reqwest::Client,
     control: &CaptureControl,
     progress: &Arc<watch::Sender<CaptureProgress>>,
 ) -> CaptureExit {
@@ -99,7 +101,7 @@ async fn run_once(
     let exit = capture::run(
         deps.recording.engine,
         req.clone(),
-        deps.http.clone(),
+        cdn.clone(),
         control.clone(),
         tx,
     )

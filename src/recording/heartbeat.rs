@@ -9,6 +9,7 @@ use super::context::{Ctx, Signal};
 use crate::pool::PollerClass;
 
 pub async fn run(ctx: Ctx, interval: Duration) {
+    let mut first = true;
     loop {
         let Some(client) = ctx.client().await else {
             return;
@@ -17,7 +18,17 @@ pub async fn run(ctx: Ctx, interval: Duration) {
             _ = ctx.cancel.cancelled() => return,
             r = client.heartbeat_and_viewer_count(&ctx.broadcast_id) => r,
         };
+        let was_first = std::mem::replace(&mut first, false);
         match result {
+            Ok(hb) if was_first && refused_at_once(&hb) => {
+                // A heartbeat that fails before it ever answered is a block's symptom
+                // (docs/instagram.md §8): the session backs off like after a 429.
+                tracing::warn!("the first heartbeat answered status=fail: the session backs off");
+                client.governor().observe_throttle(
+                    tokio::time::Instant::now(),
+                    "heartbeat answered status=fail at once",
+                );
+            }
             Ok(hb) => {
                 let ts = now_unix();
                 let sample = ViewerSample {
@@ -58,4 +69,11 @@ pub async fn run(ctx: Ctx, interval: Duration) {
             return;
         }
     }
+}
+
+/// `status: "fail"` and nothing else: no status, no viewer count.
+fn refused_at_once(hb: &crate::instagram::Heartbeat) -> bool {
+    hb.status.as_deref() == Some("fail")
+        && hb.broadcast_status.is_none()
+        && hb.viewer_count.is_none()
 }

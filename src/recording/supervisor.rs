@@ -347,9 +347,12 @@ impl Recording {
                     rewind: self.deps.recording.rewind,
                     max_height: self.deps.recording.max_height,
                 };
+                // The session's proxy carries the CDN traffic too when it is configured to.
+                let cdn = ctx.lease.cdn().unwrap_or_else(|| self.deps.http.clone());
                 let run = capture_task::run(
                     self.deps.clone(),
                     req,
+                    cdn,
                     control.clone(),
                     Arc::new(progress_tx),
                     signals_tx,

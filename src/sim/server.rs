@@ -25,6 +25,7 @@ const MAX_BODY: usize = 1 << 20;
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/truth", get(truth))
+        .route("/control/sessions/{sid}/{stage}", post(control_session))
         .route("/api/v1/feed/user/{pk}/story/", get(api::story))
         .route("/api/v1/feed/reels_tray/", get(api::reels_tray))
         .route("/api/v1/live/{id}/info/", get(api::info))
@@ -78,6 +79,26 @@ async fn truth(
     axum::extract::State(state): axum::extract::State<Arc<SimState>>,
 ) -> axum::Json<super::Truth> {
     axum::Json(super::truth_of(&state))
+}
+
+/// Test control: puts a session (by `sessionid`) at a throttle stage — `throttled`, `html`,
+/// `challenged` — or back to `fine`, as Instagram would after a block or a passed challenge.
+async fn control_session(
+    axum::extract::State(state): axum::extract::State<Arc<SimState>>,
+    axum::extract::Path((sid, stage)): axum::extract::Path<(String, String)>,
+) -> Response<Body> {
+    let parsed: Result<super::throttle::Stage, _> =
+        serde_json::from_value(serde_json::Value::String(stage.clone()));
+    match parsed {
+        Ok(s) => {
+            state.throttle.force(&sid, s);
+            Response::new(Body::from("ok\n"))
+        }
+        Err(_) => api::fail(
+            StatusCode::BAD_REQUEST,
+            "stage must be fine, throttled, html or challenged",
+        ),
+    }
 }
 
 /// The broadcast's `cover_frame_url` (the CDN's JPEG of an early frame): one tiny image for
@@ -284,10 +305,13 @@ async fn handle(
 
     let expired = state.scenario.session_expires_at.is_some_and(|t| at >= t);
     let needs_session = path.starts_with("/api/v1/") && !is_login_path(&path);
-    let throttled = match (&state.scenario.throttle, session_key(&req)) {
-        (Some(spec), Some(session)) if needs_session => state.throttle.check(spec, &session, at),
-        _ => None,
-    };
+    let session = session_key(&req).filter(|_| needs_session);
+    let throttled = session.as_deref().and_then(|s| {
+        state.throttle.forced(s).or_else(|| {
+            let spec = state.scenario.throttle.as_ref()?;
+            state.throttle.check(spec, s, at)
+        })
+    });
     let rur = current_rur(at);
     let rotate = needs_session && request_cookie(&req, "rur").as_deref() != Some(rur.as_str());
     let mut resp = if needs_session && (expired || !authenticated(&state, &req)) {

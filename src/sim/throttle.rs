@@ -45,7 +45,7 @@ fn default_recover_after() -> f64 {
 }
 
 /// Where a session stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Fine,
@@ -99,9 +99,38 @@ pub struct SessionTruth {
 pub struct Throttle {
     sessions: Mutex<BTreeMap<String, SessionLoad>>,
     degraded: Mutex<BTreeMap<String, u64>>,
+    /// Stages set by a test through `POST /control/sessions/{sid}/{stage}`.
+    forced: Mutex<BTreeMap<String, Stage>>,
 }
 
 impl Throttle {
+    /// Puts `session` at `stage` until set otherwise (`Fine` lifts it), whatever its load.
+    pub fn force(&self, session: &str, stage: Stage) {
+        let mut f = self.forced.lock().unwrap_or_else(|p| p.into_inner());
+        if stage == Stage::Fine {
+            f.remove(session);
+        } else {
+            f.insert(session.to_string(), stage);
+        }
+    }
+
+    /// The answer for a session a test put at a stage, if any.
+    pub fn forced(&self, session: &str) -> Option<Response<Body>> {
+        let stage = self
+            .forced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(session)
+            .copied()?;
+        *self
+            .degraded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(session.to_string())
+            .or_default() += 1;
+        Some(degraded_answer(stage))
+    }
+
     /// Counts a request of `session` at `now`; the degraded answer to give instead of the
     /// real one, if any.
     pub fn check(&self, spec: &ThrottleSpec, session: &str, now: f64) -> Option<Response<Body>> {
@@ -155,10 +184,13 @@ impl Throttle {
 fn decide(spec: &ThrottleSpec, load: &mut SessionLoad, now: f64) -> Option<Stage> {
     if let Some(at) = load.challenged_at {
         match spec.challenge_clears_after {
+            // A passed challenge lifts the block: the account starts afresh.
             Some(after) if now - at >= after => {
                 load.challenged_at = None;
                 load.stage = Stage::Fine;
                 load.strikes = 0;
+                load.sent.clear();
+                load.sent.push_back(now);
             }
             _ => return Some(Stage::Challenged),
         }

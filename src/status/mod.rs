@@ -146,6 +146,7 @@ fn sessions_check(pool: &crate::pool::Pool) -> Check {
                 .unwrap_or_default()
         ),
         SessionState::Expired { evidence } => format!("{}: {evidence}", m.name),
+        SessionState::Unreachable { evidence } => format!("{}: unreachable: {evidence}", m.name),
     };
     Check {
         name: "session",

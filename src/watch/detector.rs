@@ -171,6 +171,11 @@ impl Detector {
                     changed = rx.changed(), if rx_alive => {
                         match changed {
                             Ok(()) => {
+                                // A new share comes with a new budget: take it first, or the
+                                // new accounts' first polls are spaced for the old one.
+                                if let Some(b) = budget.as_mut() {
+                                    sched.set_budget(*b.borrow_and_update());
+                                }
                                 state = rx.borrow_and_update().clone();
                                 self.sync(&mut sched, &state, Instant::now());
                             }

@@ -27,6 +27,7 @@ mod login;
 mod notify_hooks;
 mod notify_webhook;
 mod packaging;
+mod pool;
 mod session_source;
 mod sim_api;
 mod sim_dash;

@@ -222,3 +222,35 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
+
+impl Harness {
+    /// Replaces the one session with a pool: `session-<name>.json` files (mode 0600) whose
+    /// `sessionid` is `sid-<name>`, so the simulator tells their requests apart, each listed
+    /// as a `[[sessions]]` entry with `extra` lines appended to it.
+    pub fn with_sessions(&self, names: &[&str], extra: &str) {
+        let mut tables = String::new();
+        for name in names {
+            let file = self.dir().join(format!("session-{name}.json"));
+            let mut json: serde_json::Value =
+                serde_json::from_str(&iglive::sim::session_json()).expect("session json");
+            json["cookies"]["sessionid"] = format!("sid-{name}").into();
+            std::fs::write(&file, json.to_string()).expect("session file");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            tables.push_str(&format!(
+                "\n[[sessions]]\nname = \"{name}\"\nsession_file = \"session-{name}.json\"\n{extra}\n"
+            ));
+        }
+        self.edit_config(|t| t.replace("session_file = \"session.json\"\n", "") + &tables);
+    }
+}
+
+/// The session (`sid-<name>`'s name) a simulator request was sent with.
+pub fn session_of(r: &iglive::sim::RecordedRequest) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k == "cookie")
+        .flat_map(|(_, v)| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == "sessionid")
+        .and_then(|(_, v)| v.strip_prefix("sid-").map(str::to_string))
+}

@@ -8,5 +8,6 @@ pub mod cli;
 pub mod client;
 pub mod daemon;
 pub mod media;
+pub mod proxy;
 pub mod sim;
 pub mod watch;
