@@ -99,10 +99,14 @@ pub struct StorageConfig {
     pub min_free_space: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StatusConfig {
     /// `None` when `listen = "off"`.
     pub listen: Option<SocketAddr>,
+    /// A file holding the API token of the listener (required when it is not loopback).
+    pub token_file: Option<PathBuf>,
+    /// Origins allowed to call the API from a browser (CORS); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 /// One watched account.
@@ -328,12 +332,16 @@ impl Default for RawStorage {
 #[serde(deny_unknown_fields, default)]
 struct RawStatus {
     listen: String,
+    token_file: Option<PathBuf>,
+    cors_origins: Vec<String>,
 }
 
 impl Default for RawStatus {
     fn default() -> Self {
         RawStatus {
             listen: "127.0.0.1:9464".to_string(),
+            token_file: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -504,6 +512,31 @@ impl Config {
             })?),
         };
 
+        if let Some(addr) = listen.filter(|a| !a.ip().is_loopback()) {
+            if raw.status.token_file.is_none() {
+                return Err(err(
+                    "status",
+                    "listen",
+                    None,
+                    format!("{addr} is reachable from other machines, so the listener needs an API token: set status.token_file to a file holding one (e.g. `head -c 32 /dev/urandom | base64 > token; chmod 600 token`), or listen on 127.0.0.1"),
+                ));
+            }
+        }
+        for (i, o) in raw.status.cors_origins.iter().enumerate() {
+            let ok = url::Url::parse(o)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/" && !o.ends_with('/'))
+                .is_some();
+            if !ok {
+                return Err(err(
+                    "status",
+                    "cors_origins",
+                    None,
+                    format!("entry {i}: expected an origin like \"https://example.org\" (scheme and host, no path), got {o:?}"),
+                ));
+            }
+        }
+
         if raw.accounts.is_empty() {
             return Err(ConfigError {
                 file: path.to_path_buf(),
@@ -650,7 +683,11 @@ impl Config {
                 database,
                 min_free_space: raw.storage.min_free_space,
             },
-            status: StatusConfig { listen },
+            status: StatusConfig {
+                listen,
+                token_file: raw.status.token_file.map(|f| base.join(f)),
+                cors_origins: raw.status.cors_origins,
+            },
             accounts,
             notify,
         })
@@ -870,6 +907,20 @@ user_id = 123
             parse(&bad_url).unwrap_err().key.as_deref(),
             Some("notify[0].url")
         );
+    }
+
+    #[test]
+    fn a_listener_beyond_loopback_needs_a_token() {
+        let open = format!("{GOOD}\n[status]\nlisten = \"0.0.0.0:9464\"\n");
+        let e = parse(&open).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("status.listen"));
+        assert!(e.message.contains("status.token_file"), "{e}");
+        let with_token = format!("{open}token_file = \"api.token\"\ncors_origins = [\"https://example.org\"]\n");
+        let c = parse(&with_token).expect("valid");
+        assert_eq!(c.status.token_file.as_deref(), Some(Path::new("/etc/iglive/api.token")));
+        assert_eq!(c.status.cors_origins, vec!["https://example.org".to_string()]);
+        let bad = with_token.replace("https://example.org", "https://example.org/path");
+        assert_eq!(parse(&bad).unwrap_err().key.as_deref(), Some("status.cors_origins"));
     }
 
     #[test]

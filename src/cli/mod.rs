@@ -6,6 +6,7 @@ mod doctor;
 mod export;
 mod list;
 mod manage;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,8 @@ pub enum Command {
     Finalize(manage::FinalizeArgs),
     /// Ask the running daemon what it is doing (like `systemctl status`).
     Status(ConfigArg),
+    /// Serve the library (web app and REST API) over the recordings, recording nothing.
+    Serve(serve::ServeArgs),
     /// Serve the Instagram simulator (for tests and experiments).
     Sim(manage::SimArgs),
     /// See the whole pipeline work in about a minute, against the built-in simulator.
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show(a) => manage::show(a),
         Command::Finalize(a) => manage::finalize(a),
         Command::Status(c) => manage::status(&c),
+        Command::Serve(a) => serve::run(a),
         Command::Sim(a) => manage::sim(a),
         Command::Demo(a) => demo::run(a),
     }

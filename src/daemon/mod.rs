@@ -165,9 +165,18 @@ pub async fn run(cfg: Config, stop: CancellationToken) -> anyhow::Result<()> {
         started_at: now_unix(),
     };
     if let Some(addr) = cfg.status.listen {
-        let bound = crate::status::serve(addr, status_state, shutdown.clone()).await?;
+        let library = crate::library::Library::daemon(
+            &cfg,
+            store.clone(),
+            crate::library::DaemonParts {
+                registry: registry.clone(),
+                accounts: accounts.clone(),
+                client: client.clone(),
+            },
+        )?;
+        let bound = crate::status::serve(addr, status_state, library, shutdown.clone()).await?;
         tracing::info!(
-            "status endpoint on http://{bound}/ (/health, /ready, /metrics, /recordings)"
+            "status endpoint and library on http://{bound}/ (/health, /ready, /metrics, /recordings, /api/v1, /docs)"
         );
     }
 

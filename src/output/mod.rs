@@ -12,7 +12,7 @@ pub mod page;
 use std::path::Path;
 
 pub use facts::RecordingFacts;
-pub use folder::{account_folder, recording_folder, sanitize_component};
+pub use folder::{account_folder, folder_size, recording_folder, sanitize_component};
 
 /// Names of the files in a recording folder (documented in the README).
 pub const VIDEO: &str = "video.mp4";

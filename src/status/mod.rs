@@ -176,19 +176,21 @@ pub fn router(state: StatusState) -> Router {
         .with_state(state)
 }
 
-/// Binds `addr` and serves until `shutdown`; returns the bound address (port 0 → ephemeral).
+/// Binds `addr` and serves the status routes and the library (web app and API) until
+/// `shutdown`; returns the bound address (port 0 → ephemeral).
 pub async fn serve(
     addr: SocketAddr,
     state: StatusState,
+    library: crate::library::Library,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
+    let app = crate::library::mount(router(state), library, addr, &shutdown)?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!(
             "cannot listen on {addr} for the status endpoint (status.listen; \"off\" disables it)"
         )
     })?;
     let bound = listener.local_addr()?;
-    let app = router(state);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -1,9 +1,11 @@
 //! SQLite store: one file in WAL mode, versioned migrations, one batched writer thread, and
 //! short-lived read connections for the CLI and the status endpoint.
 
+pub mod browse;
 pub mod query;
 pub mod rows;
 pub mod schema;
+pub mod search;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
