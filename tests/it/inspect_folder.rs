@@ -9,18 +9,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::daemon::{wait_until, Harness};
+use crate::support::hostile::{HOSTILE_TEXTS, HOSTILE_USER};
 
 const ID: &str = "17900000000000999";
-const HOSTILE_USER: &str = "../../evil/<script>\u{0}x";
-
-const HOSTILE_TEXTS: [&str; 6] = [
-    "<script>alert(1)</script>",
-    "a --> b",
-    "nul\u{0}inside",
-    "line one\n\nNOTE not a note",
-    "</script><img src=x onerror=alert(1)>",
-    "&amp; stays &lt;literal&gt;",
-];
 
 fn scenario() -> String {
     let mut s = format!(

@@ -20,6 +20,8 @@ mod dash_store;
 mod engagement_bad_input;
 mod inspect_browser;
 mod inspect_folder;
+mod library_api;
+mod library_store;
 mod notify_hooks;
 mod notify_webhook;
 mod sim_api;
