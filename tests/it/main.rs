@@ -21,6 +21,7 @@ mod engagement_bad_input;
 mod inspect_browser;
 mod inspect_folder;
 mod library_api;
+mod library_browser;
 mod library_live;
 mod library_store;
 mod notify_hooks;

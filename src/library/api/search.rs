@@ -77,7 +77,10 @@ pub async fn search(State(lib): State<Library>, p: Params) -> ApiResult<Vec<Sear
                 page_url: format!(
                     "/recording/{}?t={}&c={}",
                     urlencode(&h.broadcast_id),
-                    offset_s.map(|o| format!("{o:.1}")).unwrap_or_else(|| "0".into()),
+                    // Rounded up, so that the comment itself is on screen at that moment.
+                    offset_s
+                        .map(|o| format!("{}", (o * 1000.0).ceil() / 1000.0))
+                        .unwrap_or_else(|| "0".into()),
                     urlencode(&h.pk)
                 ),
                 broadcast_id: h.broadcast_id,

@@ -301,7 +301,7 @@
       var hitItem = null;
       for (var i = Math.max(0, upTo - WINDOW); i < upTo; i++) {
         var c = comments[i];
-        var li = el('li', { 'data-pk': c.pk }, [
+        var li = el('li', { 'data-pk': c.pk, 'data-offset': c.offset_s || 0 }, [
           el('span', { class: 't', text: clock(c.offset_s) }),
           el('span', { class: 'u', text: c.username || c.user_id || 'unknown' }),
           el('span', { class: 'x', text: c.text })
@@ -505,6 +505,7 @@
       clear(c.state);
       c.state.appendChild(badge(item.status));
       c.started = item.started_at;
+      c.captured = item.duration_s;
       c.video.textContent = clock(item.duration_s);
       c.segments.textContent = num(item.segments_captured) + ' captured, ' + num(item.segments_missing) + ' missing';
       c.viewers.textContent = num(item.viewers) + ' (peak ' + num(item.peak_viewers) + ')';
@@ -522,7 +523,8 @@
     }
 
     function tick(c) {
-      c.elapsed.textContent = c.started ? clock(Date.now() / 1000 - c.started) : '–';
+      // Never less than the video already captured (a clock behind the broadcaster's).
+      c.elapsed.textContent = c.started ? clock(Math.max(Date.now() / 1000 - c.started, c.captured || 0)) : '–';
     }
 
     function endedItem(ch) {
