@@ -164,10 +164,30 @@ pub fn status(c: &ConfigArg) -> anyhow::Result<ExitCode> {
             cfg.path.display()
         );
     };
+    // With an API token (status.token_file) the status routes want it too.
+    let token = match cfg.status.token_file.as_deref() {
+        None => None,
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the API token {}", f.display()))?
+                .trim()
+                .to_string(),
+        ),
+    };
     let rt = super::runtime()?;
     rt.block_on(async move {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = token {
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {t}")
+                    .parse()
+                    .context("the API token is not a valid header value")?,
+            );
+        }
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
+            .default_headers(headers)
             .build()?;
         let base = format!("http://{addr}");
         let ready: serde_json::Value = match http.get(format!("{base}/ready")).send().await {

@@ -222,7 +222,7 @@ fn check(token: Option<&Token>, cors: &[String], req: &Request) -> Result<(), Ap
         }
         None => {}
     }
-    if req.method() == Method::GET && is_linkable(path) {
+    if matches!(*req.method(), Method::GET | Method::HEAD) && is_linkable(path) {
         let p = Params::parse(req.uri().query().unwrap_or(""));
         if let (Some(exp), Some(sig)) = (p.get("exp").and_then(|e| e.parse().ok()), p.get("sig")) {
             if token.verify_link(path, exp, sig, now_s()) {

@@ -7,7 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::query::{summary, CommentExport, RecordingSummary, SUMMARY_COLUMNS, SUMMARY_FROM};
+use super::query::{summary, CommentExport, RecordingSummary, SUMMARY_COLUMNS, SUMMARY_JOINS};
 use super::StoreError;
 
 /// What recordings can be sorted by.
@@ -127,6 +127,10 @@ fn browse_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BrowseRow> {
 }
 
 /// A page of recordings and the key to continue after it (`None` on the last page).
+///
+/// Two steps in one statement: the page's ids are chosen on narrow rows (only the tables the
+/// sort and the filters need), then only those rows are read in full, so a page costs one
+/// pass over the recordings' keys, not over their every column.
 pub fn recordings(
     conn: &Connection,
     filter: &BrowseFilter,
@@ -175,9 +179,20 @@ pub fn recordings(
     }
     let dir = if descending { "DESC" } else { "ASC" };
     let limit_arg = arg(Value::Integer(limit as i64 + 1));
+    let mut joins = String::from("JOIN broadcasts b ON b.broadcast_id = r.broadcast_id");
+    if filter.account.is_some() || sort == SortKey::Account {
+        joins.push_str(" LEFT JOIN accounts a ON a.user_id = b.user_id");
+    }
+    if matches!(sort, SortKey::Comments | SortKey::PeakViewers | SortKey::Likes) {
+        joins.push_str(" LEFT JOIN recording_stats s ON s.broadcast_id = r.broadcast_id");
+    }
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS}, {EXTRA_COLUMNS}, {expr} {SUMMARY_FROM}
-         {} ORDER BY {expr} {dir}, r.broadcast_id {dir} LIMIT {limit_arg}",
+        "WITH page AS (
+             SELECT r.broadcast_id AS id, {expr} AS k FROM recordings r {joins}
+             {} ORDER BY k {dir}, id {dir} LIMIT {limit_arg})
+         SELECT {SUMMARY_COLUMNS}, {EXTRA_COLUMNS}, page.k
+         FROM page JOIN recordings r ON r.broadcast_id = page.id {SUMMARY_JOINS}
+         ORDER BY page.k {dir}, page.id {dir}",
         if conds.is_empty() {
             String::new()
         } else {
@@ -203,7 +218,8 @@ pub fn recordings(
 /// One recording as the library shows it.
 pub fn recording(conn: &Connection, broadcast_id: &str) -> Result<Option<BrowseRow>, StoreError> {
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS}, {EXTRA_COLUMNS}, 0 {SUMMARY_FROM} WHERE r.broadcast_id = ?1"
+        "SELECT {SUMMARY_COLUMNS}, {EXTRA_COLUMNS}, 0 FROM recordings r {SUMMARY_JOINS}
+         WHERE r.broadcast_id = ?1"
     );
     Ok(conn
         .prepare_cached(&sql)?

@@ -46,8 +46,8 @@ pub(crate) const SUMMARY_COLUMNS: &str = "
     r.duration_s, r.folder, r.video, coalesce(s.comments, 0), s.likes, s.peak_viewers,
     r.segments_captured, r.segments_missing, r.error";
 
-pub(crate) const SUMMARY_FROM: &str = "
-    FROM recordings r
+/// The tables `SUMMARY_COLUMNS` reads, joined to `recordings r`.
+pub(crate) const SUMMARY_JOINS: &str = "
     JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
     LEFT JOIN accounts a ON a.user_id = b.user_id
     LEFT JOIN recording_stats s ON s.broadcast_id = r.broadcast_id";
@@ -78,7 +78,7 @@ pub fn list_recordings(
     filter: &ListFilter,
 ) -> Result<Vec<RecordingSummary>, StoreError> {
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} {SUMMARY_FROM}
+        "SELECT {SUMMARY_COLUMNS} FROM recordings r {SUMMARY_JOINS}
          WHERE (?1 IS NULL OR b.user_id = ?1 OR coalesce(b.username, a.username) = ?1 OR a.label = ?1)
            AND (?2 IS NULL OR coalesce(b.published_time, r.started_at) >= ?2)
          ORDER BY coalesce(b.published_time, r.started_at), r.broadcast_id"
@@ -94,7 +94,8 @@ pub fn recording(
     conn: &Connection,
     broadcast_id: &str,
 ) -> Result<Option<RecordingSummary>, StoreError> {
-    let sql = format!("SELECT {SUMMARY_COLUMNS} {SUMMARY_FROM} WHERE r.broadcast_id = ?1");
+    let sql =
+        format!("SELECT {SUMMARY_COLUMNS} FROM recordings r {SUMMARY_JOINS} WHERE r.broadcast_id = ?1");
     Ok(conn
         .query_row(&sql, params![broadcast_id], summary)
         .optional()?)

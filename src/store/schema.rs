@@ -126,6 +126,10 @@ const MIGRATIONS: &[&str] = &[
         ON CONFLICT(broadcast_id) DO UPDATE SET peak_viewers = excluded.peak_viewers,
             last_change = max(coalesce(last_change, 0), excluded.last_change);
 
+    -- Covering indexes for the library's paged list: choosing a page reads only these.
+    CREATE INDEX recordings_library ON recordings(broadcast_id, started_at, duration_s, state);
+    CREATE INDEX broadcasts_library ON broadcasts(broadcast_id, published_time, user_id, username);
+
     CREATE VIRTUAL TABLE comments_fts USING fts5(
         text, username, bid, broadcast_id UNINDEXED, pk UNINDEXED,
         content = '', contentless_delete = 1, contentless_unindexed = 1,
