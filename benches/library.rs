@@ -85,10 +85,10 @@ fn generate(dir: &Path, recordings: usize, comments_per: usize) -> Generated {
     let store = Store::open(&path).expect("open");
     let mut conn = store.connect().expect("connect");
     conn.execute_batch(
-        "DROP TRIGGER comments_library_insert; DROP TRIGGER comments_library_delete;
-         DROP TRIGGER like_samples_library_insert; DROP TRIGGER viewer_samples_library_insert;
+        "DROP TRIGGER comments_library_delete;
          DROP TABLE comments_fts; DROP TABLE IF EXISTS comments_fts_content;
-         DROP TABLE comments_cjk; DROP TABLE recording_stats; PRAGMA user_version = 1;",
+         DROP TABLE comments_cjk; DROP TABLE recording_stats;
+         DROP INDEX recordings_library; DROP INDEX broadcasts_library; PRAGMA user_version = 1;",
     )
     .expect("back to schema 1");
     // A fresh file needs no write-ahead log for a bulk load: new pages are not journaled.

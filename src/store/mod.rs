@@ -6,6 +6,7 @@ pub mod query;
 pub mod rows;
 pub mod schema;
 pub mod search;
+mod stats;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

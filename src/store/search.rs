@@ -4,6 +4,7 @@
 //! scripts do not separate words with spaces). A query with a CJK character goes to the
 //! trigram index, any other query to the word index; docs/library.md explains why.
 //!
+//! The writer adds each new comment (`index_comment`); migration 2 indexed the older ones.
 //! User text never becomes FTS5 syntax: every term is quoted, and terms of one or two CJK
 //! characters (too short for trigrams) become escaped `LIKE` patterns.
 
@@ -11,7 +12,7 @@ use rusqlite::types::Value;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::StoreError;
+use super::{CommentRow, StoreError};
 
 /// Longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -32,6 +33,23 @@ pub fn is_cjk(c: char) -> bool {
         | 0xAC00..=0xD7AF
         | 0xF900..=0xFAFF
         | 0xFF66..=0xFF9F)
+}
+
+/// Adds a newly stored comment to the search indexes (the writer calls it in its batch
+/// transaction, right after the comment's insert).
+pub(crate) fn index_comment(conn: &Connection, c: &CommentRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO comments_fts (text, username, bid, broadcast_id, pk)
+         VALUES (?1, ?2, ?3, ?3, ?4)",
+    )?
+    .execute(rusqlite::params![c.text, c.username, c.broadcast_id, c.pk])?;
+    if c.text.chars().any(is_cjk) {
+        conn.prepare_cached(
+            "INSERT INTO comments_cjk (text, username, broadcast_id, pk) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(rusqlite::params![c.text, c.username, c.broadcast_id, c.pk])?;
+    }
+    Ok(())
 }
 
 /// How a query runs, decided from its text alone.

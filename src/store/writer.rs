@@ -372,9 +372,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 v.cobroadcaster_ids,
                 v.offset_s
             ])?;
+            super::stats::viewers_seen(tx, &v.broadcast_id, v.viewer_count, now)?;
         }
         Write::Comment(c) => {
-            tx.prepare_cached(
+            let stored = tx.prepare_cached(
                 "INSERT INTO comments (broadcast_id, pk, user_id, username, text, created_at,
                    offset_s, kind, source, raw_json)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -392,9 +393,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 c.source,
                 c.raw_json
             ])?;
+            // A comment read again from an overlapping page is neither indexed nor counted twice.
+            if stored > 0 {
+                super::search::index_comment(tx, c)?;
+                super::stats::comment_added(tx, &c.broadcast_id, now)?;
+            }
         }
         Write::Like(l) => {
-            tx.prepare_cached(
+            let stored = tx.prepare_cached(
                 "INSERT INTO like_samples (broadcast_id, ts, likes, burst_likes, offset_s, source)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(broadcast_id, source, ts) DO NOTHING",
@@ -407,6 +413,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 l.offset_s,
                 l.source
             ])?;
+            if stored > 0 {
+                super::stats::likes_seen(tx, &l.broadcast_id, l.likes, now)?;
+            }
         }
         Write::Cursor {
             broadcast_id,

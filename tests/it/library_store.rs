@@ -147,11 +147,11 @@ async fn a_database_from_before_the_library_gets_its_index_and_figures() {
     {
         let conn = store.connect().expect("connect");
         conn.execute_batch(
-            "DROP TRIGGER comments_library_insert; DROP TRIGGER comments_library_delete;
-             DROP TRIGGER like_samples_library_insert; DROP TRIGGER viewer_samples_library_insert;
+            "DROP TRIGGER comments_library_delete;
              DROP TABLE comments_fts; DROP TABLE comments_cjk; DROP TABLE recording_stats;
              -- SQLite 3.50 leaves this shadow table of a contentless_unindexed table behind.
              DROP TABLE IF EXISTS comments_fts_content;
+             DROP INDEX recordings_library; DROP INDEX broadcasts_library;
              PRAGMA user_version = 1;",
         )
         .expect("downgrade");
