@@ -26,18 +26,109 @@ const ACCOUNTS: usize = 250;
 const SAMPLES: usize = 60;
 
 const WORDS: &[&str] = &[
-    "nice", "hello", "love", "wow", "amazing", "beautiful", "great", "thanks", "please", "song",
-    "again", "where", "from", "brazil", "italy", "france", "morning", "night", "happy", "birthday",
-    "queen", "king", "best", "live", "today", "tomorrow", "music", "dance", "food", "cooking",
-    "bonjour", "merci", "café", "très", "belle", "hola", "gracias", "qué", "linda", "olá",
-    "obrigado", "saudade", "ciao", "grazie", "bella", "danke", "schön", "привет", "спасибо",
-    "مرحبا", "شكرا", "جميل", "🔥", "❤️", "😂", "👏", "🙏", "😍", "lol", "omg", "first", "second",
-    "question", "answer", "when", "next", "video", "camera", "sound", "light", "outfit", "hair",
-    "city", "travel", "beach", "summer", "winter", "coffee", "tea", "cat", "dog", "game", "win",
+    "nice",
+    "hello",
+    "love",
+    "wow",
+    "amazing",
+    "beautiful",
+    "great",
+    "thanks",
+    "please",
+    "song",
+    "again",
+    "where",
+    "from",
+    "brazil",
+    "italy",
+    "france",
+    "morning",
+    "night",
+    "happy",
+    "birthday",
+    "queen",
+    "king",
+    "best",
+    "live",
+    "today",
+    "tomorrow",
+    "music",
+    "dance",
+    "food",
+    "cooking",
+    "bonjour",
+    "merci",
+    "café",
+    "très",
+    "belle",
+    "hola",
+    "gracias",
+    "qué",
+    "linda",
+    "olá",
+    "obrigado",
+    "saudade",
+    "ciao",
+    "grazie",
+    "bella",
+    "danke",
+    "schön",
+    "привет",
+    "спасибо",
+    "مرحبا",
+    "شكرا",
+    "جميل",
+    "🔥",
+    "❤️",
+    "😂",
+    "👏",
+    "🙏",
+    "😍",
+    "lol",
+    "omg",
+    "first",
+    "second",
+    "question",
+    "answer",
+    "when",
+    "next",
+    "video",
+    "camera",
+    "sound",
+    "light",
+    "outfit",
+    "hair",
+    "city",
+    "travel",
+    "beach",
+    "summer",
+    "winter",
+    "coffee",
+    "tea",
+    "cat",
+    "dog",
+    "game",
+    "win",
 ];
 const CJK: &[&str] = &[
-    "こんにちは", "ありがとう", "かわいい", "日本語", "配信", "最高", "おはよう", "东京", "你好",
-    "谢谢", "很好看", "直播", "加油", "안녕하세요", "감사합니다", "사랑해요", "예뻐요", "친구",
+    "こんにちは",
+    "ありがとう",
+    "かわいい",
+    "日本語",
+    "配信",
+    "最高",
+    "おはよう",
+    "东京",
+    "你好",
+    "谢谢",
+    "很好看",
+    "直播",
+    "加油",
+    "안녕하세요",
+    "감사합니다",
+    "사랑해요",
+    "예뻐요",
+    "친구",
 ];
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -48,7 +139,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn text(rng: &mut StdRng, i: u64) -> String {
-    if i % 20 == 0 {
+    if i.is_multiple_of(20) {
         // 5 % of the chat in Chinese, Japanese or Korean.
         let n = rng.gen_range(1..=3);
         (0..n)
@@ -95,8 +186,10 @@ fn generate(dir: &Path, recordings: usize, comments_per: usize) -> Generated {
     let _: String = conn
         .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
         .expect("journal mode");
-    conn.pragma_update(None, "synchronous", "OFF").expect("pragma");
-    conn.pragma_update(None, "cache_size", -262_144).expect("pragma");
+    conn.pragma_update(None, "synchronous", "OFF")
+        .expect("pragma");
+    conn.pragma_update(None, "cache_size", -262_144)
+        .expect("pragma");
     let mut rng = StdRng::seed_from_u64(7);
     let tx = conn.transaction().expect("tx");
     let mut total = 0u64;
@@ -162,8 +255,14 @@ fn generate(dir: &Path, recordings: usize, comments_per: usize) -> Generated {
                 .expect("video");
             std::fs::write(folder.join("broadcast.json"), b"{}").expect("json");
             let state = if i % 97 == 0 { "failed" } else { "finished" };
-            b.execute(params![id, user.to_string(), format!("host.{}", user - 5_000_000), start, start + duration])
-                .expect("broadcast");
+            b.execute(params![
+                id,
+                user.to_string(),
+                format!("host.{}", user - 5_000_000),
+                start,
+                start + duration
+            ])
+            .expect("broadcast");
             r.execute(params![
                 id,
                 state,
@@ -178,11 +277,19 @@ fn generate(dir: &Path, recordings: usize, comments_per: usize) -> Generated {
             .expect("recording");
             for k in 0..SAMPLES {
                 let off = duration * k as f64 / SAMPLES as f64;
-                v.execute(params![id, start + off, 50.0 + (k * k) as f64 + rng.gen_range(0.0..20.0), off])
-                    .expect("viewer");
-                l.execute(params![id, start + off, (k * 37) as i64, off]).expect("like");
+                v.execute(params![
+                    id,
+                    start + off,
+                    50.0 + (k * k) as f64 + rng.gen_range(0.0..20.0),
+                    off
+                ])
+                .expect("viewer");
+                l.execute(params![id, start + off, (k * 37) as i64, off])
+                    .expect("like");
             }
-            let mut offs: Vec<f64> = (0..comments_per).map(|_| rng.gen_range(0.0..duration)).collect();
+            let mut offs: Vec<f64> = (0..comments_per)
+                .map(|_| rng.gen_range(0.0..duration))
+                .collect();
             offs.sort_by(f64::total_cmp);
             for off in offs {
                 total += 1;
@@ -194,9 +301,18 @@ fn generate(dir: &Path, recordings: usize, comments_per: usize) -> Generated {
                     serde_json::to_string(&t).unwrap_or_default(),
                     (start + off) as i64
                 );
-                c.execute(params![id, pk, u.to_string(), format!("viewer_{u}"), t, start + off, off, raw])
-                    .expect("comment");
-                if total % 1_000_000 == 0 {
+                c.execute(params![
+                    id,
+                    pk,
+                    u.to_string(),
+                    format!("viewer_{u}"),
+                    t,
+                    start + off,
+                    off,
+                    raw
+                ])
+                .expect("comment");
+                if total.is_multiple_of(1_000_000) {
                     eprintln!(
                         "  … {total} comments in {:.0} s",
                         started.elapsed().as_secs_f64()
@@ -277,16 +393,26 @@ async fn daemon_rss(listen: bool, used: bool) -> u64 {
         "seed = 1\n[[accounts]]\npk = 4001\nusername = \"idle.host\"\nfollowed = true\n",
     )
     .expect("scenario");
-    let sim = iglive::sim::start(scenario, Default::default()).await.expect("sim");
+    let sim = iglive::sim::start(scenario, Default::default())
+        .await
+        .expect("sim");
     let dir = tempfile::tempdir().expect("tempdir");
     let session = dir.path().join("session.json");
     std::fs::write(&session, iglive::sim::session_json()).expect("session");
-    std::fs::set_permissions(&session, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    std::fs::set_permissions(
+        &session,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("port");
-    let listen_line = if listen { format!("127.0.0.1:{port}") } else { "off".into() };
+    let listen_line = if listen {
+        format!("127.0.0.1:{port}")
+    } else {
+        "off".into()
+    };
     std::fs::write(
         dir.path().join("iglive.toml"),
         format!(
@@ -311,14 +437,29 @@ async fn daemon_rss(listen: bool, used: bool) -> u64 {
     if used {
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
-        for p in ["/", "/assets/app.js", "/api/v1/recordings", "/api/v1/live", "/api/v1/accounts", "/openapi.json", "/api/v1/search?q=nice"] {
-            let _ = http.get(format!("{base}{p}")).send().await.map(|r| r.bytes());
+        for p in [
+            "/",
+            "/assets/app.js",
+            "/api/v1/recordings",
+            "/api/v1/live",
+            "/api/v1/accounts",
+            "/openapi.json",
+            "/api/v1/search?q=nice",
+        ] {
+            let _ = http
+                .get(format!("{base}{p}"))
+                .send()
+                .await
+                .map(|r| r.bytes());
         }
         // An SSE client for a few seconds (starts the live feed), then gone.
         if let Ok(mut r) = http.get(format!("{base}/api/v1/events")).send().await {
             let until = Instant::now() + Duration::from_secs(3);
             while Instant::now() < until {
-                if tokio::time::timeout(Duration::from_secs(1), r.chunk()).await.is_err() {
+                if tokio::time::timeout(Duration::from_secs(1), r.chunk())
+                    .await
+                    .is_err()
+                {
                     continue;
                 }
             }
@@ -347,11 +488,16 @@ fn main() {
         std::fs::create_dir_all(&dir).expect("dir");
         eprintln!("generating {recordings} recordings × {comments_per} comments …");
         let g = generate(&dir, recordings, comments_per);
-        std::fs::write(&marker, format!("{} {} {}", g.load_s, g.migrate_s, g.comments))
-            .expect("marker");
+        std::fs::write(
+            &marker,
+            format!("{} {} {}", g.load_s, g.migrate_s, g.comments),
+        )
+        .expect("marker");
         Some(g)
     };
-    let db_size = std::fs::metadata(dir.join("library.sqlite3")).map(|m| m.len()).unwrap_or(0);
+    let db_size = std::fs::metadata(dir.join("library.sqlite3"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -525,7 +525,9 @@ impl Config {
         for (i, o) in raw.status.cors_origins.iter().enumerate() {
             let ok = url::Url::parse(o)
                 .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/" && !o.ends_with('/'))
+                .filter(|u| {
+                    matches!(u.scheme(), "http" | "https") && u.path() == "/" && !o.ends_with('/')
+                })
                 .is_some();
             if !ok {
                 return Err(err(
@@ -915,12 +917,22 @@ user_id = 123
         let e = parse(&open).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("status.listen"));
         assert!(e.message.contains("status.token_file"), "{e}");
-        let with_token = format!("{open}token_file = \"api.token\"\ncors_origins = [\"https://example.org\"]\n");
+        let with_token =
+            format!("{open}token_file = \"api.token\"\ncors_origins = [\"https://example.org\"]\n");
         let c = parse(&with_token).expect("valid");
-        assert_eq!(c.status.token_file.as_deref(), Some(Path::new("/etc/iglive/api.token")));
-        assert_eq!(c.status.cors_origins, vec!["https://example.org".to_string()]);
+        assert_eq!(
+            c.status.token_file.as_deref(),
+            Some(Path::new("/etc/iglive/api.token"))
+        );
+        assert_eq!(
+            c.status.cors_origins,
+            vec!["https://example.org".to_string()]
+        );
         let bad = with_token.replace("https://example.org", "https://example.org/path");
-        assert_eq!(parse(&bad).unwrap_err().key.as_deref(), Some("status.cors_origins"));
+        assert_eq!(
+            parse(&bad).unwrap_err().key.as_deref(),
+            Some("status.cors_origins")
+        );
     }
 
     #[test]

@@ -43,7 +43,10 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
         let rows: Vec<Listed> = rows
             .into_iter()
             .map(|r| Listed {
-                size_bytes: r.folder.as_deref().map(|f| crate::output::folder_size(Path::new(f))),
+                size_bytes: r
+                    .folder
+                    .as_deref()
+                    .map(|f| crate::output::folder_size(Path::new(f))),
                 recording: r,
             })
             .collect();

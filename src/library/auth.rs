@@ -121,7 +121,10 @@ impl Token {
 
 /// The token a request presents, from `Authorization: Bearer …` or `x-api-key`.
 fn presented(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
         if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
             return Some(v[7..].trim());
@@ -284,21 +287,44 @@ mod tests {
         let p = Params::parse(&q);
         let sig = p.get("sig").expect("sig");
         assert!(t.verify_link("/api/v1/recordings/1/video", 2000, sig, 1999));
-        assert!(!t.verify_link("/api/v1/recordings/1/video", 2000, sig, 2001), "expired");
-        assert!(!t.verify_link("/api/v1/recordings/2/video", 2000, sig, 1999), "other path");
-        assert!(!t.verify_link("/api/v1/recordings/1/video", 3000, sig, 1999), "other expiry");
+        assert!(
+            !t.verify_link("/api/v1/recordings/1/video", 2000, sig, 2001),
+            "expired"
+        );
+        assert!(
+            !t.verify_link("/api/v1/recordings/2/video", 2000, sig, 1999),
+            "other path"
+        );
+        assert!(
+            !t.verify_link("/api/v1/recordings/1/video", 3000, sig, 1999),
+            "other expiry"
+        );
         let other = Token::from_secret("another-secret-0123456").expect("token");
         assert!(!other.verify_link("/api/v1/recordings/1/video", 2000, sig, 1999));
         let l = link(Some(&t), "/api/v1/recordings/1/chat?format=vtt".into());
-        assert!(l.starts_with("/api/v1/recordings/1/chat?format=vtt&exp="), "{l}");
+        assert!(
+            l.starts_with("/api/v1/recordings/1/chat?format=vtt&exp="),
+            "{l}"
+        );
     }
 
     #[test]
     fn loopback_hosts() {
-        for h in ["127.0.0.1:9464", "localhost", "LOCALHOST:80", "[::1]:9464", "127.1.2.3"] {
+        for h in [
+            "127.0.0.1:9464",
+            "localhost",
+            "LOCALHOST:80",
+            "[::1]:9464",
+            "127.1.2.3",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["evil.example:9464", "10.0.0.1", "localhost.evil.example", "[2001:db8::1]:1"] {
+        for h in [
+            "evil.example:9464",
+            "10.0.0.1",
+            "localhost.evil.example",
+            "[2001:db8::1]:1",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
     }

@@ -32,7 +32,9 @@ pub enum ConfigEditError {
     AlreadyWatched(String),
     #[error("account {0} is not in the watch list")]
     NotWatched(String),
-    #[error("account {0} is the last one: the config needs at least one account (add another first)")]
+    #[error(
+        "account {0} is the last one: the config needs at least one account (add another first)"
+    )]
     LastAccount(String),
     #[error("{path}: `accounts` is not a list of [[accounts]] tables; edit the file by hand")]
     Unsupported { path: PathBuf },
@@ -71,9 +73,9 @@ fn edit_file(
     })?;
     // The current file must be valid first: an edit never hides an existing mistake.
     Config::from_str_at(&text, config_path).map_err(ConfigEditError::Parse)?;
-    let mut doc: DocumentMut = text.parse().map_err(|_| ConfigEditError::Unsupported {
-        path: path.clone(),
-    })?;
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|_| ConfigEditError::Unsupported { path: path.clone() })?;
     let accounts = doc
         .get_mut("accounts")
         .and_then(Item::as_array_of_tables_mut)
@@ -216,16 +218,36 @@ url = "http://127.0.0.1:9/hook"
         let (_d, p) = file(TEXT);
         add_account(&p, "333", Some("third \"one\"")).expect("added");
         let t = std::fs::read_to_string(&p).expect("read");
-        assert!(t.contains("# iglive config") && t.contains("# cookies") && t.contains("# the second one"));
+        assert!(
+            t.contains("# iglive config")
+                && t.contains("# cookies")
+                && t.contains("# the second one")
+        );
         let third = t.find("user_id = \"333\"").expect("added entry");
-        assert!(third > t.find("user_id = 222").expect("second") && third < t.find("[[notify]]").expect("notify"), "{t}");
+        assert!(
+            third > t.find("user_id = 222").expect("second")
+                && third < t.find("[[notify]]").expect("notify"),
+            "{t}"
+        );
         let cfg = Config::load(&p).expect("still valid");
         assert_eq!(cfg.accounts.len(), 3);
         assert_eq!(cfg.accounts[2].label.as_deref(), Some("third \"one\""));
-        assert_eq!(std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777, 0o640);
-        assert!(matches!(add_account(&p, "222", None), Err(ConfigEditError::AlreadyWatched(_))));
-        assert!(matches!(add_account(&p, "12a", None), Err(ConfigEditError::InvalidUserId(_))));
-        assert!(matches!(add_account(&p, "5", Some("a\nb")), Err(ConfigEditError::InvalidLabel)));
+        assert_eq!(
+            std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
+            0o640
+        );
+        assert!(matches!(
+            add_account(&p, "222", None),
+            Err(ConfigEditError::AlreadyWatched(_))
+        ));
+        assert!(matches!(
+            add_account(&p, "12a", None),
+            Err(ConfigEditError::InvalidUserId(_))
+        ));
+        assert!(matches!(
+            add_account(&p, "5", Some("a\nb")),
+            Err(ConfigEditError::InvalidLabel)
+        ));
     }
 
     #[test]
@@ -233,15 +255,26 @@ url = "http://127.0.0.1:9/hook"
         let (_d, p) = file(TEXT);
         remove_account(&p, "111").expect("removed");
         let t = std::fs::read_to_string(&p).expect("read");
-        assert!(!t.contains("111") && t.contains("# Accounts to watch.\n\n# the second one"), "{t}");
-        assert!(matches!(remove_account(&p, "999"), Err(ConfigEditError::NotWatched(_))));
-        assert!(matches!(remove_account(&p, "222"), Err(ConfigEditError::LastAccount(_))));
+        assert!(
+            !t.contains("111") && t.contains("# Accounts to watch.\n\n# the second one"),
+            "{t}"
+        );
+        assert!(matches!(
+            remove_account(&p, "999"),
+            Err(ConfigEditError::NotWatched(_))
+        ));
+        assert!(matches!(
+            remove_account(&p, "222"),
+            Err(ConfigEditError::LastAccount(_))
+        ));
         assert_eq!(Config::load(&p).expect("valid").accounts.len(), 1);
     }
 
     #[test]
     fn a_broken_config_is_left_alone() {
-        let (_d, p) = file("[instagram]\nsession_file = \"s.json\"\nbogus = 1\n[[accounts]]\nuser_id = \"1\"\n");
+        let (_d, p) = file(
+            "[instagram]\nsession_file = \"s.json\"\nbogus = 1\n[[accounts]]\nuser_id = \"1\"\n",
+        );
         let before = std::fs::read_to_string(&p).expect("read");
         let e = add_account(&p, "2", None).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");

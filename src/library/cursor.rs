@@ -31,7 +31,9 @@ pub fn decode<T: DeserializeOwned>(kind: &str, cursor: &str) -> Result<T, ApiErr
             "cursor: not a cursor of this list (pass meta.next_cursor of the previous page unchanged, with the same sort)".into(),
         )
     };
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.as_bytes()).map_err(|_| bad())?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| bad())?;
     let doc: Doc<T> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if doc.k != kind {
         return Err(bad());
@@ -46,7 +48,9 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_refuse_other_lists() {
         let c = encode("comments", &(12.5, "pk1".to_string()));
-        assert!(c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(c
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         let back: (f64, String) = decode("comments", &c).expect("decodes");
         assert_eq!(back, (12.5, "pk1".to_string()));
         assert!(decode::<(f64, String)>("likes", &c).is_err());

@@ -58,10 +58,12 @@ pub async fn request_scope(req: Request, next: Next) -> Response {
 }
 
 fn current() -> RequestInfo {
-    REQUEST.try_with(Clone::clone).unwrap_or_else(|_| RequestInfo {
-        id: new_id(),
-        started: Instant::now(),
-    })
+    REQUEST
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| RequestInfo {
+            id: new_id(),
+            started: Instant::now(),
+        })
 }
 
 /// The `meta` of a successful answer.
@@ -258,8 +260,16 @@ mod tests {
     #[test]
     fn every_error_has_its_status() {
         for (e, code, status) in [
-            (ApiError::MissingParameter("m".into()), "missing_parameter", 400),
-            (ApiError::InvalidParameter("m".into()), "invalid_parameter", 400),
+            (
+                ApiError::MissingParameter("m".into()),
+                "missing_parameter",
+                400,
+            ),
+            (
+                ApiError::InvalidParameter("m".into()),
+                "invalid_parameter",
+                400,
+            ),
             (ApiError::InvalidToken("m".into()), "invalid_token", 401),
             (ApiError::NotFound("m".into()), "not_found", 404),
             (ApiError::Conflict("m".into()), "conflict", 409),

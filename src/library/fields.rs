@@ -44,6 +44,9 @@ mod tests {
         let e = FieldSet::parse(vec!["d".into()], &known).unwrap_err();
         assert!(e.to_string().contains("known fields: a, b, c"), "{e}");
         let all = FieldSet::parse(vec![], &known).expect("all");
-        assert_eq!(all.apply(serde_json::json!({"b": 2})), serde_json::json!({"b": 2}));
+        assert_eq!(
+            all.apply(serde_json::json!({"b": 2})),
+            serde_json::json!({"b": 2})
+        );
     }
 }

@@ -90,15 +90,9 @@ impl Default for Feed {
 
 /// The recordings in progress now: the registry's capture figures (daemon) over the
 /// database's rows in a live state, with engagement from the database.
-pub fn snapshot(
-    conn: &Connection,
-    running: &[LiveRecording],
-) -> Result<Vec<LiveItem>, StoreError> {
+pub fn snapshot(conn: &Connection, running: &[LiveRecording]) -> Result<Vec<LiveItem>, StoreError> {
     let filter = BrowseFilter {
-        states: STATES[..4]
-            .iter()
-            .map(|s| s.as_str().to_string())
-            .collect(),
+        states: STATES[..4].iter().map(|s| s.as_str().to_string()).collect(),
         ..Default::default()
     };
     let (rows, _) = browse::recordings(conn, &filter, SortKey::Started, true, None, MAX_LIVE)?;
@@ -110,7 +104,10 @@ pub fn snapshot(
         items.push(LiveItem {
             broadcast_id: s.broadcast_id.clone(),
             user_id: s.user_id.clone(),
-            username: s.username.clone().or_else(|| reg.and_then(|r| r.username.clone())),
+            username: s
+                .username
+                .clone()
+                .or_else(|| reg.and_then(|r| r.username.clone())),
             label: row.label.clone(),
             status: reg
                 .map(|r| r.state.as_str().to_string())
@@ -277,7 +274,13 @@ mod tests {
         let c = changes(&before, &after, &ended);
         let seen: Vec<(&str, Option<&str>, Option<&str>)> = c
             .iter()
-            .map(|c| (c.broadcast_id.as_str(), c.previous.as_deref(), c.status.as_deref()))
+            .map(|c| {
+                (
+                    c.broadcast_id.as_str(),
+                    c.previous.as_deref(),
+                    c.status.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             seen,

@@ -40,7 +40,8 @@ impl From<MediaError> for ApiError {
 /// `candidate` made canonical, if it is a regular file inside `root`.
 pub fn resolve(root: &Path, candidate: &Path) -> Result<PathBuf, MediaError> {
     let shown = candidate.display().to_string();
-    let root = std::fs::canonicalize(root).map_err(|_| MediaError::NoRoot(root.display().to_string()))?;
+    let root =
+        std::fs::canonicalize(root).map_err(|_| MediaError::NoRoot(root.display().to_string()))?;
     let real = std::fs::canonicalize(candidate).map_err(|_| MediaError::Missing(shown.clone()))?;
     if !real.starts_with(&root) {
         return Err(MediaError::Outside(shown));
@@ -61,7 +62,13 @@ pub fn download_name(parts: &[&str], ext: &str) -> String {
         .collect::<Vec<_>>()
         .join("_")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let stem = stem.trim_start_matches('.');
     format!("{}.{ext}", if stem.is_empty() { "recording" } else { stem })
@@ -73,9 +80,9 @@ pub async fn serve(path: PathBuf, req: Request, download: Option<String>) -> Res
         Ok(r) => r.map(Body::new),
         Err(e) => match e {},
     };
-    if let Some(name) = download.and_then(|n| {
-        HeaderValue::from_str(&format!("attachment; filename=\"{n}\"")).ok()
-    }) {
+    if let Some(name) =
+        download.and_then(|n| HeaderValue::from_str(&format!("attachment; filename=\"{n}\"")).ok())
+    {
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, name);
     }
     resp.headers_mut().insert(
@@ -96,16 +103,31 @@ mod tests {
         std::fs::create_dir_all(root.join("a/b")).expect("dirs");
         std::fs::write(root.join("a/b/video.mp4"), b"x").expect("video");
         std::fs::write(d.path().join("secret"), b"s").expect("secret");
-        std::os::unix::fs::symlink(d.path().join("secret"), root.join("a/b/link.mp4")).expect("link");
+        std::os::unix::fs::symlink(d.path().join("secret"), root.join("a/b/link.mp4"))
+            .expect("link");
         assert!(resolve(&root, &root.join("a/b/video.mp4")).is_ok());
         assert_eq!(
             resolve(&root, &root.join("a/b/../../../secret")),
-            Err(MediaError::Outside(root.join("a/b/../../../secret").display().to_string()))
+            Err(MediaError::Outside(
+                root.join("a/b/../../../secret").display().to_string()
+            ))
         );
-        assert!(matches!(resolve(&root, &root.join("a/b/link.mp4")), Err(MediaError::Outside(_))));
-        assert!(matches!(resolve(&root, &root.join("a/b")), Err(MediaError::NotAFile(_))));
-        assert!(matches!(resolve(&root, &root.join("nope.mp4")), Err(MediaError::Missing(_))));
-        assert!(matches!(resolve(&d.path().join("gone"), &root.join("a/b/video.mp4")), Err(MediaError::NoRoot(_))));
+        assert!(matches!(
+            resolve(&root, &root.join("a/b/link.mp4")),
+            Err(MediaError::Outside(_))
+        ));
+        assert!(matches!(
+            resolve(&root, &root.join("a/b")),
+            Err(MediaError::NotAFile(_))
+        ));
+        assert!(matches!(
+            resolve(&root, &root.join("nope.mp4")),
+            Err(MediaError::Missing(_))
+        ));
+        assert!(matches!(
+            resolve(&d.path().join("gone"), &root.join("a/b/video.mp4")),
+            Err(MediaError::NoRoot(_))
+        ));
     }
 
     #[test]

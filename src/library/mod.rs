@@ -104,7 +104,11 @@ impl Library {
         Library::new(cfg, store, None)
     }
 
-    fn new(cfg: &Config, store: Store, daemon: Option<DaemonParts>) -> Result<Library, LibraryError> {
+    fn new(
+        cfg: &Config,
+        store: Store,
+        daemon: Option<DaemonParts>,
+    ) -> Result<Library, LibraryError> {
         let token = cfg
             .status
             .token_file
@@ -190,8 +194,14 @@ async fn security_headers(req: Request, next: Next) -> Response {
             "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     resp
 }
@@ -293,7 +303,12 @@ pub async fn serve(
     lib: Library,
     shutdown: CancellationToken,
 ) -> Result<Served, LibraryError> {
-    let app = mount(system::archive_status_router(lib.clone()), lib, addr, &shutdown)?;
+    let app = mount(
+        system::archive_status_router(lib.clone()),
+        lib,
+        addr,
+        &shutdown,
+    )?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| LibraryError::Bind { addr, source })?;

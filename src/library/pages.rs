@@ -338,13 +338,29 @@ mod tests {
             Page::NotFound,
         ] {
             let h = shell(p);
-            for needed in ["<main id=\"main\"", "<nav aria-label=\"Main\">", "<header", "<footer", "lang=\"en\""] {
+            for needed in [
+                "<main id=\"main\"",
+                "<nav aria-label=\"Main\">",
+                "<header",
+                "<footer",
+                "lang=\"en\"",
+            ] {
                 assert!(h.contains(needed), "{p:?} lacks {needed}");
             }
             assert!(!h.contains("style="), "{p:?} has an inline style");
-            assert_eq!(h.matches("<script").count(), h.matches("<script src=").count(), "{p:?}: inline script");
-            assert!(!h.contains("http://") && !h.contains("https://"), "{p:?} refers outside");
-            assert!(p == Page::NotFound || h.contains("aria-current=\"page\""), "{p:?}");
+            assert_eq!(
+                h.matches("<script").count(),
+                h.matches("<script src=").count(),
+                "{p:?}: inline script"
+            );
+            assert!(
+                !h.contains("http://") && !h.contains("https://"),
+                "{p:?} refers outside"
+            );
+            assert!(
+                p == Page::NotFound || h.contains("aria-current=\"page\""),
+                "{p:?}"
+            );
         }
         for asset in [APP_JS, DOCS_JS, APP_CSS, ICON_SVG] {
             assert!(!asset.contains("innerHTML") && !asset.contains("outerHTML"));
@@ -352,7 +368,10 @@ mod tests {
             assert!(!asset.contains("eval(") && !asset.contains("new Function"));
             // The SVG namespace is a name, not a fetch.
             let rest = asset.replace("http://www.w3.org/2000/svg", "");
-            assert!(!rest.contains("http://") && !rest.contains("https://"), "an external reference");
+            assert!(
+                !rest.contains("http://") && !rest.contains("https://"),
+                "an external reference"
+            );
         }
     }
 }

@@ -36,16 +36,12 @@ impl Params {
 
     /// A parameter's value; empty values count as absent.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
+        self.0.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 
     pub fn required(&self, name: &str, what: &str) -> Result<&str, ApiError> {
-        self.get(name).ok_or_else(|| {
-            ApiError::MissingParameter(format!("{name} is required: {what}"))
-        })
+        self.get(name)
+            .ok_or_else(|| ApiError::MissingParameter(format!("{name} is required: {what}")))
     }
 
     /// `limit`, between 1 and `MAX_LIMIT`.
@@ -122,9 +118,7 @@ fn parse_time(s: &str, end_of_day: bool) -> Option<f64> {
     if let Ok(n) = s.parse::<f64>() {
         return n.is_finite().then_some(n);
     }
-    if let Ok(t) =
-        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-    {
+    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
         return Some(t.unix_timestamp_nanos() as f64 / 1e9);
     }
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
@@ -146,9 +140,14 @@ mod tests {
         assert_eq!(p.get("x"), None);
         assert_eq!(p.get("a"), Some("1"));
         assert!(p.time("t", false).is_err());
-        assert!(matches!(p.required("q", "words"), Err(ApiError::MissingParameter(_))));
+        assert!(matches!(
+            p.required("q", "words"),
+            Err(ApiError::MissingParameter(_))
+        ));
         assert_eq!(
-            Params::parse("since=2026-11-25T11:33:40Z").time("since", false).expect("rfc3339"),
+            Params::parse("since=2026-11-25T11:33:40Z")
+                .time("since", false)
+                .expect("rfc3339"),
             Some(1_795_606_420.0)
         );
         assert_eq!(Params::parse("").limit().expect("default"), DEFAULT_LIMIT);

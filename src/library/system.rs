@@ -36,14 +36,21 @@ async fn ready(State(lib): State<Library>) -> Response {
     let report = tokio::task::spawn_blocking(move || super::api::deps_report(&l)).await;
     let (ok, checks) = match report {
         Ok(r) => (r.ok, serde_json::to_value(r.checks).unwrap_or_default()),
-        Err(e) => (false, serde_json::json!([{"name": "checks", "ok": false, "detail": e.to_string()}])),
+        Err(e) => (
+            false,
+            serde_json::json!([{"name": "checks", "ok": false, "detail": e.to_string()}]),
+        ),
     };
     let code = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(serde_json::json!({"ready": ok, "checks": checks}))).into_response()
+    (
+        code,
+        Json(serde_json::json!({"ready": ok, "checks": checks})),
+    )
+        .into_response()
 }
 
 /// `/health` and `/ready` for `iglive serve`.

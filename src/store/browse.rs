@@ -183,7 +183,10 @@ pub fn recordings(
     if filter.account.is_some() || sort == SortKey::Account {
         joins.push_str(" LEFT JOIN accounts a ON a.user_id = b.user_id");
     }
-    if matches!(sort, SortKey::Comments | SortKey::PeakViewers | SortKey::Likes) {
+    if matches!(
+        sort,
+        SortKey::Comments | SortKey::PeakViewers | SortKey::Likes
+    ) {
         joins.push_str(" LEFT JOIN recording_stats s ON s.broadcast_id = r.broadcast_id");
     }
     let sql = format!(
@@ -344,7 +347,13 @@ fn sample_page<T>(
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt
         .query_map(params![broadcast_id, ts, id, limit as i64 + 1], |r| {
-            Ok((SampleKey { ts: r.get(0)?, id: r.get(1)? }, map(r)?))
+            Ok((
+                SampleKey {
+                    ts: r.get(0)?,
+                    id: r.get(1)?,
+                },
+                map(r)?,
+            ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let next = if rows.len() > limit {

@@ -94,8 +94,9 @@ pub fn recording(
     conn: &Connection,
     broadcast_id: &str,
 ) -> Result<Option<RecordingSummary>, StoreError> {
-    let sql =
-        format!("SELECT {SUMMARY_COLUMNS} FROM recordings r {SUMMARY_JOINS} WHERE r.broadcast_id = ?1");
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM recordings r {SUMMARY_JOINS} WHERE r.broadcast_id = ?1"
+    );
     Ok(conn
         .query_row(&sql, params![broadcast_id], summary)
         .optional()?)

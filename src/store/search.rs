@@ -194,7 +194,10 @@ pub fn search(
         SearchPlan::Substrings { fts, like } => {
             let mut conds = Vec::new();
             if let Some(f) = fts {
-                conds.push(format!("comments_cjk MATCH {}", arg(Value::Text(f.clone()))));
+                conds.push(format!(
+                    "comments_cjk MATCH {}",
+                    arg(Value::Text(f.clone()))
+                ));
             }
             for p in like {
                 conds.push(format!(
@@ -281,7 +284,10 @@ mod tests {
                 like: vec!["%草%".into(), "%a\\_%".into()],
             }
         );
-        assert!(matches!(plan("친구").expect("plan"), SearchPlan::Substrings { .. }));
+        assert!(matches!(
+            plan("친구").expect("plan"),
+            SearchPlan::Substrings { .. }
+        ));
     }
 
     #[test]
@@ -289,9 +295,9 @@ mod tests {
         let conn = Connection::open_in_memory().expect("memory db");
         let glob = super::super::schema::cjk_glob_for_tests();
         for c in [
-            'a', 'é', 'ß', 'я', 'م', '🔥', 'ᄀ', 'ᇿ', '぀', 'ヿ', '㄰', '㆏', '㐀', '䶿', '一', '鿿', '가',
-            '힯', '豈', '﫿', 'ｦ', 'ﾟ', '\u{10ff}', '\u{1200}', '\u{303f}', '\u{3100}', '\u{ff65}',
-            '\u{ffa0}', '\u{d7b0}',
+            'a', 'é', 'ß', 'я', 'م', '🔥', 'ᄀ', 'ᇿ', '぀', 'ヿ', '㄰', '㆏', '㐀', '䶿', '一', '鿿',
+            '가', '힯', '豈', '﫿', 'ｦ', 'ﾟ', '\u{10ff}', '\u{1200}', '\u{303f}', '\u{3100}',
+            '\u{ff65}', '\u{ffa0}', '\u{d7b0}',
         ] {
             let sql: bool = conn
                 .query_row("SELECT ?1 GLOB ?2", [c.to_string(), glob.clone()], |r| {

@@ -6,7 +6,11 @@
 use rusqlite::{params, Connection};
 
 /// One more comment stored for `broadcast_id`.
-pub(crate) fn comment_added(conn: &Connection, broadcast_id: &str, now: f64) -> rusqlite::Result<()> {
+pub(crate) fn comment_added(
+    conn: &Connection,
+    broadcast_id: &str,
+    now: f64,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO recording_stats (broadcast_id, comments, last_change) VALUES (?1, 1, ?2)
          ON CONFLICT(broadcast_id) DO UPDATE SET comments = comments + 1,

@@ -375,24 +375,25 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
             super::stats::viewers_seen(tx, &v.broadcast_id, v.viewer_count, now)?;
         }
         Write::Comment(c) => {
-            let stored = tx.prepare_cached(
-                "INSERT INTO comments (broadcast_id, pk, user_id, username, text, created_at,
+            let stored = tx
+                .prepare_cached(
+                    "INSERT INTO comments (broadcast_id, pk, user_id, username, text, created_at,
                    offset_s, kind, source, raw_json)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(broadcast_id, pk) DO NOTHING",
-            )?
-            .execute(params![
-                c.broadcast_id,
-                c.pk,
-                c.user_id,
-                c.username,
-                c.text,
-                c.created_at,
-                c.offset_s,
-                c.kind,
-                c.source,
-                c.raw_json
-            ])?;
+                )?
+                .execute(params![
+                    c.broadcast_id,
+                    c.pk,
+                    c.user_id,
+                    c.username,
+                    c.text,
+                    c.created_at,
+                    c.offset_s,
+                    c.kind,
+                    c.source,
+                    c.raw_json
+                ])?;
             // A comment read again from an overlapping page is neither indexed nor counted twice.
             if stored > 0 {
                 super::search::index_comment(tx, c)?;

@@ -126,11 +126,17 @@ fn chromium() -> PathBuf {
     if let Some(p) = std::env::var_os("IGLIVE_CHROMIUM") {
         return PathBuf::from(p);
     }
-    ["/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("no Chromium installed: run scripts/ensure-chromium (or set IGLIVE_CHROMIUM)"))
+    [
+        "/usr/lib/chromium/chromium",
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| {
+        panic!("no Chromium installed: run scripts/ensure-chromium (or set IGLIVE_CHROMIUM)")
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,17 +145,31 @@ async fn the_library_works_in_chromium() {
     let (python, chromium) = (python(), chromium());
     let port = free_port();
     let h = Harness::start(&scenario(), 3.0, CONFIG).await;
-    h.edit_config(|t| t.replace("listen = \"off\"", &format!("listen = \"127.0.0.1:{port}\"")));
+    h.edit_config(|t| {
+        t.replace(
+            "listen = \"off\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+    });
     drop(h.store());
     let d = h.run_daemon();
-    wait_until("the first broadcast is recorded and finalized", Duration::from_secs(120), || {
-        h.state(FINISHED).as_deref() == Some("finished")
-    })
+    wait_until(
+        "the first broadcast is recorded and finalized",
+        Duration::from_secs(120),
+        || h.state(FINISHED).as_deref() == Some("finished"),
+    )
     .await;
-    wait_until("the second broadcast is being recorded", Duration::from_secs(60), || {
-        h.state(LIVE).as_deref() == Some("recording")
-            && h.count("SELECT count(*) FROM comments WHERE broadcast_id = ?1", LIVE) > 3
-    })
+    wait_until(
+        "the second broadcast is being recorded",
+        Duration::from_secs(60),
+        || {
+            h.state(LIVE).as_deref() == Some("recording")
+                && h.count(
+                    "SELECT count(*) FROM comments WHERE broadcast_id = ?1",
+                    LIVE,
+                ) > 3
+        },
+    )
     .await;
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
@@ -184,16 +204,29 @@ async fn the_library_works_in_chromium() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("the browser test did not finish within 300 s:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            panic!(
+                "the browser test did not finish within 300 s:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     println!("{text}");
     assert!(status.success(), "the browser test failed:\n{text}");
-    for name in ["library-recordings", "library-recording", "library-search", "library-live", "library-accounts", "library-phone"] {
+    for name in [
+        "library-recordings",
+        "library-recording",
+        "library-search",
+        "library-live",
+        "library-accounts",
+        "library-phone",
+    ] {
         let png = std::fs::read(artifacts.join(format!("{name}.png"))).expect("screenshot");
-        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}.png is a real screenshot");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "{name}.png is a real screenshot"
+        );
     }
     d.stop().await;
 }

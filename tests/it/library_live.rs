@@ -59,7 +59,10 @@ async fn read_events(
     let mut buf = String::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "the events did not arrive within {limit:?}");
+        assert!(
+            !left.is_zero(),
+            "the events did not arrive within {limit:?}"
+        );
         let chunk = tokio::time::timeout(left, resp.chunk())
             .await
             .expect("an event within the limit")
@@ -89,18 +92,19 @@ async fn read_events(
 }
 
 fn segments_of(items: &Value) -> Option<i64> {
-    items
-        .as_array()?
-        .iter()
-        .find(|i| i["broadcast_id"] == ID)?["segments_captured"]
-        .as_i64()
+    items.as_array()?.iter().find(|i| i["broadcast_id"] == ID)?["segments_captured"].as_i64()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_recording_streams_its_progress_and_its_end() {
     let port = free_port();
     let h = Harness::start(SCENARIO, 5.0, CONFIG).await;
-    h.edit_config(|t| t.replace("listen = \"off\"", &format!("listen = \"127.0.0.1:{port}\"")));
+    h.edit_config(|t| {
+        t.replace(
+            "listen = \"off\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+    });
     drop(h.store());
     let d = h.run_daemon();
     let s = Server::new(format!("http://127.0.0.1:{port}"), None);
@@ -125,7 +129,10 @@ async fn a_live_recording_streams_its_progress_and_its_end() {
             assert_eq!(item["username"], "live.host");
             break n;
         }
-        assert!(Instant::now() < deadline, "the broadcast never showed up as live");
+        assert!(
+            Instant::now() < deadline,
+            "the broadcast never showed up as live"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
 
@@ -133,22 +140,48 @@ async fn a_live_recording_streams_its_progress_and_its_end() {
     let sessions = s.get("/api/v1/sessions").await;
     assert_eq!(sessions.json["data"][0]["state"], "ok", "{}", sessions.json);
     let accounts = s.get("/api/v1/accounts").await;
-    assert_eq!(accounts.json["data"][0]["state"], "recording", "{}", accounts.json);
+    assert_eq!(
+        accounts.json["data"][0]["state"], "recording",
+        "{}",
+        accounts.json
+    );
     let added = s
-        .send(s.http.post(s.url("/api/v1/accounts")).json(&serde_json::json!({"user_id": "6002", "label": "second"})))
+        .send(
+            s.http
+                .post(s.url("/api/v1/accounts"))
+                .json(&serde_json::json!({"user_id": "6002", "label": "second"})),
+        )
         .await;
     assert_eq!(added.status, 201, "{}", added.json);
-    assert_eq!(added.json["data"]["state"], "watching", "the daemon watches it at once");
+    assert_eq!(
+        added.json["data"]["state"], "watching",
+        "the daemon watches it at once"
+    );
     assert!(h.config().accounts.iter().any(|a| a.user_id == "6002"));
     let recs = s.get("/recordings").await;
-    assert!(recs.json.as_array().is_some_and(|a| a.iter().any(|r| r["broadcast_id"] == ID)), "{}", recs.json);
+    assert!(
+        recs.json
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r["broadcast_id"] == ID)),
+        "{}",
+        recs.json
+    );
     assert_eq!(s.get("/ready").await.status, 200);
-    assert!(String::from_utf8_lossy(&s.get("/metrics").await.bytes).contains("iglive_recordings_in_progress 1"));
+    assert!(String::from_utf8_lossy(&s.get("/metrics").await.bytes)
+        .contains("iglive_recordings_in_progress 1"));
 
     // The event stream: progress while live, then the end.
-    let resp = s.http.get(s.url("/api/v1/events")).send().await.expect("events");
+    let resp = s
+        .http
+        .get(s.url("/api/v1/events"))
+        .send()
+        .await
+        .expect("events");
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().expect("ctype").starts_with("text/event-stream"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .expect("ctype")
+        .starts_with("text/event-stream"));
     let mut seen: Vec<i64> = Vec::new();
     let mut comments_seen = false;
     let mut ended = None;
@@ -157,14 +190,23 @@ async fn a_live_recording_streams_its_progress_and_its_end() {
             "live" => {
                 if let Some(n) = segments_of(data) {
                     seen.push(n);
-                    let item = data.as_array().and_then(|a| a.iter().find(|i| i["broadcast_id"] == ID));
-                    if item.is_some_and(|i| i["latest_comments"].as_array().is_some_and(|c| !c.is_empty())) {
+                    let item = data
+                        .as_array()
+                        .and_then(|a| a.iter().find(|i| i["broadcast_id"] == ID));
+                    if item.is_some_and(|i| {
+                        i["latest_comments"]
+                            .as_array()
+                            .is_some_and(|c| !c.is_empty())
+                    }) {
                         comments_seen = true;
                     }
                 }
             }
             "recording" if data["broadcast_id"] == ID => {
-                if let Some(st) = data["status"].as_str().filter(|s| ["finished", "failed"].contains(s)) {
+                if let Some(st) = data["status"]
+                    .as_str()
+                    .filter(|s| ["finished", "failed"].contains(s))
+                {
                     ended = Some(st.to_string());
                     return true;
                 }
@@ -175,7 +217,10 @@ async fn a_live_recording_streams_its_progress_and_its_end() {
     })
     .await;
     assert!(seen.len() >= 2, "several live updates: {seen:?}");
-    assert!(seen.windows(2).all(|w| w[0] <= w[1]) && seen.last() > Some(&first), "{seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]) && seen.last() > Some(&first),
+        "{seen:?}"
+    );
     assert!(comments_seen, "the latest comments ride along");
     assert_eq!(ended.as_deref(), Some("finished"));
     let after = s.get("/api/v1/live").await;

@@ -128,8 +128,11 @@ async fn maintained_figures_equal_counting_the_rows() {
 
     // Deleting comments keeps the figures and both indexes in step.
     let conn = store.connect().expect("connect");
-    conn.execute("DELETE FROM comments WHERE broadcast_id = 'b1' AND CAST(pk AS INTEGER) < 9", [])
-        .expect("delete");
+    conn.execute(
+        "DELETE FROM comments WHERE broadcast_id = 'b1' AND CAST(pk AS INTEGER) < 9",
+        [],
+    )
+    .expect("delete");
     assert_eq!(listed(&store), counted(&store));
     assert_eq!(counted(&store)[0].1, 21);
     assert_eq!(hits(&store, "ca va"), 9);
@@ -168,7 +171,9 @@ async fn a_database_from_before_the_library_gets_its_index_and_figures() {
     assert_eq!(hits(&store, "夜景"), 12);
     // Later writes go on from there.
     let (w, t) = Writer::spawn(&store).expect("writer");
-    w.send(comment("b3", 1, "plain words again")).await.expect("send");
+    w.send(comment("b3", 1, "plain words again"))
+        .await
+        .expect("send");
     w.flush().await.expect("flush");
     drop(w);
     t.join();

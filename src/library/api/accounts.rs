@@ -87,8 +87,10 @@ fn load_config(lib: &Library) -> Result<Config, ApiError> {
 
 async fn all_accounts(lib: &Library) -> Result<Vec<Account>, ApiError> {
     let cfg = load_config(lib)?;
-    let known: Vec<AccountSummary> = lib.read(|conn| browse::accounts(conn)).await?;
-    let running = lib.daemon_parts().map(|d| (d.accounts.snapshot(), d.registry.user_ids()));
+    let known: Vec<AccountSummary> = lib.read(browse::accounts).await?;
+    let running = lib
+        .daemon_parts()
+        .map(|d| (d.accounts.snapshot(), d.registry.user_ids()));
     let state_of = |user_id: &str, watched: bool| match (&running, watched) {
         (_, false) => AccountState::NotWatched,
         (None, true) => AccountState::Configured,
@@ -100,21 +102,22 @@ async fn all_accounts(lib: &Library) -> Result<Vec<Account>, ApiError> {
             }
         }
     };
-    let make = |user_id: &str, label: Option<String>, watched: bool, k: Option<&AccountSummary>| Account {
-        user_id: user_id.to_string(),
-        username: k.and_then(|k| k.username.clone()),
-        full_name: k.and_then(|k| k.full_name.clone()),
-        is_verified: k.and_then(|k| k.is_verified),
-        label: label.or_else(|| k.and_then(|k| k.label.clone())),
-        watched,
-        state: state_of(user_id, watched),
-        recordings: k.map(|k| k.recordings).unwrap_or(0),
-        last_live_at: k.and_then(|k| k.last_live_at),
-        last_broadcast_id: k.and_then(|k| k.last_broadcast_id.clone()),
-        last_live_url: k
-            .and_then(|k| k.last_broadcast_id.as_deref())
-            .map(|b| format!("/recording/{}", urlencode(b))),
-    };
+    let make =
+        |user_id: &str, label: Option<String>, watched: bool, k: Option<&AccountSummary>| Account {
+            user_id: user_id.to_string(),
+            username: k.and_then(|k| k.username.clone()),
+            full_name: k.and_then(|k| k.full_name.clone()),
+            is_verified: k.and_then(|k| k.is_verified),
+            label: label.or_else(|| k.and_then(|k| k.label.clone())),
+            watched,
+            state: state_of(user_id, watched),
+            recordings: k.map(|k| k.recordings).unwrap_or(0),
+            last_live_at: k.and_then(|k| k.last_live_at),
+            last_broadcast_id: k.and_then(|k| k.last_broadcast_id.clone()),
+            last_live_url: k
+                .and_then(|k| k.last_broadcast_id.as_deref())
+                .map(|b| format!("/recording/{}", urlencode(b))),
+        };
     let mut out: Vec<Account> = cfg
         .accounts
         .iter()
@@ -160,11 +163,21 @@ pub async fn list(State(lib): State<Library>) -> ApiResult<Vec<Account>> {
         (status = 503, description = "The config cannot be read or written.", body = ErrorBody),
     )
 )]
-pub async fn add(State(lib): State<Library>, headers: HeaderMap, body: Bytes) -> ApiResult<Account> {
+pub async fn add(
+    State(lib): State<Library>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Account> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
         .unwrap_or(false);
     if !json {
         return Err(ApiError::InvalidParameter(
@@ -181,15 +194,25 @@ pub async fn add(State(lib): State<Library>, headers: HeaderMap, body: Bytes) ->
     let user_id = match &input.user_id {
         serde_json::Value::String(s) => s.trim().to_string(),
         serde_json::Value::Number(n) => n.to_string(),
-        _ => return Err(ApiError::InvalidParameter("user_id: expected the numeric user pk as a string".into())),
+        _ => {
+            return Err(ApiError::InvalidParameter(
+                "user_id: expected the numeric user pk as a string".into(),
+            ))
+        }
     };
     {
         let _edit = lib.0.config_lock.lock().await;
-        let (path, uid, label) = (lib.0.config_path.clone(), user_id.clone(), input.label.clone());
-        tokio::task::spawn_blocking(move || config_edit::add_account(&path, &uid, label.as_deref()))
-            .await
-            .map_err(|e| ApiError::Unavailable(format!("the config edit failed: {e}")))?
-            .map_err(edit_error)?;
+        let (path, uid, label) = (
+            lib.0.config_path.clone(),
+            user_id.clone(),
+            input.label.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            config_edit::add_account(&path, &uid, label.as_deref())
+        })
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the config edit failed: {e}")))?
+        .map_err(edit_error)?;
     }
     if let Some(d) = lib.daemon_parts() {
         d.accounts.add(WatchedAccount {
@@ -203,7 +226,9 @@ pub async fn add(State(lib): State<Library>, headers: HeaderMap, body: Bytes) ->
         .await?
         .into_iter()
         .find(|a| a.user_id == user_id)
-        .ok_or_else(|| ApiError::Unavailable("the account was written but cannot be read back".into()))?;
+        .ok_or_else(|| {
+            ApiError::Unavailable("the account was written but cannot be read back".into())
+        })?;
     Ok(Reply::created(account))
 }
 

@@ -32,7 +32,10 @@ pub async fn live(State(lib): State<Library>) -> ApiResult<Vec<LiveItem>> {
 
 fn event(e: &FeedEvent) -> Option<Event> {
     match e {
-        FeedEvent::Live(items) => Event::default().event("live").json_data(items.as_ref()).ok(),
+        FeedEvent::Live(items) => Event::default()
+            .event("live")
+            .json_data(items.as_ref())
+            .ok(),
         FeedEvent::Recording(c) => Event::default().event("recording").json_data(c).ok(),
     }
 }

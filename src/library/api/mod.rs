@@ -50,7 +50,11 @@ pub fn router() -> OpenApiRouter<Library> {
         .routes(routes!(recordings::cover))
         .routes(routes!(recordings::chat))
         .routes(routes!(search::search))
-        .routes(routes!(accounts::list, accounts::add, accounts::remove_by_query))
+        .routes(routes!(
+            accounts::list,
+            accounts::add,
+            accounts::remove_by_query
+        ))
         .routes(routes!(accounts::remove))
         .routes(routes!(live::live))
         .routes(routes!(live::events))

@@ -19,7 +19,9 @@ use crate::library::params::Params;
 use crate::library::Library;
 use crate::output::RecordingFacts;
 use crate::recording::State as RecState;
-use crate::store::browse::{self, BrowseFilter, BrowseRow, CommentKey, RecordingKey, SampleKey, SortKey};
+use crate::store::browse::{
+    self, BrowseFilter, BrowseRow, CommentKey, RecordingKey, SampleKey, SortKey,
+};
 use crate::store::query::CommentExport;
 
 /// Every recording state, as `recordings.state` and the `status` field hold it.
@@ -378,7 +380,11 @@ async fn row_of(lib: &Library, id: &str) -> Result<BrowseRow, ApiError> {
         (status = 503, description = "The database cannot answer.", body = ErrorBody),
     )
 )]
-pub async fn comments(State(lib): State<Library>, Id(id): Id, p: Params) -> ApiResult<Vec<Comment>> {
+pub async fn comments(
+    State(lib): State<Library>,
+    Id(id): Id,
+    p: Params,
+) -> ApiResult<Vec<Comment>> {
     let limit = p.limit()?;
     let from = p.number("from_s")?;
     let after: Option<CommentKey> = p
@@ -394,7 +400,10 @@ pub async fn comments(State(lib): State<Library>, Id(id): Id, p: Params) -> ApiR
         .into_iter()
         .map(|c| Comment::from_export(c, started))
         .collect();
-    Ok(Reply::page(data, next.map(|k| cursor::encode("comments", &k))))
+    Ok(Reply::page(
+        data,
+        next.map(|k| cursor::encode("comments", &k)),
+    ))
 }
 
 /// One like-count sample.
@@ -416,7 +425,9 @@ pub struct ViewerSample {
 }
 
 fn settle(offset: Option<f64>, ts: f64, started: Option<f64>) -> Option<f64> {
-    offset.or_else(|| started.map(|s| ts - s)).map(|o| o.max(0.0))
+    offset
+        .or_else(|| started.map(|s| ts - s))
+        .map(|o| o.max(0.0))
 }
 
 /// One recording's live like counts in time order.
@@ -437,7 +448,11 @@ fn settle(offset: Option<f64>, ts: f64, started: Option<f64>) -> Option<f64> {
         (status = 503, description = "The database cannot answer.", body = ErrorBody),
     )
 )]
-pub async fn likes(State(lib): State<Library>, Id(id): Id, p: Params) -> ApiResult<Vec<LikeSample>> {
+pub async fn likes(
+    State(lib): State<Library>,
+    Id(id): Id,
+    p: Params,
+) -> ApiResult<Vec<LikeSample>> {
     let limit = p.limit()?;
     let after: Option<SampleKey> = p
         .get("cursor")
@@ -477,7 +492,11 @@ pub async fn likes(State(lib): State<Library>, Id(id): Id, p: Params) -> ApiResu
         (status = 503, description = "The database cannot answer.", body = ErrorBody),
     )
 )]
-pub async fn viewers(State(lib): State<Library>, Id(id): Id, p: Params) -> ApiResult<Vec<ViewerSample>> {
+pub async fn viewers(
+    State(lib): State<Library>,
+    Id(id): Id,
+    p: Params,
+) -> ApiResult<Vec<ViewerSample>> {
     let limit = p.limit()?;
     let after: Option<SampleKey> = p
         .get("cursor")
@@ -496,7 +515,10 @@ pub async fn viewers(State(lib): State<Library>, Id(id): Id, p: Params) -> ApiRe
             total_unique_viewer_count: v.total_unique_viewer_count,
         })
         .collect();
-    Ok(Reply::page(data, next.map(|k| cursor::encode("viewers", &k))))
+    Ok(Reply::page(
+        data,
+        next.map(|k| cursor::encode("viewers", &k)),
+    ))
 }
 
 fn date_of(unix: Option<f64>) -> String {
@@ -551,7 +573,12 @@ async fn serve_inside(
         (status = 416, description = "The range is outside the file."),
     )
 )]
-pub async fn video(State(lib): State<Library>, Id(id): Id, p: Params, req: Request) -> Result<Response, ApiError> {
+pub async fn video(
+    State(lib): State<Library>,
+    Id(id): Id,
+    p: Params,
+    req: Request,
+) -> Result<Response, ApiError> {
     let row = row_of(&lib, &id).await?;
     let Some(video) = row.summary.video.clone() else {
         return Err(ApiError::NotFound(format!(
@@ -563,10 +590,15 @@ pub async fn video(State(lib): State<Library>, Id(id): Id, p: Params, req: Reque
             }
         )));
     };
-    let download = p
-        .boolean("download")?
-        .unwrap_or(false)
-        .then(|| media::download_name(&download_base(&row).iter().map(String::as_str).collect::<Vec<_>>(), "mp4"));
+    let download = p.boolean("download")?.unwrap_or(false).then(|| {
+        media::download_name(
+            &download_base(&row)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            "mp4",
+        )
+    });
     serve_inside(&lib, FsPath::new(&video), req, download).await
 }
 
@@ -582,12 +614,22 @@ pub async fn video(State(lib): State<Library>, Id(id): Id, p: Params, req: Reque
         (status = 404, description = "No such recording, or no cover.", body = ErrorBody),
     )
 )]
-pub async fn cover(State(lib): State<Library>, Id(id): Id, req: Request) -> Result<Response, ApiError> {
+pub async fn cover(
+    State(lib): State<Library>,
+    Id(id): Id,
+    req: Request,
+) -> Result<Response, ApiError> {
     let row = row_of(&lib, &id).await?;
     let Some(folder) = row.summary.folder.clone() else {
         return Err(ApiError::NotFound(format!("broadcast {id} has no folder")));
     };
-    serve_inside(&lib, &FsPath::new(&folder).join(crate::output::COVER_JPG), req, None).await
+    serve_inside(
+        &lib,
+        &FsPath::new(&folder).join(crate::output::COVER_JPG),
+        req,
+        None,
+    )
+    .await
 }
 
 /// The chat as a file: JSONL (fields as `iglive export`), WebVTT or SubRip subtitles.
@@ -621,7 +663,11 @@ pub async fn chat(State(lib): State<Library>, Id(id): Id, p: Params) -> Result<R
     let download = p.boolean("download")?.unwrap_or(false);
     let row = row_of(&lib, &id).await?;
     let comments = lib
-        .read(move |conn| Ok(RecordingFacts::load(conn, &id)?.map(|f| f.comments).unwrap_or_default()))
+        .read(move |conn| {
+            Ok(RecordingFacts::load(conn, &id)?
+                .map(|f| f.comments)
+                .unwrap_or_default())
+        })
         .await?;
     let body = match ext {
         "vtt" => crate::output::chat::webvtt(&comments),
@@ -630,7 +676,13 @@ pub async fn chat(State(lib): State<Library>, Id(id): Id, p: Params) -> Result<R
     };
     let mut resp = ([(header::CONTENT_TYPE, ctype)], body).into_response();
     if download {
-        let name = media::download_name(&download_base(&row).iter().map(String::as_str).collect::<Vec<_>>(), ext);
+        let name = media::download_name(
+            &download_base(&row)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            ext,
+        );
         if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
             resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
         }
@@ -680,7 +732,12 @@ mod tests {
             recording: r,
             facts: Value::Null,
         });
-        let keys: Vec<&str> = d.as_object().expect("object").keys().map(String::as_str).collect();
+        let keys: Vec<&str> = d
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
         let mut known = RECORDING_FIELDS.to_vec();
         known.sort_unstable();
         let mut keys = keys;

@@ -52,7 +52,8 @@ pub struct SearchHit {
 )]
 pub async fn search(State(lib): State<Library>, p: Params) -> ApiResult<Vec<SearchHit>> {
     let q = p.required("q", "the words to search the chats for")?;
-    let plan = search::plan(q).map_err(|e: QueryError| ApiError::InvalidParameter(format!("q: {e}")))?;
+    let plan =
+        search::plan(q).map_err(|e: QueryError| ApiError::InvalidParameter(format!("q: {e}")))?;
     let limit = p.limit()?;
     let before: Option<i64> = p
         .get("cursor")
@@ -63,7 +64,10 @@ pub async fn search(State(lib): State<Library>, p: Params) -> ApiResult<Vec<Sear
         .read(move |conn| search::search(conn, &plan, only.as_deref(), before, limit + 1))
         .await?;
     let next = (hits.len() > limit)
-        .then(|| hits.get(limit - 1).map(|h| cursor::encode("search", &h.rowid)))
+        .then(|| {
+            hits.get(limit - 1)
+                .map(|h| cursor::encode("search", &h.rowid))
+        })
         .flatten();
     let data = hits
         .into_iter()

@@ -99,10 +99,10 @@ pub fn deps_report(lib: &Library) -> DepsReport {
     });
     let dir = lib.recordings_dir();
     let disk = nix::sys::statvfs::statvfs(dir).map(|st| {
-        let frag = st.fragment_size() as u64;
+        let frag = st.fragment_size();
         (
-            (st.blocks_available() as u64).saturating_mul(frag),
-            (st.blocks() as u64).saturating_mul(frag),
+            st.blocks_available().saturating_mul(frag),
+            st.blocks().saturating_mul(frag),
         )
     });
     checks.push(DepCheck {

@@ -68,7 +68,10 @@ impl Archive {
         for (id, label) in accounts {
             text.push_str(&format!("[[accounts]]\nuser_id = \"{id}\"\n"));
             if let Some(l) = label {
-                text.push_str(&format!("label = {}\n", serde_json::to_string(l).expect("json")));
+                text.push_str(&format!(
+                    "label = {}\n",
+                    serde_json::to_string(l).expect("json")
+                ));
             }
             text.push('\n');
         }
@@ -127,7 +130,9 @@ impl Archive {
                 .find(|a| a.user_id == r.user_id)
                 .and_then(|a| a.label.clone());
             let folder = self.folder(r);
-            let video = r.video_seconds.map(|s| crate::support::media::playable(&folder, s));
+            let video = r
+                .video_seconds
+                .map(|s| crate::support::media::playable(&folder, s));
             w.send(Write::Account(AccountRow {
                 user_id: r.user_id.into(),
                 username: r.username.map(str::to_string),

@@ -176,6 +176,10 @@ pub fn dash_package(dir: &Path, seconds: u32) -> PathBuf {
 /// finalization leaves `video.mp4`: playable in a browser, seekable with Range requests.
 pub fn playable(dir: &Path, seconds: u32) -> PathBuf {
     let out = dir.join("video.mp4");
-    encode_av(seconds, &["-pix_fmt", "yuv420p", "-movflags", "+faststart"], &out);
+    encode_av(
+        seconds,
+        &["-pix_fmt", "yuv420p", "-movflags", "+faststart"],
+        &out,
+    );
     out
 }
