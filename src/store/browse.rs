@@ -7,7 +7,9 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::query::{summary, CommentExport, RecordingSummary, SUMMARY_COLUMNS, SUMMARY_JOINS};
+use super::query::{
+    comment_export, summary, CommentExport, RecordingSummary, SUMMARY_COLUMNS, SUMMARY_JOINS,
+};
 use super::StoreError;
 
 /// What recordings can be sorted by.
@@ -260,16 +262,7 @@ pub fn comments(
     let mut rows = stmt
         .query_map(
             params![broadcast_id, c, l, p, from_offset, limit as i64 + 1],
-            |r| {
-                Ok(CommentExport {
-                    pk: r.get(0)?,
-                    user_id: r.get(1)?,
-                    username: r.get(2)?,
-                    text: r.get(3)?,
-                    created_at: r.get(4)?,
-                    offset_s: r.get(5)?,
-                })
-            },
+            comment_export,
         )?
         .collect::<Result<Vec<_>, _>>()?;
     let next = if rows.len() > limit {
@@ -295,16 +288,7 @@ pub fn latest_comments(
          WHERE broadcast_id = ?1 ORDER BY created_at DESC, length(pk) DESC, pk DESC LIMIT ?2",
     )?;
     let mut rows = stmt
-        .query_map(params![broadcast_id, n as i64], |r| {
-            Ok(CommentExport {
-                pk: r.get(0)?,
-                user_id: r.get(1)?,
-                username: r.get(2)?,
-                text: r.get(3)?,
-                created_at: r.get(4)?,
-                offset_s: r.get(5)?,
-            })
-        })?
+        .query_map(params![broadcast_id, n as i64], comment_export)?
         .collect::<Result<Vec<_>, _>>()?;
     rows.reverse();
     Ok(rows)

@@ -113,22 +113,25 @@ pub struct CommentExport {
     pub offset_s: Option<f64>,
 }
 
+/// A `CommentExport` from the columns `pk, user_id, username, text, created_at, offset_s`.
+pub(crate) fn comment_export(r: &rusqlite::Row<'_>) -> rusqlite::Result<CommentExport> {
+    Ok(CommentExport {
+        pk: r.get(0)?,
+        user_id: r.get(1)?,
+        username: r.get(2)?,
+        text: r.get(3)?,
+        created_at: r.get(4)?,
+        offset_s: r.get(5)?,
+    })
+}
+
 pub fn comments(conn: &Connection, broadcast_id: &str) -> Result<Vec<CommentExport>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT pk, user_id, username, text, created_at, offset_s FROM comments
          WHERE broadcast_id = ?1 ORDER BY created_at, length(pk), pk",
     )?;
     let rows = stmt
-        .query_map(params![broadcast_id], |r| {
-            Ok(CommentExport {
-                pk: r.get(0)?,
-                user_id: r.get(1)?,
-                username: r.get(2)?,
-                text: r.get(3)?,
-                created_at: r.get(4)?,
-                offset_s: r.get(5)?,
-            })
-        })?
+        .query_map(params![broadcast_id], comment_export)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }

@@ -27,16 +27,7 @@ pub(crate) fn likes_seen(
     likes: Option<i64>,
     now: f64,
 ) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO recording_stats (broadcast_id, likes, last_change) VALUES (?1, ?2, ?3)
-         ON CONFLICT(broadcast_id) DO UPDATE SET
-             likes = CASE WHEN excluded.likes IS NULL THEN likes
-                          WHEN likes IS NULL OR excluded.likes > likes THEN excluded.likes
-                          ELSE likes END,
-             last_change = excluded.last_change",
-    )?
-    .execute(params![broadcast_id, likes, now])?;
-    Ok(())
+    raise(conn, "likes", broadcast_id, likes.map(|l| l as f64), now)
 }
 
 /// A viewer sample stored: the peak so far.
@@ -46,15 +37,26 @@ pub(crate) fn viewers_seen(
     viewers: Option<f64>,
     now: f64,
 ) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO recording_stats (broadcast_id, peak_viewers, last_change) VALUES (?1, ?2, ?3)
+    raise(conn, "peak_viewers", broadcast_id, viewers, now)
+}
+
+/// Raises `column` to `value` when it is higher (or unknown so far).
+fn raise(
+    conn: &Connection,
+    column: &'static str,
+    broadcast_id: &str,
+    value: Option<f64>,
+    now: f64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO recording_stats (broadcast_id, {column}, last_change) VALUES (?1, ?2, ?3)
          ON CONFLICT(broadcast_id) DO UPDATE SET
-             peak_viewers = CASE WHEN excluded.peak_viewers IS NULL THEN peak_viewers
-                                 WHEN peak_viewers IS NULL OR excluded.peak_viewers > peak_viewers
-                                 THEN excluded.peak_viewers
-                                 ELSE peak_viewers END,
-             last_change = excluded.last_change",
-    )?
-    .execute(params![broadcast_id, viewers, now])?;
+             {column} = CASE WHEN excluded.{column} IS NULL THEN {column}
+                             WHEN {column} IS NULL OR excluded.{column} > {column}
+                             THEN excluded.{column}
+                             ELSE {column} END,
+             last_change = excluded.last_change"
+    ))?
+    .execute(params![broadcast_id, value, now])?;
     Ok(())
 }

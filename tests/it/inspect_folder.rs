@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::daemon::{wait_until, Harness};
+use crate::support::daemon::{wait_until, Harness, FAST_ENGAGEMENT};
 use crate::support::hostile::{HOSTILE_TEXTS, HOSTILE_USER};
 
 const ID: &str = "17900000000000999";
@@ -58,13 +58,7 @@ fn toml_str(s: &str) -> String {
     serde_json::to_string(s).expect("string")
 }
 
-const CONFIG: &str = r#"
-[recording]
-heartbeat_interval = "300ms"
-comments_interval = "300ms"
-likes_interval = "400ms"
-interrupted_grace = "30s"
-
+const ACCOUNTS: &str = r#"
 [[accounts]]
 user_id = "8001"
 "#;
@@ -139,7 +133,7 @@ fn vtt_time(s: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_folder_explains_itself_and_contains_hostile_input() {
-    let h = Harness::start(&scenario(), 10.0, CONFIG).await;
+    let h = Harness::start(&scenario(), 10.0, &format!("{FAST_ENGAGEMENT}{ACCOUNTS}")).await;
     // The database exists (migrated) before the daemon and this test both open it: two first
     // opens racing on the migration can fail the daemon's start.
     drop(h.store());

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::daemon::{free_port, wait_until, Harness};
+use crate::support::daemon::{free_port, wait_until, Harness, FAST_ENGAGEMENT};
 use crate::support::hostile::{HOSTILE_TEXTS, HOSTILE_USER};
 
 const FINISHED: &str = "17900000000005001";
@@ -91,13 +91,7 @@ texts = ["still live", "🔥"]
     )
 }
 
-const CONFIG: &str = r#"
-[recording]
-heartbeat_interval = "300ms"
-comments_interval = "300ms"
-likes_interval = "400ms"
-interrupted_grace = "30s"
-
+const ACCOUNTS: &str = r#"
 [[accounts]]
 user_id = "5001"
 label = "demo"
@@ -144,7 +138,7 @@ fn chromium() -> PathBuf {
 async fn the_library_works_in_chromium() {
     let (python, chromium) = (python(), chromium());
     let port = free_port();
-    let h = Harness::start(&scenario(), 3.0, CONFIG).await;
+    let h = Harness::start(&scenario(), 3.0, &format!("{FAST_ENGAGEMENT}{ACCOUNTS}")).await;
     h.edit_config(|t| {
         t.replace(
             "listen = \"off\"",

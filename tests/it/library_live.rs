@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::daemon::{free_port, Harness};
+use crate::support::daemon::{free_port, Harness, FAST_ENGAGEMENT};
 use crate::support::library::Server;
 
 const ID: &str = "17900000000006001";
@@ -38,13 +38,7 @@ per_second = 2.0
 texts = ["so live", "hello from the sim"]
 "#;
 
-const CONFIG: &str = r#"
-[recording]
-heartbeat_interval = "300ms"
-comments_interval = "300ms"
-likes_interval = "400ms"
-interrupted_grace = "30s"
-
+const ACCOUNTS: &str = r#"
 [[accounts]]
 user_id = "6001"
 "#;
@@ -98,7 +92,7 @@ fn segments_of(items: &Value) -> Option<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_recording_streams_its_progress_and_its_end() {
     let port = free_port();
-    let h = Harness::start(SCENARIO, 5.0, CONFIG).await;
+    let h = Harness::start(SCENARIO, 5.0, &format!("{FAST_ENGAGEMENT}{ACCOUNTS}")).await;
     h.edit_config(|t| {
         t.replace(
             "listen = \"off\"",

@@ -19,10 +19,10 @@ use crate::library::params::Params;
 use crate::library::Library;
 use crate::output::RecordingFacts;
 use crate::recording::State as RecState;
-use crate::store::browse::{
-    self, BrowseFilter, BrowseRow, CommentKey, RecordingKey, SampleKey, SortKey,
-};
+use crate::store::browse::{self, BrowseFilter, BrowseRow, CommentKey, RecordingKey, SortKey};
 use crate::store::query::CommentExport;
+use crate::store::StoreError;
+use rusqlite::Connection;
 
 /// Every recording state, as `recordings.state` and the `status` field hold it.
 pub const STATES: [RecState; 6] = [
@@ -147,10 +147,7 @@ impl Comment {
     /// With the offset settled as `broadcast.json` settles it: from the video's start when the
     /// capture knew it, from the broadcast's start otherwise.
     pub fn from_export(c: CommentExport, started_at: Option<f64>) -> Comment {
-        let offset_s = c
-            .offset_s
-            .or_else(|| started_at.map(|s| c.created_at - s))
-            .map(|o| o.max(0.0));
+        let offset_s = settle(c.offset_s, c.created_at, started_at);
         Comment {
             pk: c.pk,
             user_id: c.user_id,
@@ -385,25 +382,48 @@ pub async fn comments(
     Id(id): Id,
     p: Params,
 ) -> ApiResult<Vec<Comment>> {
-    let limit = p.limit()?;
     let from = p.number("from_s")?;
-    let after: Option<CommentKey> = p
+    sub_page(
+        &lib,
+        id,
+        &p,
+        "comments",
+        move |conn, id, after: Option<&CommentKey>, limit| {
+            browse::comments(conn, id, after, from, limit)
+        },
+        Comment::from_export,
+    )
+    .await
+}
+
+/// The steps every paged list of one recording shares: `limit`, the cursor of `kind`, the
+/// recording (or `not_found`), one page from the database, each row settled against the
+/// broadcast's start.
+async fn sub_page<K, R, T>(
+    lib: &Library,
+    id: String,
+    p: &Params,
+    kind: &'static str,
+    fetch: impl FnOnce(&Connection, &str, Option<&K>, usize) -> Result<(Vec<R>, Option<K>), StoreError>
+        + Send
+        + 'static,
+    settle: impl Fn(R, Option<f64>) -> T,
+) -> ApiResult<Vec<T>>
+where
+    K: Serialize + serde::de::DeserializeOwned + Send + 'static,
+    R: Send + 'static,
+{
+    let limit = p.limit()?;
+    let after: Option<K> = p
         .get("cursor")
-        .map(|c| cursor::decode("comments", c))
+        .map(|c| cursor::decode(kind, c))
         .transpose()?;
-    let row = row_of(&lib, &id).await?;
-    let started = row.summary.started_at;
+    let started = row_of(lib, &id).await?.summary.started_at;
     let (rows, next) = lib
-        .read(move |conn| browse::comments(conn, &id, after.as_ref(), from, limit))
+        .read(move |conn| fetch(conn, &id, after.as_ref(), limit))
         .await?;
-    let data = rows
-        .into_iter()
-        .map(|c| Comment::from_export(c, started))
-        .collect();
-    Ok(Reply::page(
-        data,
-        next.map(|k| cursor::encode("comments", &k)),
-    ))
+    let data = rows.into_iter().map(|r| settle(r, started)).collect();
+    Ok(Reply::page(data, next.map(|k| cursor::encode(kind, &k))))
 }
 
 /// One like-count sample.
@@ -424,7 +444,9 @@ pub struct ViewerSample {
     pub offset_s: Option<f64>,
 }
 
-fn settle(offset: Option<f64>, ts: f64, started: Option<f64>) -> Option<f64> {
+/// Seconds into the video of something at unix time `ts`: the stored offset (settled on the
+/// video's start at finalization), else from the broadcast's start.
+pub fn settle(offset: Option<f64>, ts: f64, started: Option<f64>) -> Option<f64> {
     offset
         .or_else(|| started.map(|s| ts - s))
         .map(|o| o.max(0.0))
@@ -453,25 +475,15 @@ pub async fn likes(
     Id(id): Id,
     p: Params,
 ) -> ApiResult<Vec<LikeSample>> {
-    let limit = p.limit()?;
-    let after: Option<SampleKey> = p
-        .get("cursor")
-        .map(|c| cursor::decode("likes", c))
-        .transpose()?;
-    let started = row_of(&lib, &id).await?.summary.started_at;
-    let (rows, next) = lib
-        .read(move |conn| browse::likes(conn, &id, after.as_ref(), limit))
-        .await?;
-    let data = rows
-        .into_iter()
-        .map(|l| LikeSample {
+    sub_page(&lib, id, &p, "likes", browse::likes, |l, started| {
+        LikeSample {
             offset_s: settle(l.offset_s, l.ts, started),
             ts: l.ts,
             likes: l.likes,
             burst_likes: l.burst_likes,
-        })
-        .collect();
-    Ok(Reply::page(data, next.map(|k| cursor::encode("likes", &k))))
+        }
+    })
+    .await
 }
 
 /// One recording's viewer counts in time order.
@@ -497,28 +509,15 @@ pub async fn viewers(
     Id(id): Id,
     p: Params,
 ) -> ApiResult<Vec<ViewerSample>> {
-    let limit = p.limit()?;
-    let after: Option<SampleKey> = p
-        .get("cursor")
-        .map(|c| cursor::decode("viewers", c))
-        .transpose()?;
-    let started = row_of(&lib, &id).await?.summary.started_at;
-    let (rows, next) = lib
-        .read(move |conn| browse::viewers(conn, &id, after.as_ref(), limit))
-        .await?;
-    let data = rows
-        .into_iter()
-        .map(|v| ViewerSample {
+    sub_page(&lib, id, &p, "viewers", browse::viewers, |v, started| {
+        ViewerSample {
             offset_s: settle(v.offset_s, v.ts, started),
             ts: v.ts,
             viewer_count: v.viewer_count,
             total_unique_viewer_count: v.total_unique_viewer_count,
-        })
-        .collect();
-    Ok(Reply::page(
-        data,
-        next.map(|k| cursor::encode("viewers", &k)),
-    ))
+        }
+    })
+    .await
 }
 
 fn date_of(unix: Option<f64>) -> String {

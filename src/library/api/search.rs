@@ -5,7 +5,7 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::recordings::urlencode;
+use super::recordings::{settle, urlencode};
 use crate::library::cursor;
 use crate::library::envelope::{ApiError, ApiResult, Envelope, ErrorBody, Reply};
 use crate::library::params::Params;
@@ -73,10 +73,7 @@ pub async fn search(State(lib): State<Library>, p: Params) -> ApiResult<Vec<Sear
         .into_iter()
         .take(limit)
         .map(|h| {
-            let offset_s = h
-                .offset_s
-                .or_else(|| h.started_at.map(|s| h.created_at - s))
-                .map(|o| o.max(0.0));
+            let offset_s = settle(h.offset_s, h.created_at, h.started_at);
             SearchHit {
                 page_url: format!(
                     "/recording/{}?t={}&c={}",

@@ -155,6 +155,15 @@ impl Running {
     }
 }
 
+/// Engagement polled every few hundred milliseconds, for tests that watch a recording.
+pub const FAST_ENGAGEMENT: &str = r#"
+[recording]
+heartbeat_interval = "300ms"
+comments_interval = "300ms"
+likes_interval = "400ms"
+interrupted_grace = "30s"
+"#;
+
 /// A loopback port nothing listens on right now (for `status.listen`).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
