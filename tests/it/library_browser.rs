@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::daemon::{free_port, wait_until, Harness, FAST_ENGAGEMENT};
+use crate::support::daemon::{wait_until, Harness, FAST_ENGAGEMENT};
 use crate::support::hostile::{HOSTILE_TEXTS, HOSTILE_USER};
 
 const FINISHED: &str = "17900000000005001";
@@ -137,14 +137,8 @@ fn chromium() -> PathBuf {
 #[ignore = "needs Playwright and Chromium: run scripts/test-browser"]
 async fn the_library_works_in_chromium() {
     let (python, chromium) = (python(), chromium());
-    let port = free_port();
     let h = Harness::start(&scenario(), 3.0, &format!("{FAST_ENGAGEMENT}{ACCOUNTS}")).await;
-    h.edit_config(|t| {
-        t.replace(
-            "listen = \"off\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
-        )
-    });
+    let base = h.listen();
     drop(h.store());
     let d = h.run_daemon();
     wait_until(
@@ -168,7 +162,7 @@ async fn the_library_works_in_chromium() {
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     let spec = serde_json::json!({
-        "base": format!("http://127.0.0.1:{port}"),
+        "base": base.clone(),
         "chromium": chromium,
         "artifacts": artifacts,
         "config": h.config_path,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::daemon::{free_port, Harness, FAST_ENGAGEMENT};
+use crate::support::daemon::{Harness, FAST_ENGAGEMENT};
 use crate::support::library::Server;
 
 const ID: &str = "17900000000006001";
@@ -91,17 +91,11 @@ fn segments_of(items: &Value) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_recording_streams_its_progress_and_its_end() {
-    let port = free_port();
     let h = Harness::start(SCENARIO, 5.0, &format!("{FAST_ENGAGEMENT}{ACCOUNTS}")).await;
-    h.edit_config(|t| {
-        t.replace(
-            "listen = \"off\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
-        )
-    });
+    let base = h.listen();
     drop(h.store());
     let d = h.run_daemon();
-    let s = Server::new(format!("http://127.0.0.1:{port}"), None);
+    let s = Server::new(base.clone(), None);
     let mut answered = false;
     for _ in 0..200 {
         if s.http.get(s.url("/health")).send().await.is_ok() {

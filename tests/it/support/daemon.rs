@@ -76,6 +76,19 @@ listen = "off"
         std::fs::write(&self.config_path, edit(text)).expect("config");
     }
 
+    /// Turns the status listener (and the library) on at a free loopback port; returns its
+    /// base URL.
+    pub fn listen(&self) -> String {
+        let port = free_port();
+        self.edit_config(|t| {
+            t.replace(
+                "listen = \"off\"",
+                &format!("listen = \"127.0.0.1:{port}\""),
+            )
+        });
+        format!("http://127.0.0.1:{port}")
+    }
+
     pub fn config(&self) -> Config {
         Config::load(&self.config_path).expect("config loads")
     }
