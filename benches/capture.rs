@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use iglive::dash::capture::{run_with, CaptureOptions};
-use iglive::media::finalize::{finalize_capture, MuxTags};
-use iglive::media::probe::probe;
-use iglive::recording::capture::{CaptureControl, CaptureProgress, CaptureRequest};
+use iglive::probe;
 use iglive::sim::{self, Scenario, SimHandle, SimOptions};
+use iglive::{finalize_capture, MuxTags};
+use iglive::{run_native_capture, CaptureOptions};
+use iglive::{CaptureControl, CaptureProgress, CaptureRequest};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -60,7 +60,7 @@ async fn worker(dir: &Path, urls: &[String]) {
             .no_proxy()
             .build()
             .expect("client");
-        tasks.push(tokio::spawn(run_with(
+        tasks.push(tokio::spawn(run_native_capture(
             req,
             http,
             CaptureControl::default(),

@@ -17,9 +17,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rusqlite::params;
 
-use iglive::config::Config;
-use iglive::library::{self, Library};
-use iglive::store::Store;
+use iglive::Config;
+use iglive::Store;
+use iglive::{serve_library, Library};
 
 const T0: f64 = 1_700_000_000.0;
 const ACCOUNTS: usize = 250;
@@ -517,7 +517,7 @@ fn main() {
             .expect("counts");
         let lib = Library::archive(&cfg, store).expect("library");
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let served = library::serve("127.0.0.1:0".parse().expect("addr"), lib, shutdown.clone())
+        let served = serve_library("127.0.0.1:0".parse().expect("addr"), lib, shutdown.clone())
             .await
             .expect("serve");
         let base = format!("http://{}", served.addr);

@@ -1,4 +1,4 @@
-//! Detection benchmark (issue 4): the detector against the in-process simulator at high clock
+//! Detection benchmark: the detector against the in-process simulator at high clock
 //! speed, with 10, 100 and 1,000 watched accounts that go live at random (seeded) times (each
 //! account several times when N is small, so every case measures at least ~200 lives), under
 //! a budget of R = 20 requests per minute. For each N and each path (per-account
@@ -15,12 +15,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iglive::instagram::{Client, ClientOptions, Session};
 use iglive::sim::{self, Scenario, SimOptions};
-use iglive::watch::{
+use iglive::{
     Accounts, DetectionSource, Detector, DetectorOptions, MemorySeenStore, SchedulerConfig,
     TrayOptions, WatchedAccount,
 };
+use iglive::{Client, ClientOptions, Session};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
@@ -202,6 +202,9 @@ async fn run(n: usize, path: Path) -> Outcome {
         ClientOptions {
             retry_base: real(1.0),
             retry_max: real(8.0),
+            // The session's budget, on the simulator's clock: detection alone spends it.
+            max_requests_per_minute: BUDGET,
+            budget_window: real(60.0),
             ..ClientOptions::default()
         },
     )
@@ -222,6 +225,7 @@ async fn run(n: usize, path: Path) -> Outcome {
             covered_poll_interval: Some(real(SAFETY_NET)),
         }),
         seed: Some(SEED),
+        budget: None,
     };
     let (tx, mut rx) = mpsc::channel(4096);
     let cancel = CancellationToken::new();

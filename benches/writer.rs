@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use iglive::store::{query, CommentRow, Store, Write, Writer};
+use iglive::{query, CommentRow, Store, Write, Writer};
 
 const TOTAL: u64 = 1_000_000;
 const PRODUCERS: u64 = 8;

@@ -4,15 +4,17 @@
 //! and the end says where the finished recording is and what it holds. It opens nothing.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::sim::{Scenario, SimOptions};
+use crate::daemon::Exit;
+use crate::sim::{Scenario, SimHandle, SimOptions};
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +62,28 @@ async fn demo(dir: PathBuf, speed: f64) -> anyhow::Result<ExitCode> {
         },
     )
     .await?;
+    let config_path = write_demo_files(&dir, &sim)?;
+    let cfg = Config::load(&config_path)?;
+    let db = cfg.storage.database.clone();
+    println!("simulator: {}", sim.base_url());
+    println!("config:    {}", config_path.display());
+    println!("watching account 1000001 (demo.host); it goes live in a moment…");
+    let stop = CancellationToken::new();
+    let daemon = tokio::spawn(crate::daemon::run(cfg, stop.clone()));
+    let outcome = follow_progress(&sim, &daemon, &db, speed).await;
+    stop.cancel();
+    match daemon.await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(e.context("the daemon stopped with an error")),
+        Err(e) => anyhow::bail!("the daemon crashed: {e}"),
+    }
+    sim.shutdown().await;
+    print_summary(outcome, &config_path)
+}
+
+/// Writes the simulator's session and a config pointing the daemon at it into `dir`, and
+/// returns the config's path.
+fn write_demo_files(dir: &Path, sim: &SimHandle) -> anyhow::Result<PathBuf> {
     let session = dir.join("session.json");
     std::fs::write(&session, crate::sim::session_json())?;
     std::fs::set_permissions(&session, std::fs::Permissions::from_mode(0o600))?;
@@ -90,39 +114,33 @@ label = "demo"
             api = sim.api_base_url()
         ),
     )?;
-    let cfg = Config::load(&config_path)?;
-    let db = cfg.storage.database.clone();
-    println!("simulator: {}", sim.base_url());
-    println!("config:    {}", config_path.display());
-    println!("watching account 1000001 (demo.host); it goes live in a moment…");
-    let stop = CancellationToken::new();
-    let daemon = tokio::spawn(crate::daemon::run(cfg, stop.clone()));
+    Ok(config_path)
+}
 
+/// Prints a line whenever the recording's progress changes, until it ends, the daemon stops
+/// or the time runs out; returns the last progress read.
+async fn follow_progress(
+    sim: &SimHandle,
+    daemon: &JoinHandle<anyhow::Result<Exit>>,
+    db: &Path,
+    speed: f64,
+) -> Option<Progress> {
+    // Well past the broadcast's end, so a demo that gets stuck still ends.
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs_f64(300.0 / speed.clamp(0.2, 1.0));
     let mut last = String::new();
-    let outcome = loop {
+    loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if daemon.is_finished() {
             break None;
         }
-        let db2 = db.clone();
+        let db2 = db.to_path_buf();
         let row = tokio::task::spawn_blocking(move || progress(&db2))
             .await
             .ok()
             .flatten();
         if let Some(p) = &row {
-            let line = format!(
-                "  [{:>5.0} s] {:<11} video {:>5.1} s ({} segments, {} missing)  comments {:>4}  viewers {:>5}  likes {:>5}",
-                sim.now(),
-                p.state,
-                p.duration_s,
-                p.segments,
-                p.missing,
-                p.comments,
-                p.viewers.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into()),
-                p.likes.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-            );
+            let line = progress_line(sim.now(), p);
             if line != last {
                 println!("{line}");
                 last = line;
@@ -135,14 +153,27 @@ label = "demo"
             println!("the demo did not finish in time");
             break row;
         }
-    };
-    stop.cancel();
-    match daemon.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(e.context("the daemon stopped with an error")),
-        Err(e) => anyhow::bail!("the daemon crashed: {e}"),
     }
-    sim.shutdown().await;
+}
+
+/// One progress line, at simulated second `now`.
+fn progress_line(now: f64, p: &Progress) -> String {
+    format!(
+        "  [{:>5.0} s] {:<11} video {:>5.1} s ({} segments, {} missing)  comments {:>4}  viewers {:>5}  likes {:>5}",
+        now,
+        p.state,
+        p.duration_s,
+        p.segments,
+        p.missing,
+        p.comments,
+        p.viewers.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into()),
+        p.likes.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+    )
+}
+
+/// Says how the demo ended: where the recording is, what each file holds and how to inspect
+/// it. Exit code 1 when nothing was recorded or the recording failed.
+fn print_summary(outcome: Option<Progress>, config_path: &Path) -> anyhow::Result<ExitCode> {
     let Some(p) = outcome else {
         println!("no recording was made; see the messages above");
         return Ok(ExitCode::from(1));
@@ -154,31 +185,7 @@ label = "demo"
     }
     let folder = PathBuf::from(p.folder.unwrap_or_default());
     println!("recording finished: {}", folder.display());
-    let mut files: Vec<_> = std::fs::read_dir(&folder)?
-        .filter_map(|e| e.ok())
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .map(|e| {
-            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
-            (e.file_name().to_string_lossy().to_string(), len)
-        })
-        .collect();
-    files.sort();
-    for (name, len) in files {
-        let what = match name.as_str() {
-            "video.mp4" => "the broadcast, muxed and verified",
-            "broadcast.json" => "every fact about the broadcast (for jq and scripts)",
-            "comments.jsonl" => "the chat, one comment per line with its offset",
-            "chat.vtt" => "the chat as subtitles for any player",
-            "viewers.svg" => "viewer count and likes per minute",
-            "index.html" => "replay page: video with the chat in sync (open it in a browser)",
-            "cover.jpg" => "the broadcast's cover frame",
-            _ => "",
-        };
-        println!(
-            "  {name:<15} {:>10}  {what}",
-            crate::output::human_size(len)
-        );
-    }
+    print_files(&folder)?;
     println!(
         "{:.0} s of video, {} comments, peak {} viewers. Inspect it with:\n  iglive list -c {}\n  iglive show -c {} {}",
         p.duration_s,
@@ -189,6 +196,41 @@ label = "demo"
         p.broadcast_id
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The recording folder's files (hidden ones left out) by name, with size and purpose.
+fn print_files(folder: &Path) -> anyhow::Result<()> {
+    let mut files: Vec<_> = std::fs::read_dir(folder)?
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| {
+            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+            (e.file_name().to_string_lossy().to_string(), len)
+        })
+        .collect();
+    files.sort();
+    for (name, len) in files {
+        println!(
+            "  {name:<15} {:>10}  {}",
+            crate::output::human_size(len),
+            what_file_holds(&name)
+        );
+    }
+    Ok(())
+}
+
+/// The purpose of a file of a recording folder, for the listing.
+fn what_file_holds(name: &str) -> &'static str {
+    match name {
+        "video.mp4" => "the broadcast, muxed and verified",
+        "broadcast.json" => "every fact about the broadcast (for jq and scripts)",
+        "comments.jsonl" => "the chat, one comment per line with its offset",
+        "chat.vtt" => "the chat as subtitles for any player",
+        "viewers.svg" => "viewer count and likes per minute",
+        "index.html" => "replay page: video with the chat in sync (open it in a browser)",
+        "cover.jpg" => "the broadcast's cover frame",
+        _ => "",
+    }
 }
 
 struct Progress {
@@ -205,7 +247,7 @@ struct Progress {
     error: Option<String>,
 }
 
-fn progress(db: &std::path::Path) -> Option<Progress> {
+fn progress(db: &Path) -> Option<Progress> {
     if !db.exists() {
         return None;
     }

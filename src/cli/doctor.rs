@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use crate::config::Config;
-use crate::instagram::Session;
+use crate::instagram::SessionSource;
 use crate::media::tools;
 use crate::store::Store;
 
@@ -18,8 +18,9 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
         }
     };
     report("config", Ok(cfg.path.display().to_string()));
-    report("ffmpeg", tools::version(&tools::ffmpeg_path()));
-    report("ffprobe", tools::version(&tools::ffprobe_path()));
+    let version = |tool: &std::path::Path| tools::version(tool).map_err(|e| e.to_string());
+    report("ffmpeg", version(&tools::ffmpeg_path()));
+    report("ffprobe", version(&tools::ffprobe_path()));
 
     let dir = &cfg.storage.recordings_dir;
     report(
@@ -32,7 +33,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
                     .and_then(|_| std::fs::remove_file(&probe))
                     .map_err(|e| format!("{}: not writable: {e}", dir.display()))
             })
-            .and_then(|_| crate::daemon::free_space(dir))
+            .and_then(|_| crate::disk::free_space(dir).map_err(|e| e.to_string()))
             .and_then(|free| {
                 let msg = format!(
                     "{} writable, {} free (minimum {})",
@@ -64,26 +65,15 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
                 ))
             }),
     );
-    report(
-        "session file",
-        Session::load(&cfg.instagram.session_file)
-            .map(|s| {
-                format!(
-                    "{} private, {} credential{}",
-                    cfg.instagram.session_file.display(),
-                    if s.authorization.is_some() {
-                        "bearer"
-                    } else {
-                        "cookie"
-                    },
-                    s.ds_user_id
-                        .as_deref()
-                        .map(|u| format!(" for user {u}"))
-                        .unwrap_or_default()
-                )
-            })
-            .map_err(|e| e.to_string()),
-    );
+    for session in &cfg.instagram.sessions {
+        let source = SessionSource::for_commands(cfg, session);
+        let name = if cfg.instagram.sessions.len() == 1 {
+            "session file".to_string()
+        } else {
+            format!("session {}", session.name)
+        };
+        report(&name, session_check(&source, session));
+    }
     report(
         "accounts",
         Ok(format!(
@@ -103,4 +93,36 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
         println!("all checks passed");
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// A session file: readable, private, with a credential; and what the proxy is.
+fn session_check(
+    source: &SessionSource,
+    session: &crate::config::SessionConfig,
+) -> Result<String, String> {
+    let s = source.read_session().map_err(|e| e.to_string())?;
+    let proxy = session
+        .proxy
+        .as_ref()
+        .map(|p| {
+            format!(
+                ", through proxy {}://{}",
+                p.scheme(),
+                p.host_str().unwrap_or("?")
+            )
+        })
+        .unwrap_or_default();
+    Ok(format!(
+        "{source} private, {} credential{}, {} requests/min{proxy}",
+        if s.authorization.is_some() {
+            "bearer"
+        } else {
+            "cookie"
+        },
+        s.ds_user_id
+            .as_deref()
+            .map(|u| format!(" for user {u}"))
+            .unwrap_or_default(),
+        session.max_requests_per_minute
+    ))
 }

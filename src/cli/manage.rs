@@ -13,11 +13,34 @@ use crate::store::Store;
 
 use super::ConfigArg;
 
+/// sysexits' EX_CONFIG: the config or the session cannot be used. The unit's
+/// `RestartPreventExitStatus=78` keeps systemd from restarting a daemon that would fail the
+/// same way again: one clear journal line, then the unit stays failed until it is fixed.
+pub const EX_CONFIG: u8 = 78;
+
 pub fn run_daemon(c: &ConfigArg) -> anyhow::Result<ExitCode> {
+    match run_until_stopped(c) {
+        Err(e)
+            if e.chain().any(|c| {
+                c.is::<crate::config::ConfigError>() || c.is::<crate::instagram::SourceError>()
+            }) =>
+        {
+            eprintln!("iglive: {e:#}");
+            Ok(ExitCode::from(EX_CONFIG))
+        }
+        other => other,
+    }
+}
+
+fn run_until_stopped(c: &ConfigArg) -> anyhow::Result<ExitCode> {
     let cfg = c.load()?;
     let rt = super::runtime()?;
-    rt.block_on(crate::daemon::run(cfg, CancellationToken::new()))?;
-    Ok(ExitCode::SUCCESS)
+    let exit = rt.block_on(crate::daemon::run(cfg, CancellationToken::new()))?;
+    if exit == crate::daemon::Exit::Aborted {
+        // Whatever still runs (a mux) is abandoned; recovery picks it up at the next start.
+        rt.shutdown_background();
+    }
+    Ok(ExitCode::from(exit.code()))
 }
 
 #[derive(Debug, clap::Args)]
@@ -124,22 +147,37 @@ pub fn finalize(a: FinalizeArgs) -> anyhow::Result<ExitCode> {
     let rt = super::runtime()?;
     let outcome = rt.block_on(async {
         let (writer, thread) = crate::store::Writer::spawn(&store)?;
-        let http = crate::daemon::cdn_client()?;
-        let progress = crate::recording::capture::CaptureProgress {
-            first_t: facts.first_segment_t.map(|t| t.max(0) as u64),
-            ..Default::default()
+        let http = crate::dash::cdn_client()?;
+        let folder = PathBuf::from(&folder);
+        // What the CDN still holds is fetched first, through the recording's engine.
+        let dash_url = facts
+            .dash_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok());
+        let caught = match dash_url {
+            Some(mpd) => {
+                crate::recording::catch_up(&cfg.recording, &http, &a.broadcast_id, mpd, &folder)
+                    .await
+            }
+            None => None,
         };
-        let r = crate::recording::finalize::finalize(
-            &writer,
-            &store,
-            &http,
-            &a.broadcast_id,
-            &PathBuf::from(&folder),
-            &progress,
-            facts.published_time.unwrap_or(0.0),
-            cfg.recording.keep_segments,
-        )
-        .await;
+        let job = crate::recording::FinalizeJob {
+            broadcast_id: a.broadcast_id.clone(),
+            folder,
+            progress: caught.unwrap_or_else(|| crate::capture::CaptureProgress {
+                first_t: facts.first_segment_t.map(|t| t.max(0) as u64),
+                ..Default::default()
+            }),
+            published_time: facts.published_time.unwrap_or(0.0),
+        };
+        let finalizer = crate::recording::Finalizer {
+            writer: writer.clone(),
+            store: store.clone(),
+            http,
+            keep_segments: cfg.recording.keep_segments,
+        };
+        let r = job.run(&finalizer).await;
+        drop(finalizer);
         drop(writer);
         thread.join();
         anyhow::Ok(r)
@@ -164,27 +202,9 @@ pub fn status(c: &ConfigArg) -> anyhow::Result<ExitCode> {
             cfg.path.display()
         );
     };
-    // With an API token (status.token_file) the status routes want it too.
-    let token = match cfg.status.token_file.as_deref() {
-        None => None,
-        Some(f) => Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("cannot read the API token {}", f.display()))?
-                .trim()
-                .to_string(),
-        ),
-    };
+    let headers = super::status_headers(&cfg)?;
     let rt = super::runtime()?;
     rt.block_on(async move {
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(t) = token {
-            headers.insert(
-                reqwest::header::AUTHORIZATION,
-                format!("Bearer {t}")
-                    .parse()
-                    .context("the API token is not a valid header value")?,
-            );
-        }
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
             .default_headers(headers)
@@ -243,12 +263,46 @@ pub fn status(c: &ConfigArg) -> anyhow::Result<ExitCode> {
                 r["duration_s"].as_f64().unwrap_or(0.0)
             );
         }
+        let sessions = match http.get(format!("{base}/sessions")).send().await {
+            Ok(r) => r.json::<serde_json::Value>().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        print_sessions(&sessions);
         Ok(if ok {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
         })
     })
+}
+
+/// One line per session: state, budget used, polled accounts, served recordings, push.
+fn print_sessions(sessions: &serde_json::Value) {
+    let list = sessions.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return;
+    }
+    println!("  sessions: {}", list.len());
+    for s in list {
+        let state = &s["state"];
+        let evidence = state["evidence"]
+            .as_str()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        let push = s["push"]["state"]
+            .as_str()
+            .map(|p| format!(", push {p}"))
+            .unwrap_or_default();
+        println!(
+            "    {:<12} {:<10} {}/{} requests last minute, {} account(s), {} recording(s){push}{evidence}",
+            s["name"].as_str().unwrap_or("?"),
+            state["state"].as_str().unwrap_or("?"),
+            s["budget"]["last_minute"],
+            s["budget"]["per_minute"],
+            s["accounts"],
+            s["recordings"].as_array().map_or(0, Vec::len),
+        );
+    }
 }
 
 #[derive(Debug, clap::Args)]

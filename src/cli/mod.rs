@@ -1,10 +1,13 @@
 //! Subcommands of the `iglive` binary. Output formats and exit codes here are a contract for
-//! scripts: 0 success, 1 a check failed (`check-config`, `doctor`), 2 an error.
+//! scripts: 0 success, 1 a check failed (`check-config`, `doctor`), 2 an error, 78 (EX_CONFIG)
+//! `run` could not use its config or session file.
 
+mod accounts;
 mod demo;
 mod doctor;
 mod export;
 mod list;
+mod login;
 mod manage;
 mod serve;
 
@@ -64,12 +67,25 @@ pub enum Command {
     Sim(manage::SimArgs),
     /// See the whole pipeline work in about a minute, against the built-in simulator.
     Demo(demo::DemoArgs),
+    /// Log in to Instagram (username, password, two-factor) and write the session file.
+    /// Without a terminal, answers are read from stdin one per line. Exit 0 logged in,
+    /// 1 refused or needs the Instagram app, 2 error.
+    Login(login::LoginArgs),
+    /// Session files made elsewhere.
+    #[command(subcommand)]
+    Session(login::SessionCommand),
+    /// Add, list or remove watched accounts (edits the config, asks the daemon to reload).
+    #[command(subcommand)]
+    Accounts(accounts::AccountsCommand),
 }
 
 impl Command {
     /// Commands that show their own progress and want only warnings in the log.
     pub fn is_interactive(&self) -> bool {
-        matches!(self, Command::Demo(_))
+        matches!(
+            self,
+            Command::Demo(_) | Command::Login(_) | Command::Session(_) | Command::Accounts(_)
+        )
     }
 }
 
@@ -86,11 +102,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let path = Config::resolve_path(c.config.as_deref());
             match Config::load(&path) {
                 Ok(cfg) => {
+                    for w in &cfg.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    let sessions = cfg.instagram.sessions.len();
                     println!(
-                        "{}: ok ({} account{}, recordings in {})",
+                        "{}: ok ({} account{}, {sessions} session{}, recordings in {})",
                         path.display(),
                         cfg.accounts.len(),
                         if cfg.accounts.len() == 1 { "" } else { "s" },
+                        if sessions == 1 { "" } else { "s" },
                         cfg.storage.recordings_dir.display()
                     );
                     Ok(ExitCode::SUCCESS)
@@ -111,6 +132,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(a),
         Command::Sim(a) => manage::sim(a),
         Command::Demo(a) => demo::run(a),
+        Command::Login(a) => login::login(a),
+        Command::Session(c) => login::session(c),
+        Command::Accounts(c) => accounts::run(c),
     }
 }
 
@@ -146,4 +170,26 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     } else {
         builder.try_init()
     };
+}
+
+/// Headers for calling the daemon's status listener: its API token when `status.token_file`
+/// names one (every route with data wants it then).
+pub(crate) fn status_headers(cfg: &Config) -> anyhow::Result<reqwest::header::HeaderMap> {
+    use anyhow::Context as _;
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(f) = cfg.status.token_file.as_deref() {
+        let token = std::fs::read_to_string(f).with_context(|| {
+            format!(
+                "cannot read the API token {} (status.token_file)",
+                f.display()
+            )
+        })?;
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", token.trim())
+                .parse()
+                .context("the API token is not a valid header value")?,
+        );
+    }
+    Ok(headers)
 }

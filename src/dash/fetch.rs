@@ -8,16 +8,24 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rand::Rng;
 use reqwest::header::HeaderMap;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::backoff::Backoff;
+
+/// Longest pause between two attempts of one request.
+pub const RETRY_CAP: Duration = Duration::from_secs(30);
+
 /// Why a GET produced no usable body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
+    /// 404: nothing was ever published there (or not yet, at the live edge).
     #[error("404 Not Found")]
     NotFound,
+    /// 410: it existed but the CDN no longer serves it (docs/instagram.md §8).
+    #[error("410 Gone")]
+    Gone,
     #[error("HTTP status {0}")]
     Status(u16),
     #[error("no complete response within {0:?}")]
@@ -35,10 +43,19 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// 404 means "no segment starts there" (rewind) or "gone"; retrying it only burns
-    /// requests against the CDN (reference §4). Everything else may be transient.
+    /// 404 means "no segment starts there" (rewind) or "gone", 410 "gone for good"; retrying
+    /// either only burns requests against the CDN (docs/instagram.md §4). Everything else may
+    /// be transient.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, FetchError::NotFound | FetchError::Cancelled)
+        !matches!(
+            self,
+            FetchError::NotFound | FetchError::Gone | FetchError::Cancelled
+        )
+    }
+
+    /// Nothing to fetch at that URL: 404 or 410.
+    pub fn is_absent(&self) -> bool {
+        matches!(self, FetchError::NotFound | FetchError::Gone)
     }
 }
 
@@ -59,7 +76,7 @@ pub struct FetchLimits {
     pub max_bytes: usize,
     /// Attempts for retryable errors (1 = no retry).
     pub attempts: u32,
-    /// First backoff; doubles per attempt, ±50 % jitter.
+    /// First backoff; doubles per attempt (jittered, capped at [`RETRY_CAP`]).
     pub backoff: Duration,
 }
 
@@ -108,6 +125,9 @@ async fn get_resuming(
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(FetchError::NotFound);
+        }
+        if status == reqwest::StatusCode::GONE {
+            return Err(FetchError::Gone);
         }
         if status == reqwest::StatusCode::PARTIAL_CONTENT {
             // Only a continuation of exactly what is held is acceptable.
@@ -162,22 +182,19 @@ async fn get_resuming(
 /// [`get_once`] with retries and jittered exponential backoff; `check` validates the body
 /// (a truncated or non-MP4 segment is retried like a network error). A body cut off
 /// mid-way is resumed with `Range` where the server allows it. Stops early on `cancel`.
-pub async fn get_retrying(
+pub async fn get_retrying<E: std::fmt::Display>(
     http: &reqwest::Client,
     url: &Url,
     limits: &FetchLimits,
     cancel: &CancellationToken,
-    check: impl Fn(&Bytes) -> Result<(), String>,
+    check: impl Fn(&Bytes) -> Result<(), E>,
 ) -> Result<Fetched, FetchError> {
     let mut last = FetchError::Cancelled;
     let mut partial = BytesMut::new();
+    let mut backoff = Backoff::new(limits.backoff, RETRY_CAP);
     for attempt in 0..limits.attempts.max(1) {
-        if attempt > 0 {
-            let delay = jittered(limits.backoff, attempt - 1);
-            tokio::select! {
-                _ = cancel.cancelled() => return Err(FetchError::Cancelled),
-                _ = tokio::time::sleep(delay) => {}
-            }
+        if attempt > 0 && !backoff.wait(cancel).await {
+            return Err(FetchError::Cancelled);
         }
         let result = tokio::select! {
             _ = cancel.cancelled() => return Err(FetchError::Cancelled),
@@ -185,7 +202,7 @@ pub async fn get_retrying(
         };
         match result.and_then(|f| match check(&f.body) {
             Ok(()) => Ok(f),
-            Err(e) => Err(FetchError::Invalid(e)),
+            Err(e) => Err(FetchError::Invalid(e.to_string())),
         }) {
             Ok(f) => return Ok(f),
             Err(e) if !e.is_retryable() => return Err(e),
@@ -193,15 +210,6 @@ pub async fn get_retrying(
         }
     }
     Err(last)
-}
-
-/// `base × 2^n`, capped at 30 s, with ±50 % jitter so parallel retries spread out.
-pub fn jittered(base: Duration, n: u32) -> Duration {
-    let exp = base
-        .saturating_mul(1u32 << n.min(16))
-        .min(Duration::from_secs(30));
-    let factor = rand::thread_rng().gen_range(0.5..1.5);
-    exp.mul_f64(factor)
 }
 
 /// reqwest's top-level message is vague ("error sending request"); the cause says why.
@@ -214,4 +222,40 @@ fn error_chain(e: &reqwest::Error) -> String {
         src = c.source();
     }
     s.chars().take(300).collect()
+}
+
+/// The HTTP client for the CDN (manifests, segments, covers): no Instagram cookies, bounded
+/// timeouts, and redirects only within the same host.
+pub fn cdn_client() -> reqwest::Result<reqwest::Client> {
+    cdn_builder().build()
+}
+
+/// [`cdn_client`] through a session's proxy.
+pub fn cdn_client_via(proxy: &url::Url) -> reqwest::Result<reqwest::Client> {
+    cdn_builder()
+        .proxy(reqwest::Proxy::all(proxy.as_str())?)
+        .build()
+}
+
+fn cdn_builder() -> reqwest::ClientBuilder {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same_host = attempt
+            .previous()
+            .first()
+            .map(|first| first.host_str() == attempt.url().host_str())
+            .unwrap_or(false);
+        if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else if same_host {
+            attempt.follow()
+        } else {
+            attempt.error("redirect to another host refused")
+        }
+    });
+    reqwest::Client::builder()
+        .redirect(policy)
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .use_rustls_tls()
 }

@@ -3,46 +3,17 @@
 //! `dash-mpd-core` does the XML-to-struct parsing; this module adds what it lacks for a
 //! recorder: limits on hostile input (checked by [`super::prescan`] before serde sees the
 //! document), Meta's root attributes, template inheritance, base-URL resolution and the
-//! expanded timeline per representation. See reference §3 for the manifest's shape.
+//! expanded timeline per representation. See docs/instagram.md §3 for the manifest's shape.
 
 use std::time::Duration;
 
 use dash_mpd_core::{AdaptationSet, Period, Representation, SegmentTemplate, MPD};
 use url::Url;
 
+use super::manifest_error::ManifestError;
 use super::prescan::{prescan, Limits, MetaAttributes};
 use super::template::{TemplateVars, UrlTemplate};
 use super::timeline;
-
-/// Why a manifest was refused. An MPD without `<Period>` is **not** an error: Instagram
-/// ends broadcasts that way, see [`LiveManifest::has_period`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ManifestError {
-    #[error("manifest too large or complex: {0}")]
-    TooLarge(&'static str),
-    #[error("manifest has a DOCTYPE / entity declarations (refused)")]
-    DoctypeRefused,
-    #[error("manifest is not UTF-8")]
-    NotUtf8,
-    #[error("document is not an MPD")]
-    NotAnMpd,
-    #[error("malformed XML: {0}")]
-    Xml(String),
-    #[error("MPD parse error: {0}")]
-    Parse(String),
-    #[error("bad value for attribute {name}: {value:?}")]
-    BadAttribute { name: &'static str, value: String },
-    #[error("bad URL: {0}")]
-    BadUrl(String),
-    #[error("bad SegmentTemplate: {0}")]
-    BadTemplate(String),
-    #[error("template needs ${0}$ but no value is known")]
-    TemplateValueMissing(String),
-    #[error("bad SegmentTimeline: {0}")]
-    Timeline(String),
-    #[error("representation {0} has no segment template")]
-    NotTemplated(String),
-}
 
 /// Video or audio; other adaptation sets (subtitles, thumbnails) are ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +113,7 @@ impl Track {
 pub struct LiveManifest {
     pub is_dynamic: bool,
     /// False for the `<Period>`-less manifest Instagram serves when a broadcast has ended
-    /// (reference §3 "End-of-broadcast signals"); the track lists are then empty.
+    /// (docs/instagram.md §3 "End-of-broadcast signals"); the track lists are then empty.
     pub has_period: bool,
     pub publish_frame_time: Option<u64>,
     pub loap_stream_id: Option<String>,

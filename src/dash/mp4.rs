@@ -1,5 +1,5 @@
 //! A small ISO-BMFF (fragmented MP4) reader: just enough of an init segment and of a
-//! `moof`+`mdat` fragment to chain Instagram's segments by time (reference §4, steps 2–3).
+//! `moof`+`mdat` fragment to chain Instagram's segments by time (docs/instagram.md §4, steps 2–3).
 //!
 //! Instagram's `$Time$` values are the media PTS in milliseconds, and the next segment's
 //! `t` is only knowable from the current fragment's duration, so the rewind walk needs
@@ -119,7 +119,7 @@ impl FragmentInfo {
 }
 
 /// Converts track ticks to milliseconds: `ticks × 1000 / timescale`, rounded **down**
-/// (the formula of reference §4; Instagram's track timescale is 1000 so it is exact there,
+/// (the formula of docs/instagram.md §4; Instagram's track timescale is 1000 so it is exact there,
 /// and the rewind's ±1 ms retry absorbs the rounding for other timescales).
 pub fn ticks_to_ms(ticks: u64, timescale: u32) -> Result<u64, Mp4Error> {
     rescale(ticks, timescale.into(), 1000)

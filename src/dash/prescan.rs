@@ -1,11 +1,11 @@
 //! A streaming pass over the raw MPD before it reaches the serde parser: it enforces the
 //! structural limits of hostile input and reads the Meta root attributes that
-//! `dash-mpd-core` drops (reference §3 "Meta-specific root attributes", §7).
+//! `dash-mpd-core` drops (docs/instagram.md §3 "Meta-specific root attributes", §7).
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::manifest::ManifestError;
+use super::manifest_error::ManifestError;
 
 /// The limits applied before parsing; [`Limits::default`] fits Instagram with a wide margin
 /// (a live MPD is a few KB with ~6 representations and ~10 `S` entries).
@@ -41,7 +41,7 @@ impl Default for Limits {
 /// have none, and Instagram's set has changed over the years.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetaAttributes {
-    /// The first `t` of the broadcast: where the rewind starts (reference §4 step 1).
+    /// The first `t` of the broadcast: where the rewind starts (docs/instagram.md §4 step 1).
     pub publish_frame_time: Option<u64>,
     /// The stream id, also the segment-name prefix.
     pub loap_stream_id: Option<String>,

@@ -1,5 +1,5 @@
 //! The rewind walk: recording a broadcast from its first frame although the live MPD only
-//! lists the last ~20 s (reference §4).
+//! lists the last ~20 s (docs/instagram.md §4).
 //!
 //! Instagram keeps old segments fetchable by URL, but their `t` values are not listed
 //! anywhere. They chain exactly: a fragment starting at `t` lasting `dur_ms` is followed
@@ -34,7 +34,7 @@ pub trait RewindSource: Send {
     fn fetch(&mut self, t: u64) -> impl Future<Output = Result<Option<Bytes>, Self::Error>> + Send;
 
     /// Receives each fragment found, in ascending `t`. The capture loop stores it and
-    /// fetches the audio at the same `t` (audio and video share `t`, reference §3).
+    /// fetches the audio at the same `t` (audio and video share `t`, docs/instagram.md §3).
     fn accept(
         &mut self,
         t: u64,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum SegmentStoreError {
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -35,8 +35,8 @@ pub enum StoreError {
     InitTooLarge { size: usize, max: usize },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SegmentStoreError + '_ {
+    move |source| SegmentStoreError::Io {
         path: path.to_path_buf(),
         source,
     }
@@ -44,6 +44,11 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
 
 /// Init segments are a few KB; anything this large is not one (they are kept in memory
 /// to detect changes).
+/// The capture's track names: fixed, so a quality change mid-broadcast becomes a new part of
+/// the same track (a changed init) rather than a second video track.
+pub const VIDEO: &str = "video";
+pub const AUDIO: &str = "audio";
+
 const MAX_INIT_BYTES: usize = 1024 * 1024;
 const TMP_SUFFIX: &str = ".tmp";
 
@@ -64,7 +69,7 @@ pub struct SegmentStore {
 impl SegmentStore {
     /// Opens (creating if needed) a capture directory and indexes what it holds. Leftover
     /// temporary files of an interrupted write are removed.
-    pub fn open(dir: impl Into<PathBuf>) -> Result<SegmentStore, StoreError> {
+    pub fn open(dir: impl Into<PathBuf>) -> Result<SegmentStore, SegmentStoreError> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let mut tracks = HashMap::new();
@@ -86,13 +91,13 @@ impl SegmentStore {
 
     /// Records the track's init segment. Identical bytes to the current part's init keep
     /// that part; different bytes start a new one. Returns the current part index.
-    pub fn put_init(&mut self, track: &str, bytes: &[u8]) -> Result<u32, StoreError> {
+    pub fn put_init(&mut self, track: &str, bytes: &[u8]) -> Result<u32, SegmentStoreError> {
         validate_track(track)?;
         if bytes.is_empty() {
-            return Err(StoreError::Empty(track.to_string()));
+            return Err(SegmentStoreError::Empty(track.to_string()));
         }
         if bytes.len() > MAX_INIT_BYTES {
-            return Err(StoreError::InitTooLarge {
+            return Err(SegmentStoreError::InitTooLarge {
                 size: bytes.len(),
                 max: MAX_INIT_BYTES,
             });
@@ -144,10 +149,10 @@ impl SegmentStore {
 
     /// Stores a segment in the current part. Returns false (and writes nothing) if the
     /// segment is already held, so re-fetches after a restart are harmless.
-    pub fn put(&mut self, track: &str, t: u64, bytes: &[u8]) -> Result<bool, StoreError> {
+    pub fn put(&mut self, track: &str, t: u64, bytes: &[u8]) -> Result<bool, SegmentStoreError> {
         let part = self
             .current_part(track)
-            .ok_or_else(|| StoreError::NoInit(track.to_string()))?;
+            .ok_or_else(|| SegmentStoreError::NoInit(track.to_string()))?;
         self.put_in_part(track, part, t, bytes)
     }
 
@@ -158,10 +163,10 @@ impl SegmentStore {
         part: u32,
         t: u64,
         bytes: &[u8],
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, SegmentStoreError> {
         validate_track(track)?;
         if bytes.is_empty() {
-            return Err(StoreError::Empty(track.to_string()));
+            return Err(SegmentStoreError::Empty(track.to_string()));
         }
         if self.has(track, t) {
             return Ok(false);
@@ -170,7 +175,7 @@ impl SegmentStore {
             .tracks
             .get_mut(track)
             .and_then(|parts| parts.get_mut(&part))
-            .ok_or_else(|| StoreError::NoSuchPart {
+            .ok_or_else(|| SegmentStoreError::NoSuchPart {
                 track: track.to_string(),
                 part,
             })?;
@@ -246,7 +251,12 @@ impl SegmentStore {
 
     /// Writes init + segments of one part in `t` order into `out_path` (atomically), a
     /// fragmented MP4 ffmpeg can read. Streams file by file; returns bytes written.
-    pub fn assemble(&self, track: &str, part: u32, out_path: &Path) -> Result<u64, StoreError> {
+    pub fn assemble(
+        &self,
+        track: &str,
+        part: u32,
+        out_path: &Path,
+    ) -> Result<u64, SegmentStoreError> {
         self.assemble_range(track, part, 0..=u64::MAX, out_path)
     }
 
@@ -258,12 +268,12 @@ impl SegmentStore {
         part: u32,
         range: std::ops::RangeInclusive<u64>,
         out_path: &Path,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<u64, SegmentStoreError> {
         let p = self
             .tracks
             .get(track)
             .and_then(|parts| parts.get(&part))
-            .ok_or_else(|| StoreError::NoSuchPart {
+            .ok_or_else(|| SegmentStoreError::NoSuchPart {
                 track: track.to_string(),
                 part,
             })?;
@@ -278,7 +288,7 @@ impl SegmentStore {
             for t in p.segments.range(range) {
                 total += copy_into(&part_dir.join(format!("{t}.m4s")), &mut w)?;
             }
-            let file = w.into_inner().map_err(|e| StoreError::Io {
+            let file = w.into_inner().map_err(|e| SegmentStoreError::Io {
                 path: tmp.clone(),
                 source: e.into_error(),
             })?;
@@ -307,7 +317,7 @@ fn part_dir_name(n: u32) -> String {
 
 /// Track names become directory names; representation ids like `live-hd-v` or
 /// `17997637042303599vd` pass, anything that could escape the directory does not.
-fn validate_track(name: &str) -> Result<(), StoreError> {
+fn validate_track(name: &str) -> Result<(), SegmentStoreError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name != "."
@@ -318,11 +328,13 @@ fn validate_track(name: &str) -> Result<(), StoreError> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::BadTrackName(name.chars().take(80).collect()))
+        Err(SegmentStoreError::BadTrackName(
+            name.chars().take(80).collect(),
+        ))
     }
 }
 
-fn scan_track(track_dir: &Path) -> Result<BTreeMap<u32, Part>, StoreError> {
+fn scan_track(track_dir: &Path) -> Result<BTreeMap<u32, Part>, SegmentStoreError> {
     let mut parts = BTreeMap::new();
     for entry in fs::read_dir(track_dir).map_err(io_err(track_dir))? {
         let entry = entry.map_err(io_err(track_dir))?;
@@ -375,7 +387,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 }
 
 /// Write to a temporary sibling, fsync, rename, fsync the directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SegmentStoreError> {
     let tmp = tmp_path(path);
     let result = (|| {
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
@@ -393,13 +405,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+fn sync_dir(dir: &Path) -> Result<(), SegmentStoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))
 }
 
-fn copy_into(path: &Path, w: &mut impl Write) -> Result<u64, StoreError> {
+fn copy_into(path: &Path, w: &mut impl Write) -> Result<u64, SegmentStoreError> {
     let mut f = File::open(path).map_err(io_err(path))?;
     io::copy(&mut f, w).map_err(io_err(path))
 }

@@ -2,12 +2,12 @@
 //! and resolution against the manifest's base URL.
 //!
 //! Instagram's templates are relative with `..` and a query string, e.g.
-//! `../live-hd-v/<loapStreamId>_0-$Time$.m4v?ms=…` (reference §3 "URLs"), so resolution
+//! `../live-hd-v/<loapStreamId>_0-$Time$.m4v?ms=…` (docs/instagram.md §3 "URLs"), so resolution
 //! goes through `url::Url::join`, which implements RFC 3986 dot-segment removal.
 
 use url::Url;
 
-use super::manifest::ManifestError;
+use super::manifest_error::ManifestError;
 
 /// Values available when expanding a template; `None` means "not known here", which is an
 /// error only if the template actually uses that identifier.

@@ -1,13 +1,13 @@
 //! Expansion of a `SegmentTimeline` into explicit `(t, d)` pairs.
 //!
-//! Instagram writes `t` and `d` on every `S` (reference §3 "SegmentTimeline"), but a
+//! Instagram writes `t` and `d` on every `S` (docs/instagram.md §3 "SegmentTimeline"), but a
 //! general parser must handle `S@r` repeats and implicit `t` chaining. Hostile timelines
 //! (`r` in the millions, `t + d` overflowing, zero durations) become errors, never large
 //! allocations or wrapped arithmetic.
 
 use dash_mpd_core::S;
 
-use super::manifest::ManifestError;
+use super::manifest_error::ManifestError;
 
 /// A segment whose duration exceeds this many milliseconds is not a live segment
 /// (Instagram's are ~2 s; generic live streams use up to ~10 s).

@@ -1,5 +1,5 @@
 //! The private-API client: one HTTP connection pool per session, sending the headers the
-//! Android app sends (reference §1 "Headers and identity"), pacing every request through the
+//! Android app sends (docs/instagram.md §1 "Headers and identity"), pacing every request through the
 //! session's `SessionGovernor` and retrying only transient failures.
 
 use std::sync::Arc;
@@ -12,18 +12,20 @@ use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
 
-use super::backoff::{retry_delay, GovernorOptions, SessionGovernor, SessionHealth, MAX_DELAY};
+use super::budget::RequestBudget;
 use super::credentials::Credentials;
 use super::endpoint::Endpoint;
 use super::error::{classify, classify_redirect, ApiError};
+use super::governor::{GovernorOptions, SessionGovernor, SessionHealth};
 use super::session::Session;
 use super::stats::{Outcome, RequestStats};
 use super::types::{
     Broadcast, CommentsPage, Heartbeat, LikeCount, PostLiveComments, PostLiveLikes, ReelsTray,
-    StoryFeed,
+    StoryFeed, User, UserInfo,
 };
+use crate::backoff::{Backoff, MAX_DELAY};
 
-/// The Android app's id (reference §1); the web id `936619743392459` belongs to another API.
+/// The Android app's id (docs/instagram.md §1); the web id `936619743392459` belongs to another API.
 pub const ANDROID_APP_ID: &str = "567067343352427";
 /// instagrapi's capabilities value.
 pub const CAPABILITIES: &str = "3brTv10=";
@@ -54,6 +56,12 @@ pub struct ClientOptions {
     pub max_body_bytes: usize,
     pub accept_language: String,
     pub governor: GovernorOptions,
+    /// The session's budget: API requests in any window of `budget_window` (60 s; tests
+    /// against the simulator's fast clock shrink it).
+    pub max_requests_per_minute: u32,
+    pub budget_window: Duration,
+    /// The session's proxy (http, https, socks5, socks5h) for every API request.
+    pub proxy: Option<Url>,
 }
 
 impl Default for ClientOptions {
@@ -67,6 +75,9 @@ impl Default for ClientOptions {
             max_body_bytes: 8 * 1024 * 1024,
             accept_language: "en-US".into(),
             governor: GovernorOptions::default(),
+            max_requests_per_minute: crate::config::DEFAULT_REQUESTS_PER_MINUTE,
+            budget_window: Duration::from_secs(60),
+            proxy: None,
         }
     }
 }
@@ -78,6 +89,7 @@ struct Inner {
     session: Session,
     options: ClientOptions,
     governor: SessionGovernor,
+    budget: RequestBudget,
     stats: RequestStats,
     /// Cookies/token as rotated by Instagram's answers.
     credentials: Credentials,
@@ -114,7 +126,7 @@ fn header(
     Ok((HeaderName::from_static(name), v))
 }
 
-/// Headers sent on every request (reference §1): the app's fixed ones and the device ids.
+/// Headers sent on every request (docs/instagram.md §1): the app's fixed ones and the device ids.
 /// The credential itself (instagrapi's bearer or ping's cookies) is added per request from
 /// `Credentials`, since Instagram rotates it.
 fn default_headers(session: &Session, options: &ClientOptions) -> Result<HeaderMap, ApiError> {
@@ -151,6 +163,16 @@ fn default_headers(session: &Session, options: &ClientOptions) -> Result<HeaderM
         header("cookie", &cookie, true)?;
     }
     Ok(pairs.into_iter().collect())
+}
+
+/// A proxy URL for messages: its credentials are secrets.
+pub fn redacted(url: &Url) -> String {
+    let mut u = url.clone();
+    if !u.username().is_empty() || u.password().is_some() {
+        let _ = u.set_username("…");
+        let _ = u.set_password(None);
+    }
+    u.to_string()
 }
 
 /// Ids go into URL paths: only digits, letters, `_` and `-` are accepted, so a bad id in the
@@ -224,7 +246,13 @@ impl Client {
             base.set_path(&path);
         }
         let headers = default_headers(&session, &options)?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(p) = &options.proxy {
+            let proxy = reqwest::Proxy::all(p.as_str())
+                .map_err(|e| ApiError::setup(format!("the proxy {}: {e}", redacted(p))))?;
+            builder = builder.proxy(proxy);
+        }
+        let http = builder
             .default_headers(headers)
             .gzip(true)
             .timeout(options.timeout)
@@ -234,6 +262,7 @@ impl Client {
             .build()
             .map_err(|e| ApiError::setup(format!("cannot build the HTTP client: {e}")))?;
         let governor = SessionGovernor::new(options.governor.clone());
+        let budget = RequestBudget::new(options.max_requests_per_minute, options.budget_window);
         let credentials = Credentials::new(&session);
         Ok(Client {
             inner: Arc::new(Inner {
@@ -242,6 +271,7 @@ impl Client {
                 session,
                 options,
                 governor,
+                budget,
                 stats: RequestStats::default(),
                 credentials,
             }),
@@ -270,6 +300,11 @@ impl Client {
         &self.inner.governor
     }
 
+    /// The session's request budget, shared by every clone.
+    pub fn budget(&self) -> &RequestBudget {
+        &self.inner.budget
+    }
+
     /// Requests sent so far by endpoint and outcome (`"ok"` or an error kind).
     pub fn stats(&self) -> std::collections::BTreeMap<(Endpoint, Outcome), u64> {
         self.inner.stats.snapshot()
@@ -283,6 +318,11 @@ impl Client {
     /// The session as loaded (cookies as in the file; see `cookie` for rotated values).
     pub fn session(&self) -> &Session {
         &self.inner.session
+    }
+
+    /// The cookies and token as Instagram rotated them (shared by every clone).
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
     }
 
     /// A cookie's current value, after any rotation by Instagram's `Set-Cookie`.
@@ -324,7 +364,7 @@ impl Client {
         .await
     }
 
-    /// `live/{id}/heartbeat_and_get_viewer_count/`: an unsigned urlencoded POST (reference §1).
+    /// `live/{id}/heartbeat_and_get_viewer_count/`: an unsigned urlencoded POST (docs/instagram.md §1).
     pub async fn heartbeat_and_viewer_count(
         &self,
         broadcast_id: &str,
@@ -426,6 +466,52 @@ impl Client {
         .await
     }
 
+    /// `users/{pk}/info/`: the account with this pk.
+    pub async fn user_info(&self, user_id: &str) -> Result<User, ApiError> {
+        let target = format!("user {user_id}");
+        check_id(Endpoint::UserInfo, &target, user_id)?;
+        let info: UserInfo = self
+            .call(Call {
+                endpoint: Endpoint::UserInfo,
+                path: format!("users/{user_id}/info/"),
+                target,
+                method: Method::GET,
+                query: vec![],
+                form: None,
+            })
+            .await?;
+        Ok(info.user)
+    }
+
+    /// `users/{username}/usernameinfo/`: the account with this username (dilame's
+    /// `user.usernameinfo`, docs/instagram.md §1).
+    pub async fn user_by_username(&self, username: &str) -> Result<User, ApiError> {
+        let target = format!("@{username}");
+        let valid = !username.is_empty()
+            && username.len() <= 30
+            && username
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+        if !valid {
+            return Err(ApiError::other(
+                Endpoint::UsernameInfo,
+                &target,
+                "invalid username (letters, digits, `.` and `_`, at most 30)",
+            ));
+        }
+        let info: UserInfo = self
+            .call(Call {
+                endpoint: Endpoint::UsernameInfo,
+                path: format!("users/{username}/usernameinfo/"),
+                target,
+                method: Method::GET,
+                query: vec![],
+                form: None,
+            })
+            .await?;
+        Ok(info.user)
+    }
+
     /// `feed/reels_tray/`: live broadcasts of every followed account in one request.
     pub async fn reels_tray(&self) -> Result<ReelsTray, ApiError> {
         self.call(Call {
@@ -437,6 +523,48 @@ impl Client {
             form: None,
         })
         .await
+    }
+
+    /// `push/register/`: tells Instagram to deliver this session's notifications to an FBNS
+    /// token, as an unsigned form (docs/instagram.md §9 "Registration: `push/register`",
+    /// instagrapi's and instagram_mqtt's fields). `family_device_id` is the session's
+    /// `phone_id` (mgp25) rather than a fresh uuid per call, so repeated registrations look
+    /// like one device.
+    pub async fn push_register(&self, device_token: &str) -> Result<(), ApiError> {
+        let session = &self.inner.session;
+        let Some(pk) = session.ds_user_id.clone() else {
+            return Err(ApiError::setup(
+                "the session has no ds_user_id, which push registration needs; export the session again with its cookies",
+            ));
+        };
+        let form = vec![
+            ("device_type", "android_mqtt".to_string()),
+            ("is_main_push_channel", "true".to_string()),
+            ("device_sub_type", "2".to_string()),
+            ("device_token", device_token.to_string()),
+            ("_csrftoken", self.inner.credentials.csrftoken()),
+            ("guid", session.uuid.clone()),
+            ("uuid", session.uuid.clone()),
+            ("users", pk),
+            (
+                "family_device_id",
+                session
+                    .phone_id
+                    .clone()
+                    .unwrap_or_else(|| session.uuid.clone()),
+            ),
+        ];
+        let _: Value = self
+            .call(Call {
+                endpoint: Endpoint::PushRegister,
+                target: "session".into(),
+                method: Method::POST,
+                path: "push/register/".into(),
+                query: vec![],
+                form: Some(form),
+            })
+            .await?;
+        Ok(())
     }
 
     async fn live_call<T: DeserializeOwned>(
@@ -481,6 +609,8 @@ impl Client {
                 .governor
                 .wait_ready(call.endpoint, &call.target)
                 .await?;
+            // Every attempt, retries included, is a request the budget counts.
+            inner.budget.acquire(call.endpoint.priority()).await;
             let result = self.send_once(call).await;
             let outcome = match &result {
                 Ok(_) => "ok",
@@ -494,11 +624,9 @@ impl Client {
                     if let ApiError::Transient { attempts, .. } = &mut e {
                         *attempts = attempt + 1;
                         if attempt < inner.options.max_retries.min(MAX_RETRIES) {
-                            let delay = retry_delay(
-                                attempt,
-                                inner.options.retry_base,
-                                inner.options.retry_max,
-                            );
+                            let delay =
+                                Backoff::new(inner.options.retry_base, inner.options.retry_max)
+                                    .delay_for(attempt);
                             tracing::debug!(endpoint = %call.endpoint, target = %call.target, attempt, ?delay, "retrying: {e}");
                             tokio::time::sleep(delay).await;
                             attempt += 1;

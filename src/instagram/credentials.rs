@@ -1,8 +1,9 @@
 //! The session's credential as it evolves while the daemon runs. Instagram rotates some
-//! cookies in its answers (`Set-Cookie: csrftoken=…`, `rur=…`, reference §1 "Two ways to carry
+//! cookies in its answers (`Set-Cookie: csrftoken=…`, `rur=…`, docs/instagram.md §1 "Two ways to carry
 //! a session") and bearer sessions get a fresh token in `ig-set-authorization` (instagrapi reads
-//! it after every call); the app sends the newest values from then on, so we do too. Only
-//! memory is updated: the session file is the user's and stays untouched.
+//! it after every call); the app sends the newest values from then on, so we do too. The session
+//! file is the user's and stays untouched: every change bumps a generation that
+//! `session_source` watches to save a copy in iglive's state directory.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -20,12 +21,24 @@ const MAX_VALUE: usize = 4096;
 #[derive(Debug)]
 pub struct Credentials {
     state: Mutex<State>,
+    /// The generation of the newest change, for whoever saves the credential.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug)]
 struct State {
     cookies: BTreeMap<String, String>,
     authorization: Option<String>,
+    /// Bumped by every change of a cookie or the token.
+    generation: u64,
+}
+
+/// The credential at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub generation: u64,
+    pub cookies: BTreeMap<String, String>,
+    pub authorization: Option<String>,
 }
 
 /// A cookie name as RFC 6265 allows it (a token), so a hostile header can never inject
@@ -52,7 +65,9 @@ impl Credentials {
             state: Mutex::new(State {
                 cookies: session.cookies.clone(),
                 authorization: session.authorization.clone(),
+                generation: 0,
             }),
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -61,6 +76,27 @@ impl Credentials {
         let mut st = self.lock();
         st.cookies = session.cookies.clone();
         st.authorization = session.authorization.clone();
+        self.changed(&mut st);
+    }
+
+    fn changed(&self, st: &mut State) {
+        st.generation += 1;
+        self.changes.send_replace(st.generation);
+    }
+
+    /// The current cookies and token.
+    pub fn snapshot(&self) -> Snapshot {
+        let st = self.lock();
+        Snapshot {
+            generation: st.generation,
+            cookies: st.cookies.clone(),
+            authorization: st.authorization.clone(),
+        }
+    }
+
+    /// Wakes up on every change (the value is the newest generation).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -112,6 +148,7 @@ impl Credentials {
     /// ignored.
     pub fn update_from(&self, headers: &HeaderMap) {
         let mut st = self.lock();
+        let mut changed = false;
         for raw in headers.get_all(reqwest::header::SET_COOKIE) {
             let Ok(raw) = raw.to_str() else { continue };
             let mut parts = raw.split(';');
@@ -128,9 +165,10 @@ impl Credentials {
                     .is_some_and(|n| n.trim().parse::<i64>().is_ok_and(|n| n <= 0))
             });
             if expired || value.is_empty() || value == "deleted" {
-                st.cookies.remove(name);
+                changed |= st.cookies.remove(name).is_some();
             } else if st.cookies.contains_key(name) || st.cookies.len() < MAX_COOKIES {
-                st.cookies.insert(name.to_string(), value.to_string());
+                let old = st.cookies.insert(name.to_string(), value.to_string());
+                changed |= old.as_deref() != Some(value);
             }
         }
         if st.authorization.is_some() {
@@ -142,10 +180,14 @@ impl Credentials {
             if let Some(t) = token.filter(|t| {
                 t.starts_with("Bearer IGT:") && !t.ends_with(':') && t.len() <= MAX_VALUE
             }) {
-                if HeaderValue::from_str(t).is_ok() {
+                if HeaderValue::from_str(t).is_ok() && st.authorization.as_deref() != Some(t) {
                     st.authorization = Some(t.to_string());
+                    changed = true;
                 }
             }
+        }
+        if changed {
+            self.changed(&mut st);
         }
     }
 }
@@ -191,6 +233,22 @@ mod tests {
             header.to_str().expect("ascii"),
             "csrftoken=new; rur=CLN\\0541\\0541234:01f7"
         );
+    }
+
+    #[test]
+    fn only_real_changes_bump_the_generation() {
+        let c = Credentials::new(&session());
+        let rx = c.subscribe();
+        c.update_from(&headers(&["csrftoken=old; Path=/"]));
+        assert_eq!(c.snapshot().generation, 0, "same value: no change");
+        c.update_from(&headers(&["rur=CLN; Path=/"]));
+        let snap = c.snapshot();
+        assert_eq!(snap.generation, 1);
+        assert_eq!(snap.cookies.get("rur").map(String::as_str), Some("CLN"));
+        assert_eq!(*rx.borrow(), 1);
+        c.replace(&session());
+        assert_eq!(c.snapshot().generation, 2);
+        assert_eq!(c.cookie("rur"), None);
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The private-API endpoints iglive calls (reference §1), named so errors, logs and request
+//! The private-API endpoints iglive calls (docs/instagram.md §1), named so errors, logs and request
 //! counters say which call failed without ever carrying URLs with ids or tokens in them.
 
 use std::fmt;
+
+use super::budget::Priority;
 
 /// One private-API endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -14,10 +16,16 @@ pub enum Endpoint {
     PostLiveComments,
     PostLiveLikes,
     ReelsTray,
+    /// `users/{pk}/info/` (`iglive accounts add`).
+    UserInfo,
+    /// `users/{username}/usernameinfo/` (`iglive accounts add`).
+    UsernameInfo,
+    /// `push/register/`: hands Instagram an FBNS token (docs/instagram.md §9).
+    PushRegister,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 11] = [
         Endpoint::StoryFeed,
         Endpoint::BroadcastInfo,
         Endpoint::Heartbeat,
@@ -26,6 +34,9 @@ impl Endpoint {
         Endpoint::PostLiveComments,
         Endpoint::PostLiveLikes,
         Endpoint::ReelsTray,
+        Endpoint::UserInfo,
+        Endpoint::UsernameInfo,
+        Endpoint::PushRegister,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,13 +49,44 @@ impl Endpoint {
             Endpoint::PostLiveComments => "post_live_comments",
             Endpoint::PostLiveLikes => "post_live_likes",
             Endpoint::ReelsTray => "reels_tray",
+            Endpoint::UserInfo => "user_info",
+            Endpoint::UsernameInfo => "username_info",
+            Endpoint::PushRegister => "push_register",
+        }
+    }
+
+    /// Which requests go first when the session's budget is tight (docs/instagram.md §8
+    /// "Blocks"): the end-of-broadcast status and the live chat, then detection, then
+    /// viewer-side extras.
+    pub fn priority(self) -> Priority {
+        match self {
+            // Registering for push replaces polls: worth its slot whenever it is needed.
+            Endpoint::BroadcastInfo
+            | Endpoint::Heartbeat
+            | Endpoint::Comments
+            | Endpoint::PushRegister => Priority::Critical,
+            // Resolving an account for `iglive accounts add` is detection's kind of request.
+            Endpoint::StoryFeed
+            | Endpoint::ReelsTray
+            | Endpoint::UserInfo
+            | Endpoint::UsernameInfo => Priority::Detection,
+            Endpoint::LikeCount | Endpoint::PostLiveComments | Endpoint::PostLiveLikes => {
+                Priority::Low
+            }
         }
     }
 
     /// `live/{id}/…` endpoints: there a 404 means the broadcast is gone. Elsewhere a 404 whose
-    /// body is the bare text `Not Found` is instagrapi's "hidden challenge" (reference §2 Errors).
+    /// body is the bare text `Not Found` is instagrapi's "hidden challenge" (docs/instagram.md §2 Errors).
     pub fn is_live(self) -> bool {
-        !matches!(self, Endpoint::StoryFeed | Endpoint::ReelsTray)
+        !matches!(
+            self,
+            Endpoint::StoryFeed
+                | Endpoint::ReelsTray
+                | Endpoint::UserInfo
+                | Endpoint::UsernameInfo
+                | Endpoint::PushRegister
+        )
     }
 }
 

@@ -1,7 +1,8 @@
 //! Typed private-API failures, classified the way instagrapi (`mixins/private.py`) and ping
-//! (`client.py`) read Instagram's answers (reference §2 "Errors"). Every message names the
+//! (`client.py`) read Instagram's answers (docs/instagram.md §2 "Errors"). Every message names the
 //! endpoint and the account or broadcast concerned, and never contains cookies or tokens.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -223,120 +224,193 @@ pub fn classify(
     retry_after: Option<Duration>,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    let target_s = target.to_string();
-    let json: Option<Value> = lenient_json(body);
-    let text = String::from_utf8_lossy(body);
-    let message = json
-        .as_ref()
-        .and_then(|v| str_field(v, "message"))
-        .unwrap_or("")
-        .to_string();
-    let error_type = json
-        .as_ref()
-        .and_then(|v| str_field(v, "error_type"))
-        .unwrap_or("")
-        .to_string();
-    let feedback = json
-        .as_ref()
-        .and_then(|v| str_field(v, "feedback_message"))
-        .unwrap_or("");
+    let answer = Answer::read(body);
+    // A body's own signal is more specific than its status (a 400 may be a challenge or
+    // throttling, a 200 may say `login_required`), so it is read first.
+    if let Some(e) = signalled_error(endpoint, target, status, retry_after, &answer) {
+        return Err(e);
+    }
+    if let Some(e) = status_error(endpoint, target, status, &answer) {
+        return Err(e);
+    }
+    successful_body(endpoint, target, answer)
+}
 
+/// The parts of a body the classification reads (empty strings when absent or not JSON).
+struct Answer<'a> {
+    json: Option<Value>,
+    text: Cow<'a, str>,
+    message: String,
+    error_type: String,
+    feedback: String,
+}
+
+impl<'a> Answer<'a> {
+    fn read(body: &'a [u8]) -> Self {
+        let json = lenient_json(body);
+        let field = |key: &str| {
+            json.as_ref()
+                .and_then(|v| str_field(v, key))
+                .unwrap_or("")
+                .to_string()
+        };
+        let (message, error_type, feedback) = (
+            field("message"),
+            field("error_type"),
+            field("feedback_message"),
+        );
+        Answer {
+            json,
+            text: String::from_utf8_lossy(body),
+            message,
+            error_type,
+            feedback,
+        }
+    }
+
+    fn is_challenge(&self) -> bool {
+        self.message == "challenge_required"
+            || self.message == "checkpoint_required"
+            || self.error_type == "checkpoint_challenge_required"
+            || self.error_type == "challenge_required"
+    }
+
+    fn is_throttled(&self, status: u16) -> bool {
+        status == 429
+            || self.message == "feedback_required"
+            || self.message.contains("Please wait a few minutes")
+            || self.feedback.contains("Please wait a few minutes")
+            || self.error_type == "rate_limit_error"
+            || self.error_type == "sentry_block"
+    }
+
+    /// The first thing the body says, clipped, or else the status.
+    fn throttle_reason(&self, status: u16) -> String {
+        [
+            self.message.as_str(),
+            self.error_type.as_str(),
+            self.feedback.as_str(),
+        ]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .map(clip)
+        .unwrap_or_else(|| format!("HTTP {status}"))
+    }
+
+    /// The server's message for an error, or `fallback` when it gave none.
+    fn message_or(&self, fallback: impl FnOnce() -> String) -> String {
+        if self.message.is_empty() {
+            fallback()
+        } else {
+            clip(&self.message)
+        }
+    }
+}
+
+/// The errors the body names itself with `message` or `error_type` (and 429, which always
+/// means throttling), whatever the status.
+fn signalled_error(
+    endpoint: Endpoint,
+    target: &str,
+    status: u16,
+    retry_after: Option<Duration>,
+    answer: &Answer<'_>,
+) -> Option<ApiError> {
     // ping raises LoginRequired on this message even inside a 200.
-    if message == "login_required" || error_type == "login_required" {
-        return Err(ApiError::LoginRequired {
+    if answer.message == "login_required" || answer.error_type == "login_required" {
+        return Some(ApiError::LoginRequired {
             endpoint,
-            target: target_s,
+            target: target.to_string(),
             message: "login_required".into(),
         });
     }
-    if message == "challenge_required"
-        || message == "checkpoint_required"
-        || error_type == "checkpoint_challenge_required"
-        || error_type == "challenge_required"
-    {
-        let url = json.as_ref().and_then(|v| {
-            v.get("challenge")
-                .and_then(|c| str_field(c, "url").or_else(|| str_field(c, "api_path")))
-                .or_else(|| str_field(v, "checkpoint_url"))
-                .map(str::to_string)
-        });
-        let suspended = url.as_deref().is_some_and(|u| u.contains("/suspended/"));
-        return Err(ApiError::Challenge {
-            endpoint,
-            target: target_s,
-            url,
-            suspended,
-        });
+    if answer.is_challenge() {
+        return Some(challenge(endpoint, target, answer.json.as_ref()));
     }
-    let throttled = status == 429
-        || message == "feedback_required"
-        || message.contains("Please wait a few minutes")
-        || feedback.contains("Please wait a few minutes")
-        || error_type == "rate_limit_error"
-        || error_type == "sentry_block";
-    if throttled {
-        let why = [message.as_str(), error_type.as_str(), feedback]
-            .into_iter()
-            .find(|s| !s.is_empty())
-            .map(clip)
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        return Err(ApiError::Throttled {
+    if answer.is_throttled(status) {
+        return Some(ApiError::Throttled {
             endpoint,
-            target: target_s,
+            target: target.to_string(),
             retry_after,
-            message: why,
+            message: answer.throttle_reason(status),
         });
     }
-    match status {
-        200..=299 => {}
-        401 | 403 => {
-            // instarec: bad web cookies answer 401/403; the app's API answers 403.
-            return Err(ApiError::LoginRequired {
-                endpoint,
-                target: target_s,
-                message: format!("HTTP {status}"),
-            });
-        }
-        404 => {
-            if !endpoint.is_live() && json.is_none() && text.trim() == "Not Found" {
-                return Err(ApiError::Challenge {
-                    endpoint,
-                    target: target_s,
-                    url: None,
-                    suspended: false,
-                });
-            }
-            return Err(ApiError::NotFound {
-                endpoint,
-                target: target_s,
-                message: if message.is_empty() {
-                    "HTTP 404".into()
-                } else {
-                    clip(&message)
-                },
-            });
-        }
-        408 | 500..=599 => {
-            return Err(ApiError::transient(
-                endpoint,
-                target,
-                format!("HTTP {status}"),
-            ));
-        }
-        _ => {
-            return Err(ApiError::Http {
-                endpoint,
-                target: target_s,
-                status,
-                message: if message.is_empty() {
-                    clip(&text)
-                } else {
-                    clip(&message)
-                },
-            });
-        }
+    None
+}
+
+/// A challenge, with where to resolve it when the body says (a `/suspended/` URL means the
+/// account itself is under review).
+fn challenge(endpoint: Endpoint, target: &str, json: Option<&Value>) -> ApiError {
+    let url = json.and_then(|v| {
+        v.get("challenge")
+            .and_then(|c| str_field(c, "url").or_else(|| str_field(c, "api_path")))
+            .or_else(|| str_field(v, "checkpoint_url"))
+            .map(str::to_string)
+    });
+    let suspended = url.as_deref().is_some_and(|u| u.contains("/suspended/"));
+    ApiError::Challenge {
+        endpoint,
+        target: target.to_string(),
+        url,
+        suspended,
     }
-    let Some(json) = json else {
+}
+
+/// The error a status means when the body named none; `None` for 2xx.
+fn status_error(
+    endpoint: Endpoint,
+    target: &str,
+    status: u16,
+    answer: &Answer<'_>,
+) -> Option<ApiError> {
+    match status {
+        200..=299 => None,
+        // instarec: bad web cookies answer 401/403; the app's API answers 403.
+        401 | 403 => Some(ApiError::LoginRequired {
+            endpoint,
+            target: target.to_string(),
+            message: format!("HTTP {status}"),
+        }),
+        404 => Some(not_found(endpoint, target, answer)),
+        408 | 500..=599 => Some(ApiError::transient(
+            endpoint,
+            target,
+            format!("HTTP {status}"),
+        )),
+        _ => Some(ApiError::Http {
+            endpoint,
+            target: target.to_string(),
+            status,
+            message: answer.message_or(|| clip(&answer.text)),
+        }),
+    }
+}
+
+/// A 404: gone on a `live/{id}/…` endpoint, while elsewhere a bare `Not Found` page is a
+/// hidden challenge (instagrapi; docs/instagram.md §2 "Errors").
+fn not_found(endpoint: Endpoint, target: &str, answer: &Answer<'_>) -> ApiError {
+    if !endpoint.is_live() && answer.json.is_none() && answer.text.trim() == "Not Found" {
+        return ApiError::Challenge {
+            endpoint,
+            target: target.to_string(),
+            url: None,
+            suspended: false,
+        };
+    }
+    ApiError::NotFound {
+        endpoint,
+        target: target.to_string(),
+        message: answer.message_or(|| "HTTP 404".into()),
+    }
+}
+
+/// A 2xx answer's body, provided it is a JSON object that does not report a failure.
+fn successful_body(
+    endpoint: Endpoint,
+    target: &str,
+    mut answer: Answer<'_>,
+) -> Result<Value, ApiError> {
+    let Some(json) = answer.json.take() else {
         return Err(ApiError::transient(
             endpoint,
             target,
@@ -351,18 +425,14 @@ pub fn classify(
         ));
     }
     // A heartbeat answering `status: "fail"` with no error signal means "the host lost
-    // connection" (PyInstaLive, reference §2 "Heartbeat"): data for the poller, not an error.
+    // connection" (PyInstaLive, docs/instagram.md §2 "Heartbeat"): data for the poller, not an error.
     if str_field(&json, "status") == Some("fail") && endpoint != Endpoint::Heartbeat {
         return Err(ApiError::other(
             endpoint,
             target,
             format!(
                 "Instagram answered status=fail: {}",
-                if message.is_empty() {
-                    "no message".into()
-                } else {
-                    clip(&message)
-                }
+                answer.message_or(|| "no message".into())
             ),
         ));
     }

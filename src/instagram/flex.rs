@@ -1,7 +1,7 @@
 //! Lenient field decoders for Instagram's JSON. The same field arrives as a number from one
 //! endpoint (or app version) and as a string from another: ids in ping's docstring are numbers
 //! and strings in dilame's typings, `viewer_count` is a float, `is_first_fetch` is the string
-//! `"True"` (reference §2). Each decoder accepts every shape seen and maps `null` to "absent",
+//! `"True"` (docs/instagram.md §2). Each decoder accepts every shape seen and maps `null` to "absent",
 //! so one odd field never fails a whole poll.
 
 use serde::{Deserialize, Deserializer};

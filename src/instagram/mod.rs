@@ -1,20 +1,23 @@
-//! Instagram's private API as the recorder uses it (reference §1–2).
-pub mod backoff;
-pub mod client;
-pub mod credentials;
-pub mod endpoint;
-pub mod error;
-pub mod flex;
-pub mod session;
-pub mod stats;
-pub mod types;
+//! Instagram's private API as the recorder uses it (docs/instagram.md §1–2).
+pub(crate) mod budget;
+pub(crate) mod client;
+pub(crate) mod credentials;
+pub(crate) mod endpoint;
+pub(crate) mod error;
+pub(crate) mod flex;
+pub(crate) mod governor;
+pub(crate) mod login;
+pub(crate) mod session;
+pub(crate) mod session_source;
+pub(crate) mod stats;
+pub(crate) mod types;
+pub(crate) mod user_ref;
 
-pub use backoff::{GovernorOptions, SessionExpiry, SessionGovernor, SessionHealth};
+pub use budget::Priority;
 pub use client::{Client, ClientOptions};
 pub use endpoint::Endpoint;
 pub use error::{ApiError, ApiErrorKind};
+pub use governor::GovernorOptions;
 pub use session::Session;
-pub use types::{
-    Broadcast, BroadcastStatus, Comment, CommentsPage, Heartbeat, LikeCount, PostLiveComments,
-    PostLiveLikes, ReelsTray, StoryFeed, User,
-};
+pub use session_source::{Reloaded, Saver, SessionOrigin, SessionSource, SourceError};
+pub use types::{Broadcast, CommentsPage, PostLiveItem};

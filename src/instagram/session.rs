@@ -1,14 +1,15 @@
 //! The logged-in identity iglive polls with: cookies or an IGT bearer token, plus the device
 //! identity the Android app sends. Loaded from a session file in either iglive's own minimal
-//! format or the JSON instagrapi's `dump_settings()` writes (reference §1 "instagrapi settings").
+//! format or the JSON instagrapi's `dump_settings()` writes (docs/instagram.md §1 "instagrapi settings").
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
-/// Default Android user agent (instagrapi 3.2.2's, reference §1) for sessions that carry none.
+/// Default Android user agent (instagrapi 3.2.2's, docs/instagram.md §1) for sessions that carry none.
 pub const DEFAULT_USER_AGENT: &str = "Instagram 449.0.0.52.84 Android (34/14; 480dpi; 1344x2992; Google/google; Pixel 8 Pro; husky; husky; en_US; 1079242191)";
 
 /// Why a session file could not be used; each message says what to do about it.
@@ -16,6 +17,11 @@ pub const DEFAULT_USER_AGENT: &str = "Instagram 449.0.0.52.84 Android (34/14; 48
 pub enum SessionError {
     #[error("{path}: cannot read the session file: {source} (create it, see config/session.example.json)")]
     Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot read the session file: {source}: iglive's user may not read it; under systemd pass it as a credential (`LoadCredential=session.json:{path}` in the unit and `session_file = \"credential:session.json\"`), otherwise make it owned by the user iglive runs as, mode 0600")]
+    Unreadable {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -59,7 +65,7 @@ impl fmt::Debug for Session {
 
 impl Session {
     /// `csrftoken` cookie, or a fixed placeholder: Instagram accepts any `_csrftoken` on the
-    /// unsigned heartbeat (reference §1 "Where `_csrftoken` and `_uuid` come from").
+    /// unsigned heartbeat (docs/instagram.md §1 "Where `_csrftoken` and `_uuid` come from").
     pub fn csrftoken(&self) -> String {
         self.cookies
             .get("csrftoken")
@@ -74,11 +80,7 @@ impl Session {
 
     /// Loads and validates a session file, refusing one that group or others can read.
     pub fn load(path: &Path) -> Result<Session, SessionError> {
-        check_private(path)?;
-        let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_private(path)?;
         Session::parse(&text).map_err(|reason| SessionError::Invalid {
             path: path.to_path_buf(),
             reason,
@@ -90,9 +92,10 @@ impl Session {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         let session = if value.get("uuids").is_some() || value.get("authorization_data").is_some() {
+            // From the text, not from `value`: a `Value` would sort `authorization_data`'s keys.
             let s: InstagrapiSettings =
-                serde_json::from_value(value).map_err(|e| format!("instagrapi settings: {e}"))?;
-            s.into_session()
+                serde_json::from_str(text).map_err(|e| format!("instagrapi settings: {e}"))?;
+            s.into_session()?
         } else {
             let s: MinimalSession =
                 serde_json::from_value(value).map_err(|e| format!("iglive session: {e}"))?;
@@ -108,13 +111,25 @@ impl Session {
     }
 }
 
+/// The text of a session file that only its owner can read.
+pub fn read_private(path: &Path) -> Result<String, SessionError> {
+    check_private(path)?;
+    std::fs::read_to_string(path).map_err(|source| read_error(path, source))
+}
+
+fn read_error(path: &Path, source: std::io::Error) -> SessionError {
+    let path = path.to_path_buf();
+    if source.kind() == std::io::ErrorKind::PermissionDenied {
+        SessionError::Unreadable { path, source }
+    } else {
+        SessionError::Read { path, source }
+    }
+}
+
 #[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), SessionError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| SessionError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let meta = std::fs::metadata(path).map_err(|source| read_error(path, source))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(SessionError::TooOpen {
@@ -171,8 +186,13 @@ struct InstagrapiSettings {
     uuids: InstagrapiUuids,
     #[serde(default)]
     cookies: BTreeMap<String, serde_json::Value>,
+    /// The decoded token, kept as the file's text: its key order and value types are what
+    /// instagrapi re-encodes, so they must survive untouched.
     #[serde(default)]
-    authorization_data: BTreeMap<String, serde_json::Value>,
+    authorization_data: Option<Box<RawValue>>,
+    /// iglive's addition: the `Authorization` value exactly as Instagram sent it.
+    #[serde(default)]
+    authorization: Option<String>,
     #[serde(default)]
     mid: Option<String>,
     #[serde(default)]
@@ -197,9 +217,60 @@ fn json_str(v: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// JSON text without the whitespace outside strings: what Python's
+/// `json.dumps(v, separators=(",", ":"))` writes for a value `json.load` read from this text
+/// (keys in file order, escapes as written, since instagrapi's files are Python's own output).
+fn compact_json(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in raw.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The bearer instagrapi sends for its `authorization_data`: `Bearer IGT:2:` and the base64
+/// of the compact JSON (instagrapi `mixins/auth.py`, `authorization`). Only when the data
+/// holds a `sessionid`.
+fn bearer_from_data(raw: &RawValue) -> Option<String> {
+    use base64::Engine as _;
+    let v: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
+    v.get("sessionid")
+        .and_then(json_str)
+        .filter(|s| !s.is_empty())?;
+    Some(format!(
+        "Bearer IGT:2:{}",
+        base64::engine::general_purpose::STANDARD.encode(compact_json(raw.get()))
+    ))
+}
+
+/// `ds_user_id` inside a bearer token's JSON.
+fn token_user_id(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let b64 = token.strip_prefix("Bearer IGT:2:")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("ds_user_id").and_then(json_str)
+}
+
 impl InstagrapiSettings {
-    fn into_session(self) -> Session {
-        use base64::Engine as _;
+    fn into_session(self) -> Result<Session, String> {
         let mut cookies: BTreeMap<String, String> = self
             .cookies
             .iter()
@@ -208,24 +279,20 @@ impl InstagrapiSettings {
         if let Some(mid) = self.mid {
             cookies.entry("mid".into()).or_insert(mid);
         }
-        let auth: BTreeMap<String, String> = self
-            .authorization_data
-            .iter()
-            .filter_map(|(k, v)| json_str(v).map(|v| (k.clone(), v)))
-            .collect();
-        // instagrapi sends the decoded authorization_data back as `Bearer IGT:2:<base64 JSON>`.
-        let authorization = auth.get("sessionid").map(|_| {
-            let json = serde_json::to_string(&auth).unwrap_or_default();
-            format!(
-                "Bearer IGT:2:{}",
-                base64::engine::general_purpose::STANDARD.encode(json)
-            )
-        });
-        let ds_user_id = auth
-            .get("ds_user_id")
-            .cloned()
+        // The header as stored wins; otherwise rebuild it exactly as instagrapi would.
+        let authorization = match self.authorization.filter(|a| !a.trim().is_empty()) {
+            Some(a) if a.starts_with("Bearer IGT:") => Some(a),
+            Some(_) => return Err("`authorization` must be a `Bearer IGT:…` value".into()),
+            None => self
+                .authorization_data
+                .as_deref()
+                .and_then(bearer_from_data),
+        };
+        let ds_user_id = authorization
+            .as_deref()
+            .and_then(token_user_id)
             .or_else(|| cookies.get("ds_user_id").cloned());
-        Session {
+        Ok(Session {
             cookies,
             authorization,
             uuid: self.uuids.uuid,
@@ -235,7 +302,7 @@ impl InstagrapiSettings {
                 .user_agent
                 .unwrap_or_else(|| DEFAULT_USER_AGENT.to_string()),
             ds_user_id,
-        }
+        })
     }
 }
 
@@ -269,6 +336,60 @@ mod tests {
         let auth = s.authorization.expect("bearer");
         assert!(auth.starts_with("Bearer IGT:2:"));
         assert_eq!(s.cookies.get("mid").map(String::as_str), Some("M"));
+    }
+
+    /// instagrapi's own file (Python `json.dump(indent=4)`): the token is rebuilt with the
+    /// boolean kept and the keys in file order, so it is the one instagrapi sends.
+    #[test]
+    fn instagrapi_token_is_rebuilt_byte_exact() {
+        use base64::Engine as _;
+        let text = r#"{
+    "uuids": {"uuid": "u-3"},
+    "authorization_data": {
+        "sessionid": "9%3Aabc%3A1",
+        "ds_user_id": "9",
+        "should_use_header_over_cookies": true
+    }
+}"#;
+        let s = Session::parse(text).expect("valid");
+        let auth = s.authorization.expect("bearer");
+        let json = base64::engine::general_purpose::STANDARD
+            .decode(auth.strip_prefix("Bearer IGT:2:").expect("prefix"))
+            .expect("base64");
+        assert_eq!(
+            String::from_utf8(json).expect("utf8"),
+            r#"{"sessionid":"9%3Aabc%3A1","ds_user_id":"9","should_use_header_over_cookies":true}"#
+        );
+        assert_eq!(s.ds_user_id.as_deref(), Some("9"));
+    }
+
+    #[test]
+    fn stored_header_is_used_verbatim() {
+        let text = r#"{"uuids":{"uuid":"u-4"},"authorization_data":{"sessionid":"x"},
+            "authorization":"Bearer IGT:2:eyJzZXNzaW9uaWQiOiJ5In0="}"#;
+        let s = Session::parse(text).expect("valid");
+        assert_eq!(
+            s.authorization.as_deref(),
+            Some("Bearer IGT:2:eyJzZXNzaW9uaWQiOiJ5In0=")
+        );
+        assert!(Session::parse(r#"{"uuids":{"uuid":"u"},"authorization":"Basic x"}"#).is_err());
+        assert_eq!(
+            compact_json(" { \"a b\" : [ 1 , \"x\\\" y\" ] } "),
+            r#"{"a b":[1,"x\" y"]}"#
+        );
+    }
+
+    #[test]
+    fn unreadable_file_says_how_to_pass_it() {
+        let e = read_error(
+            Path::new("/etc/iglive/session.json"),
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        )
+        .to_string();
+        assert!(
+            e.contains("LoadCredential=session.json:/etc/iglive/session.json"),
+            "{e}"
+        );
     }
 
     #[test]

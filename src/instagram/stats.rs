@@ -1,5 +1,5 @@
 //! Request counters by endpoint and outcome, so metrics can show how close the session runs
-//! to Instagram's tolerance (reference §5 "Blocks from polling").
+//! to Instagram's tolerance (docs/instagram.md §5 "Blocks from polling").
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -1,4 +1,4 @@
-//! Typed views of the private-API responses the recorder reads (reference §2). Every field but
+//! Typed views of the private-API responses the recorder reads (docs/instagram.md §2). Every field but
 //! the ids is optional and decoded leniently (see `flex`), unknown fields are ignored, and
 //! comments keep their raw JSON so whatever Instagram adds later still reaches the chat log.
 
@@ -6,56 +6,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::flex;
-
-/// `broadcast_status` (reference §2). `interrupted` means the host's connection is struggling:
-/// the broadcast is still live and recording must go on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BroadcastStatus {
-    Active,
-    Interrupted,
-    Stopped,
-    HardStop,
-    PostLive,
-    /// A value this crate does not know yet, kept verbatim.
-    Other(String),
-}
-
-impl BroadcastStatus {
-    pub fn parse(s: &str) -> BroadcastStatus {
-        match s {
-            "active" => BroadcastStatus::Active,
-            "interrupted" => BroadcastStatus::Interrupted,
-            "stopped" => BroadcastStatus::Stopped,
-            "hard_stop" => BroadcastStatus::HardStop,
-            "post_live" => BroadcastStatus::PostLive,
-            other => BroadcastStatus::Other(other.to_string()),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            BroadcastStatus::Active => "active",
-            BroadcastStatus::Interrupted => "interrupted",
-            BroadcastStatus::Stopped => "stopped",
-            BroadcastStatus::HardStop => "hard_stop",
-            BroadcastStatus::PostLive => "post_live",
-            BroadcastStatus::Other(s) => s,
-        }
-    }
-
-    /// Live means "keep recording": `active` or `interrupted`, as PyInstaLive and
-    /// taengstagram decide (reference §2).
-    pub fn is_live(&self) -> bool {
-        matches!(self, BroadcastStatus::Active | BroadcastStatus::Interrupted)
-    }
-}
-
-impl<'de> Deserialize<'de> for BroadcastStatus {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(BroadcastStatus::parse(&s))
-    }
-}
+pub use crate::states::BroadcastStatus;
 
 fn opt_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BroadcastStatus>, D::Error> {
     Ok(flex::opt_string(d)?.map(|s| BroadcastStatus::parse(&s)))
@@ -78,6 +29,12 @@ pub struct User {
     pub profile_pic_url: Option<String>,
     #[serde(default, deserialize_with = "flex::opt_object")]
     pub friendship_status: Option<FriendshipStatus>,
+}
+
+/// `users/{pk}/info/` and `users/{username}/usernameinfo/`: `{"user": {…}, "status": "ok"}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserInfo {
+    pub user: User,
 }
 
 /// The viewer's relation to a user; `following` tells whether the reels tray can show them.
@@ -163,7 +120,7 @@ impl Broadcast {
     }
 
     /// Whether the broadcast is live now. A story-feed `broadcast` without a status is taken
-    /// as live: the feed only carries one while the user is live (reference §2).
+    /// as live: the feed only carries one while the user is live (docs/instagram.md §2).
     pub fn is_live(&self) -> bool {
         self.broadcast_status
             .as_ref()
@@ -172,7 +129,7 @@ impl Broadcast {
     }
 
     /// The live MPD to record: `dash_abr_playback_url` when present (instarec), otherwise
-    /// `dash_playback_url` (reference §2 "Playback URLs").
+    /// `dash_playback_url` (docs/instagram.md §2 "Playback URLs").
     pub fn mpd_url(&self) -> Option<&str> {
         self.dash_abr_playback_url
             .as_deref()
@@ -264,7 +221,7 @@ struct CommentFields {
 }
 
 /// One chat comment. `created_at` is the timestamp to trust; `created_at_utc` was once 8 h
-/// off and is not exposed (reference §2 "Comment object"). `raw` is the comment as received.
+/// off and is not exposed (docs/instagram.md §2 "Comment object"). `raw` is the comment as received.
 #[derive(Debug, Clone)]
 pub struct Comment {
     pub pk: String,
@@ -322,7 +279,7 @@ pub struct CommentsPage {
 }
 
 impl CommentsPage {
-    /// The next `last_comment_ts` cursor: the newest `created_at` seen (reference §2: key the
+    /// The next `last_comment_ts` cursor: the newest `created_at` seen (docs/instagram.md §2: key the
     /// cursor on `created_at`, not `created_at_utc`).
     pub fn newest_created_at(&self) -> Option<f64> {
         self.comments

@@ -147,7 +147,7 @@ fn is_public(path: &str) -> bool {
             | "/live"
             | "/search"
             | "/accounts"
-            | "/sessions"
+            | "/pool"
             | "/system"
             | "/favicon.ico"
     ) || path.starts_with("/assets/")

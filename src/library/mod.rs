@@ -6,17 +6,16 @@
 //!   external assets, every data value rendered with `textContent`.
 //! - `/api/v1/…` (`api`): the REST API, one envelope for every answer (`envelope`), opaque
 //!   cursors (`cursor`), `fields=` (`fields`), Range-served media by id only (`media`),
-//!   server-sent events for the live page (`live`), config edits for the watch list
-//!   (`config_edit`).
+//!   server-sent events for the live page (`live`); the watch list is edited with
+//!   `crate::config::{add_account, remove_account}`.
 //! - `/openapi.json` and `/docs` (`openapi`), `/build`, `/deps` (`system`).
 //! - Access (`auth`): loopback and token-free by default, a token for anything else.
 //!
 //! Layer: beside `status` (which mounts it), above `recording`; it reads `store`, the
-//! recording `Registry`, the watch list, the client's session health, `config` and `output`.
+//! recording `Registry`, the watch list, the session pool's health, `config` and `output`.
 
 mod api;
 mod auth;
-mod config_edit;
 mod cursor;
 mod envelope;
 mod fields;
@@ -40,13 +39,12 @@ use rusqlite::Connection;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::instagram::Client;
+use crate::pool::Pool;
 use crate::recording::Registry;
 use crate::store::{Store, StoreError};
 use crate::watch::Accounts;
 
 pub use auth::{Token, TokenError};
-pub use config_edit::{add_account, remove_account, ConfigEditError};
 pub use envelope::ApiError;
 
 /// Read connections kept open between requests.
@@ -71,7 +69,8 @@ pub enum LibraryError {
 pub struct DaemonParts {
     pub registry: Registry,
     pub accounts: Accounts,
-    pub client: Client,
+    /// The sessions every API request goes through.
+    pub pool: Pool,
 }
 
 struct Inner {

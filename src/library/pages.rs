@@ -86,7 +86,7 @@ const NAV: [(Page, &str); 7] = [
     (Page::Live, "/live"),
     (Page::Search, "/search"),
     (Page::Accounts, "/accounts"),
-    (Page::Sessions, "/sessions"),
+    (Page::Sessions, "/pool"),
     (Page::System, "/system"),
     (Page::Docs, "/docs"),
 ];
@@ -227,7 +227,7 @@ const ACCOUNTS: &str = r#"<h1>Accounts</h1>
 <p id="mode" class="hint"></p>"#;
 
 const SESSIONS: &str = r#"<h1>Sessions</h1>
-<p class="hint">The Instagram sessions iglive polls with. Today there is one, from <code>instagram.session_file</code>; a pool of sessions will be listed here.</p>
+<p class="hint">The Instagram sessions iglive polls with: the <code>[[sessions]]</code> of the config, or the one <code>instagram.session_file</code>. The full figures (budgets, requests, push) are at <a href="/sessions">/sessions</a>.</p>
 <div class="table-wrap">
 <table id="sessions" class="list">
 <caption class="visually-hidden">Sessions</caption>
@@ -295,7 +295,8 @@ pub fn router() -> Router {
         .route("/live", get(|| async { html(Page::Live) }))
         .route("/search", get(|| async { html(Page::Search) }))
         .route("/accounts", get(|| async { html(Page::Accounts) }))
-        .route("/sessions", get(|| async { html(Page::Sessions) }))
+        // `/sessions` is the status endpoint's JSON; the page of the pool is `/pool`.
+        .route("/pool", get(|| async { html(Page::Sessions) }))
         .route("/system", get(|| async { html(Page::System) }))
         .route("/docs", get(|| async { html(Page::Docs) }))
         .route(

@@ -1,9 +1,9 @@
 //! One supervised ffmpeg process: its events reach async code through a channel, so a
 //! caller can put a deadline on silence, stop it gracefully (`q`) or kill it.
 //!
-//! ffmpeg-sidecar is synchronous (reference §7): its event iterator blocks on ffmpeg's
+//! ffmpeg-sidecar is synchronous (docs/instagram.md §7): its event iterator blocks on ffmpeg's
 //! stderr, so it runs on its own thread and never on an async worker. A hung ffmpeg is a
-//! known failure of peers (ihmily/DouyinLiveRecorder#1067, reference §5), hence the
+//! known failure of peers (ihmily/DouyinLiveRecorder#1067, docs/instagram.md §5), hence the
 //! watchdogs in the callers.
 
 use std::ffi::OsString;
@@ -14,6 +14,7 @@ use ffmpeg_sidecar::command::FfmpegCommand;
 use ffmpeg_sidecar::event::{FfmpegEvent, LogLevel};
 use tokio::sync::mpsc;
 
+use super::error::ToolError;
 use super::tools;
 
 /// What the caller learns from ffmpeg while it runs.
@@ -37,16 +38,15 @@ pub struct FfmpegRun {
 
 impl FfmpegRun {
     /// Starts `ffmpeg -hide_banner <args>`.
-    pub fn spawn(args: &[OsString]) -> Result<FfmpegRun, String> {
+    pub fn spawn(args: &[OsString]) -> Result<FfmpegRun, ToolError> {
         let path = tools::ffmpeg_path();
         let mut cmd = FfmpegCommand::new_with_path(&path);
         cmd.hide_banner().args(args);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
-        let iter = child
-            .iter()
-            .map_err(|e| format!("cannot read ffmpeg's output: {e}"))?;
+        let mut child = cmd.spawn().map_err(|source| ToolError::Missing {
+            tool: path.clone(),
+            source,
+        })?;
+        let iter = child.iter().map_err(|e| ToolError::Output(e.to_string()))?;
         let (tx, rx) = mpsc::channel(256);
         std::thread::Builder::new()
             .name("ffmpeg-events".into())
@@ -66,7 +66,7 @@ impl FfmpegRun {
                     }
                 }
             })
-            .map_err(|e| format!("cannot start the ffmpeg reader thread: {e}"))?;
+            .map_err(ToolError::Thread)?;
         Ok(FfmpegRun {
             child: Arc::new(Mutex::new(child)),
             events: rx,
@@ -100,18 +100,18 @@ impl FfmpegRun {
     }
 
     /// Waits for the exit; true on success.
-    pub async fn wait(self) -> Result<bool, String> {
+    pub async fn wait(self) -> Result<bool, ToolError> {
         let child = self.child.clone();
         tokio::task::spawn_blocking(move || {
             let mut c = child
                 .lock()
-                .map_err(|_| "ffmpeg handle poisoned".to_string())?;
+                .map_err(|_| ToolError::Wait("ffmpeg handle poisoned".into()))?;
             c.wait()
                 .map(|s| s.success())
-                .map_err(|e| format!("waiting for ffmpeg: {e}"))
+                .map_err(|e| ToolError::Wait(e.to_string()))
         })
         .await
-        .map_err(|e| format!("ffmpeg wait task: {e}"))?
+        .map_err(|e| ToolError::Wait(format!("wait task: {e}")))?
     }
 
     /// The last error lines joined, or a generic message.

@@ -13,12 +13,15 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::dash::capture::{AUDIO, VIDEO};
-use crate::dash::SegmentStore;
+use crate::dash::{SegmentStore, AUDIO, VIDEO};
 
-use super::ffmpeg_engine::PART_PREFIX;
+use super::error::{MuxFailure, VerifyFailure};
 use super::ffmpeg_run::{Event, FfmpegRun};
 use super::probe::{probe, Probe};
+
+/// Part files of the ffmpeg capture engine: `ffmpeg-0001.ts`, `ffmpeg-0002.ts`, … (MPEG-TS,
+/// which a killed ffmpeg leaves playable); they are concatenated in name order.
+pub const FFMPEG_PART_PREFIX: &str = "ffmpeg-";
 
 /// Metadata tags written into the video.
 #[derive(Debug, Clone, Default)]
@@ -48,10 +51,13 @@ pub enum FinalizeError {
     NothingCaptured(PathBuf),
     #[error("segment store: {0}")]
     Store(String),
-    #[error("muxing {output} failed twice: {reason}")]
-    Mux { output: PathBuf, reason: String },
-    #[error("{output} failed verification: {reason}")]
-    Verify { output: PathBuf, reason: String },
+    #[error("muxing {} failed twice: {reason}", output.display())]
+    Mux { output: PathBuf, reason: MuxFailure },
+    #[error("{} failed verification: {reason}", output.display())]
+    Verify {
+        output: PathBuf,
+        reason: VerifyFailure,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -75,6 +81,22 @@ struct Job {
     expect: Option<(f64, f64)>,
 }
 
+/// Where verified inputs are moved before they are deleted: one atomic rename marks the
+/// outputs as complete, so a crash during the deletion cannot leave a half-deleted store that
+/// a later run would mux into a worse video.
+fn retired(segments_dir: &Path) -> PathBuf {
+    let mut name = segments_dir.as_os_str().to_os_string();
+    name.push(".done");
+    PathBuf::from(name)
+}
+
+/// Whether a folder's capture was already muxed and verified (its segments retired or gone
+/// beside the video): nothing more should be captured into it, and a re-run only reports.
+pub fn is_finalized(segments_dir: &Path, out_dir: &Path) -> bool {
+    retired(segments_dir).exists()
+        || (!segments_dir.exists() && out_dir.join(output_name(1)).is_file())
+}
+
 /// Assembles, muxes and verifies the capture in `segments_dir` into `out_dir`.
 pub async fn finalize_capture(
     segments_dir: &Path,
@@ -82,6 +104,13 @@ pub async fn finalize_capture(
     tags: &MuxTags,
     keep_segments: bool,
 ) -> Result<FinalizeReport, FinalizeError> {
+    if retired(segments_dir).exists() {
+        // An earlier run verified its outputs and was stopped while deleting the inputs;
+        // whatever was captured since (a catch-up) is not part of them.
+        remove_quietly(&retired(segments_dir));
+        remove_quietly(segments_dir);
+        return already_done(segments_dir, out_dir).await;
+    }
     if !segments_dir.is_dir() {
         // A re-run after a finalize that verified and removed the segments.
         return already_done(segments_dir, out_dir).await;
@@ -93,6 +122,11 @@ pub async fn finalize_capture(
             .map_err(|e| FinalizeError::Other(format!("finalize task: {e}")))??
     };
     if jobs.is_empty() {
+        // An empty store beside a verified video: an earlier run finished the mux and removed
+        // the segments, then a catch-up capture found nothing more to fetch.
+        if out_dir.join(output_name(1)).is_file() {
+            return already_done(segments_dir, out_dir).await;
+        }
         return Err(FinalizeError::NothingCaptured(segments_dir.to_path_buf()));
     }
     std::fs::create_dir_all(out_dir)
@@ -107,17 +141,35 @@ pub async fn finalize_capture(
     }
     // Every output is verified: the inputs may go (thousands of files: off the runtime).
     let dir = segments_dir.to_path_buf();
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_dir_all(dir.join(ASSEMBLED));
-        let _ = std::fs::remove_file(dir.join("concat.txt"));
+    let cleaned = tokio::task::spawn_blocking(move || {
+        remove_quietly(&dir.join(ASSEMBLED));
+        remove_quietly(&dir.join("concat.txt"));
         if !keep_segments {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!("cannot remove {}: {e}", dir.display());
+            match std::fs::rename(&dir, retired(&dir)) {
+                Ok(()) => remove_quietly(&retired(&dir)),
+                Err(e) => tracing::warn!(error = %e, "cannot retire {}", dir.display()),
             }
         }
     })
     .await;
+    if let Err(e) = cleaned {
+        tracing::warn!(error = %e, "the clean-up task failed");
+    }
     Ok(report)
+}
+
+/// Removes a file or a folder tree; what cannot be removed is only worth a warning.
+fn remove_quietly(path: &Path) {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    if let Err(e) = removed {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(error = %e, "cannot remove {}", path.display());
+        }
+    }
 }
 
 /// The report of outputs that already exist (segments gone after an earlier success).
@@ -133,9 +185,9 @@ async fn already_done(
         }
         let p = probe(&path, PROBE_TIMEOUT)
             .await
-            .map_err(|reason| FinalizeError::Verify {
+            .map_err(|e| FinalizeError::Verify {
                 output: path.clone(),
-                reason,
+                reason: e.into(),
             })?;
         report.duration_s += p.duration_s;
         report.streams = report.streams.max(p.streams());
@@ -183,7 +235,7 @@ fn plan_native(segments_dir: &Path, out_dir: &Path) -> Result<Vec<Job>, Finalize
             continue;
         };
         // The audio part holding most of this video part's `t` values (audio and video
-        // share `t`, reference §3).
+        // share `t`, docs/instagram.md §3).
         let audio_part = store
             .parts(AUDIO)
             .into_iter()
@@ -241,7 +293,7 @@ fn plan_ffmpeg(segments_dir: &Path, out_dir: &Path, n: u32) -> Result<Option<Job
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(PART_PREFIX) && n.ends_with(".ts"))
+                .is_some_and(|n| n.starts_with(FFMPEG_PART_PREFIX) && n.ends_with(".ts"))
                 && std::fs::metadata(p).is_ok_and(|m| m.len() > 0)
         })
         .collect();
@@ -271,23 +323,19 @@ fn plan_ffmpeg(segments_dir: &Path, out_dir: &Path, n: u32) -> Result<Option<Job
 /// Muxes `job` (one retry), verifies the result and moves it into place.
 async fn mux_verified(job: &Job, tags: &MuxTags) -> Result<Probe, FinalizeError> {
     let tmp = job.output.with_extension("mp4.partial");
-    let mut reason = String::new();
+    let mut reason = None;
     for attempt in 0..2 {
-        if attempt > 0 {
-            tracing::warn!(
-                "muxing {} failed ({reason}); retrying once",
-                job.output.display()
-            );
+        if let Some(r) = reason.as_ref().filter(|_| attempt > 0) {
+            tracing::warn!(reason = %r, "muxing {} failed; retrying once", job.output.display());
         }
-        match mux(job, tags, &tmp).await {
-            Ok(()) => {}
-            Err(e) => {
-                reason = e;
-                let _ = std::fs::remove_file(&tmp);
-                continue;
-            }
+        if let Err(e) = mux(job, tags, &tmp).await {
+            reason = Some(e);
+            remove_partial(&tmp);
+            continue;
         }
-        let p = probe(&tmp, PROBE_TIMEOUT).await;
+        let p = probe(&tmp, PROBE_TIMEOUT)
+            .await
+            .map_err(VerifyFailure::from);
         match p.and_then(|p| check(job, &p).map(|()| p)) {
             Ok(p) => {
                 std::fs::rename(&tmp, &job.output).map_err(|e| {
@@ -296,7 +344,7 @@ async fn mux_verified(job: &Job, tags: &MuxTags) -> Result<Probe, FinalizeError>
                 return Ok(p);
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
+                remove_partial(&tmp);
                 return Err(FinalizeError::Verify {
                     output: job.output.clone(),
                     reason: e,
@@ -306,30 +354,42 @@ async fn mux_verified(job: &Job, tags: &MuxTags) -> Result<Probe, FinalizeError>
     }
     Err(FinalizeError::Mux {
         output: job.output.clone(),
-        reason,
+        reason: reason.unwrap_or(MuxFailure::Exited("no attempt was made".into())),
     })
 }
 
+/// A failed attempt's output is not worth keeping; it may not even exist.
+fn remove_partial(tmp: &Path) {
+    if let Err(e) = std::fs::remove_file(tmp) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(error = %e, "cannot remove {}", tmp.display());
+        }
+    }
+}
+
 /// Both streams present and the duration matches the captured timeline.
-fn check(job: &Job, p: &Probe) -> Result<(), String> {
+fn check(job: &Job, p: &Probe) -> Result<(), VerifyFailure> {
     if p.video_streams == 0 {
-        return Err("no video stream".into());
+        return Err(VerifyFailure::NoVideo);
     }
     if job.has_audio && p.audio_streams == 0 {
-        return Err("no audio stream".into());
+        return Err(VerifyFailure::NoAudio);
     }
     match job.expect {
-        Some((want, tol)) if (p.duration_s - want).abs() > tol => Err(format!(
-            "duration {:.2} s, the captured timeline is {want:.2} s (±{tol:.1})",
-            p.duration_s
-        )),
-        None if p.duration_s <= 0.0 => Err("empty output".into()),
+        Some((want, tolerance)) if (p.duration_s - want).abs() > tolerance => {
+            Err(VerifyFailure::Duration {
+                got: p.duration_s,
+                want,
+                tolerance,
+            })
+        }
+        None if p.duration_s <= 0.0 => Err(VerifyFailure::Empty),
         _ => Ok(()),
     }
 }
 
 /// One ffmpeg run with a watchdog on silence.
-async fn mux(job: &Job, tags: &MuxTags, tmp: &Path) -> Result<(), String> {
+async fn mux(job: &Job, tags: &MuxTags, tmp: &Path) -> Result<(), MuxFailure> {
     let mut args: Vec<OsString> = vec!["-y".into()];
     if job.concat {
         args.extend(["-f", "concat", "-safe", "0"].map(OsString::from));
@@ -366,16 +426,16 @@ async fn mux(job: &Job, tags: &MuxTags, tmp: &Path) -> Result<(), String> {
             Ok(None) => break,
             Err(_) => {
                 run.kill();
-                let _ = run.wait().await;
-                return Err(format!(
-                    "ffmpeg printed nothing for {SILENCE_TIMEOUT:?}; killed"
-                ));
+                if let Err(e) = run.wait().await {
+                    tracing::warn!(error = %e, "the killed ffmpeg could not be reaped");
+                }
+                return Err(MuxFailure::Silent(SILENCE_TIMEOUT));
             }
         }
     }
     let summary = run.error_summary();
     match run.wait().await? {
         true => Ok(()),
-        false => Err(summary),
+        false => Err(MuxFailure::Exited(summary)),
     }
 }

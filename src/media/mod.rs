@@ -1,8 +1,11 @@
 //! ffmpeg and ffprobe: the system binaries iglive muxes and verifies with. They are a documented
 //! prerequisite (`scripts/ensure-ffmpeg`); iglive never downloads them.
 
-pub mod ffmpeg_engine;
-pub mod ffmpeg_run;
-pub mod finalize;
-pub mod probe;
-pub mod tools;
+mod error;
+pub(crate) mod ffmpeg_run;
+pub(crate) mod finalize;
+pub(crate) mod probe;
+pub(crate) mod tools;
+
+pub use error::ToolError;
+pub use finalize::FFMPEG_PART_PREFIX;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::error::ToolError;
 use super::tools;
 
 /// The facts a verification needs.
@@ -40,7 +41,7 @@ struct Format {
 }
 
 /// `ffprobe -of json -show_format -show_streams`, bounded by `timeout`.
-pub async fn probe(path: &Path, timeout: Duration) -> Result<Probe, String> {
+pub async fn probe(path: &Path, timeout: Duration) -> Result<Probe, ToolError> {
     let ffprobe = tools::ffprobe_path();
     let mut cmd = tokio::process::Command::new(&ffprobe);
     cmd.args([
@@ -56,18 +57,26 @@ pub async fn probe(path: &Path, timeout: Duration) -> Result<Probe, String> {
     .kill_on_drop(true);
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
-        .map_err(|_| format!("ffprobe on {} took over {timeout:?}", path.display()))?
-        .map_err(|e| format!("cannot run {}: {e}", ffprobe.display()))?;
+        .map_err(|_| ToolError::ProbeTimeout {
+            path: path.to_path_buf(),
+            timeout,
+        })?
+        .map_err(|source| ToolError::Missing {
+            tool: ffprobe.clone(),
+            source,
+        })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "ffprobe rejects {}: {}",
-            path.display(),
-            err.trim().chars().take(300).collect::<String>()
-        ));
+        return Err(ToolError::ProbeRejected {
+            path: path.to_path_buf(),
+            stderr: err.trim().chars().take(300).collect(),
+        });
     }
-    let parsed: Out = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("ffprobe output for {}: {e}", path.display()))?;
+    let parsed: Out =
+        serde_json::from_slice(&out.stdout).map_err(|source| ToolError::ProbeOutput {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let mut p = Probe::default();
     for s in &parsed.streams {
         match s.codec_type.as_deref() {

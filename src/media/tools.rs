@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use super::error::ToolError;
+
 /// The ffmpeg binary: `$IGLIVE_FFMPEG`, else `ffmpeg` on `PATH`.
 pub fn ffmpeg_path() -> PathBuf {
     std::env::var_os("IGLIVE_FFMPEG")
@@ -18,23 +20,20 @@ pub fn ffprobe_path() -> PathBuf {
 }
 
 /// The first line of `<tool> -version`, e.g. `ffmpeg version 5.1.6-0+deb12u1 …`.
-pub fn version(tool: &std::path::Path) -> Result<String, String> {
+pub fn version(tool: &std::path::Path) -> Result<String, ToolError> {
     let out = Command::new(tool)
         .arg("-hide_banner")
         .arg("-version")
         .output()
-        .map_err(|e| {
-            format!(
-                "{}: cannot run it: {e} (install ffmpeg, e.g. `sudo apt-get install ffmpeg` or scripts/ensure-ffmpeg)",
-                tool.display()
-            )
+        .map_err(|source| ToolError::Missing {
+            tool: tool.to_path_buf(),
+            source,
         })?;
     if !out.status.success() {
-        return Err(format!(
-            "{}: `-version` failed ({})",
-            tool.display(),
-            out.status
-        ));
+        return Err(ToolError::VersionFailed {
+            tool: tool.to_path_buf(),
+            status: out.status,
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()

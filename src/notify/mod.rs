@@ -3,9 +3,9 @@
 //! bounded in number and in time, so a failing or hanging hook is logged and never blocks or
 //! breaks a recording.
 
-pub mod command;
-pub mod payload;
-pub mod webhook;
+pub(crate) mod command;
+pub(crate) mod payload;
+pub(crate) mod webhook;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{NotifyConfig, NotifyEvent};
 use crate::output::RecordingFacts;
+use crate::pool::SessionState;
 use crate::recording::RecorderEvent;
 use crate::store::Store;
 use crate::watch::LiveEvent;
@@ -76,7 +77,7 @@ impl Notifier {
     /// Delivers `n` to every hook that wants it, in the background.
     pub fn notify(&self, n: Notification) {
         let hooks = self.hooks_for(n.event);
-        if hooks.is_empty() || self.repeated_session_expiry(n.event) {
+        if hooks.is_empty() || self.repeated_session_expiry(&n) {
             return;
         }
         let Ok(permit) = self.inner.slots.clone().try_acquire_owned() else {
@@ -99,8 +100,10 @@ impl Notifier {
         });
     }
 
-    fn repeated_session_expiry(&self, event: NotifyEvent) -> bool {
-        if event != NotifyEvent::SessionExpired {
+    /// A burst of refusals without a named session (each poller reporting the same one) is
+    /// one event per quiet period; the pool's per-session changes are already reported once.
+    fn repeated_session_expiry(&self, n: &Notification) -> bool {
+        if n.event != NotifyEvent::SessionExpired || n.session.is_some() {
             return false;
         }
         let Ok(mut last) = self.inner.last_session_expired.lock() else {
@@ -120,6 +123,22 @@ impl Notifier {
         n.broadcast_id = Some(ev.broadcast.id.clone());
         n.user_id = Some(ev.user_id.clone());
         n.username = ev.username.clone();
+        self.notify(n);
+    }
+
+    /// `session_expired` / `session_challenged` when a session of the pool is taken out (each
+    /// change is reported once by the pool's monitor).
+    pub fn session_state(&self, session: &str, state: &SessionState) {
+        let (event, evidence) = match state {
+            SessionState::Expired { evidence } => (NotifyEvent::SessionExpired, evidence),
+            SessionState::Challenged { evidence, .. } => (NotifyEvent::SessionChallenged, evidence),
+            SessionState::Ok | SessionState::Throttled { .. } => return,
+        };
+        let n = Notification {
+            session: Some(session.to_string()),
+            message: Some(evidence.clone()),
+            ..Notification::new(event)
+        };
         self.notify(n);
     }
 

@@ -24,6 +24,8 @@ pub struct Notification {
     pub folder: Option<PathBuf>,
     /// A sentence for people: why a recording ended or failed, why the session expired.
     pub message: Option<String>,
+    /// The session of the pool the event is about (`session_expired`, `session_challenged`).
+    pub session: Option<String>,
     /// The recording's `broadcast.json` document, when the database has it.
     pub recording: Option<serde_json::Value>,
 }
@@ -38,6 +40,7 @@ impl Notification {
             username: None,
             folder: None,
             message: None,
+            session: None,
             recording: None,
         }
     }
@@ -66,6 +69,7 @@ impl Notification {
             "folder": self.folder.as_ref().map(|f| f.display().to_string()),
             "video": self.video().map(|v| v.display().to_string()),
             "message": self.message,
+            "session": self.session,
             "recording": self.recording,
         })
     }
@@ -100,6 +104,7 @@ impl Notification {
                 clean(self.video().map(|v| v.display().to_string())),
             ),
             ("IGLIVE_MESSAGE", clean(self.message.clone())),
+            ("IGLIVE_SESSION", clean(self.session.clone())),
             ("IGLIVE_STATE", clean(recording("/recording/state"))),
             ("IGLIVE_DURATION_S", clean(recording("/duration_s"))),
             ("IGLIVE_COMMENTS", clean(recording("/engagement/comments"))),
@@ -121,6 +126,7 @@ mod tests {
             username: Some("a;b $(x)\0".into()),
             folder: Some(PathBuf::from("/r/a/2023_1789")),
             message: Some("done".into()),
+            session: None,
             recording: Some(
                 json!({"recording": {"state": "finished", "video": "video.mp4"},
                                    "duration_s": 12.5, "engagement": {"comments": 3}}),

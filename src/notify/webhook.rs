@@ -1,10 +1,12 @@
-//! Webhook delivery: one JSON POST per event, retried with doubling backoff when the receiver
+//! Webhook delivery: one JSON POST per event, retried with jittered backoff when the receiver
 //! is down or overloaded. Every attempt is bounded by the hook's timeout, so a receiver that
 //! hangs costs at most `(retries + 1) × timeout` plus the backoff, in a task of its own.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
+
+use crate::backoff::Backoff;
 
 /// The longest pause between two attempts, whatever the configured backoff.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -35,12 +37,11 @@ pub async fn deliver(
     retries: u32,
     backoff: Duration,
 ) -> Result<u32, WebhookError> {
-    let mut pause = backoff;
+    let mut pause = Backoff::new(backoff, MAX_BACKOFF);
     let mut last = String::new();
     for attempt in 0..=retries {
         if attempt > 0 {
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_BACKOFF);
+            tokio::time::sleep(pause.next_delay()).await;
         }
         let sent = http
             .post(url.clone())

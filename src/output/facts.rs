@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::store::query::{self, CommentExport};
-use crate::store::StoreError;
+use crate::store::{RecordingState, StoreError};
 
 /// One point of a time series, at `offset_s` seconds into the video.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -31,7 +31,7 @@ pub struct RecordingFacts {
     pub ended_at: Option<f64>,
     pub final_status: Option<String>,
     pub end_reason: Option<String>,
-    pub state: String,
+    pub state: RecordingState,
     pub error: Option<String>,
     pub folder: Option<String>,
     pub video: Option<String>,
@@ -46,6 +46,8 @@ pub struct RecordingFacts {
     pub quality: Option<String>,
     pub cut_by_shutdown: bool,
     pub cover_frame_url: Option<String>,
+    /// The live manifest's URL, for a catch-up capture.
+    pub dash_url: Option<String>,
     /// Comments in time order, each with its offset into the video filled in.
     pub comments: Vec<CommentExport>,
     pub viewers: Vec<Point>,
@@ -55,6 +57,18 @@ pub struct RecordingFacts {
     pub status_history: Vec<(f64, String)>,
 }
 
+/// The columns `RecordingFacts::load` reads, in order.
+const FACTS_SQL: &str = "
+    SELECT b.user_id, coalesce(b.username, a.username), a.full_name, a.is_verified, a.label,
+           b.published_time, b.detected_at, b.ended_at, b.status, b.end_reason, b.raw_json,
+           b.cover_frame_url, r.state, r.error, r.folder, r.video, r.duration_s,
+           r.segments_expected, r.segments_captured, r.segments_missing, r.missing_ranges,
+           r.bytes_captured, r.first_segment_t, r.rewind_used, r.quality, r.cut_by_shutdown,
+           r.started_at, b.dash_url
+    FROM recordings r JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
+    LEFT JOIN accounts a ON a.user_id = b.user_id
+    WHERE r.broadcast_id = ?1";
+
 impl RecordingFacts {
     /// Loads one recording; `None` when the database has no recording for that broadcast.
     pub fn load(
@@ -62,146 +76,110 @@ impl RecordingFacts {
         broadcast_id: &str,
     ) -> Result<Option<RecordingFacts>, StoreError> {
         let row = conn
-            .query_row(
-                "SELECT b.user_id, coalesce(b.username, a.username), a.full_name, a.is_verified, a.label,
-                        b.published_time, b.detected_at, b.ended_at, b.status, b.end_reason, b.raw_json,
-                        b.cover_frame_url, r.state, r.error, r.folder, r.video, r.duration_s,
-                        r.segments_expected, r.segments_captured, r.segments_missing, r.missing_ranges,
-                        r.bytes_captured, r.first_segment_t, r.rewind_used, r.quality, r.cut_by_shutdown,
-                        r.started_at
-                 FROM recordings r JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
-                 LEFT JOIN accounts a ON a.user_id = b.user_id
-                 WHERE r.broadcast_id = ?1",
-                params![broadcast_id],
-                |r| {
-                    let raw: Option<String> = r.get(10)?;
-                    let missing: Option<String> = r.get(20)?;
-                    let published: Option<f64> = r.get(5)?;
-                    let started: Option<f64> = r.get(26)?;
-                    Ok((
-                        RecordingFacts {
-                            broadcast_id: broadcast_id.to_string(),
-                            user_id: r.get(0)?,
-                            username: r.get(1)?,
-                            full_name: r.get(2)?,
-                            is_verified: r.get(3)?,
-                            label: r.get(4)?,
-                            published_time: published.or(started),
-                            detected_at: r.get(6)?,
-                            ended_at: r.get(7)?,
-                            final_status: r.get(8)?,
-                            end_reason: r.get(9)?,
-                            cover_frame_url: r.get(11)?,
-                            state: r.get(12)?,
-                            error: r.get(13)?,
-                            folder: r.get(14)?,
-                            video: r.get(15)?,
-                            duration_s: r.get(16)?,
-                            segments_expected: r.get(17)?,
-                            segments_captured: r.get(18)?,
-                            segments_missing: r.get(19)?,
-                            missing_ranges: missing
-                                .and_then(|m| serde_json::from_str(&m).ok())
-                                .unwrap_or_else(|| json!([])),
-                            bytes_captured: r.get(21)?,
-                            first_segment_t: r.get(22)?,
-                            rewind_used: r.get(23)?,
-                            quality: r.get(24)?,
-                            cut_by_shutdown: r.get(25)?,
-                            ..Default::default()
-                        },
-                        raw,
-                    ))
-                },
-            )
+            .query_row(FACTS_SQL, params![broadcast_id], |r| {
+                Ok((RecordingFacts::from_row(broadcast_id, r)?, r.get(10)?))
+            })
             .optional()?;
         let Some((mut facts, raw)) = row else {
             return Ok(None);
         };
+        let raw: Option<String> = raw;
         if let Some(raw) = raw.and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok()) {
-            if let Some(c) = raw.get("cobroadcasters").and_then(|c| c.as_array()) {
-                facts.cobroadcasters = c.clone();
-            }
-            facts.broadcast_message = raw
-                .get("broadcast_message")
-                .and_then(|m| m.as_str())
-                .filter(|m| !m.is_empty())
-                .map(str::to_string);
-            let owner = raw.get("broadcast_owner");
-            if facts.full_name.is_none() {
-                facts.full_name = owner
-                    .and_then(|o| o.get("full_name"))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string);
-            }
-            if facts.is_verified.is_none() {
-                facts.is_verified = owner
-                    .and_then(|o| o.get("is_verified"))
-                    .and_then(|v| v.as_bool());
-            }
+            facts.apply_broadcast_object(&raw);
         }
-        let start = facts.published_time.unwrap_or(0.0);
+        facts.load_engagement(conn)?;
+        Ok(Some(facts))
+    }
+
+    fn from_row(broadcast_id: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingFacts> {
+        let missing: Option<String> = r.get(20)?;
+        let published: Option<f64> = r.get(5)?;
+        let started: Option<f64> = r.get(26)?;
+        Ok(RecordingFacts {
+            broadcast_id: broadcast_id.to_string(),
+            user_id: r.get(0)?,
+            username: r.get(1)?,
+            full_name: r.get(2)?,
+            is_verified: r.get(3)?,
+            label: r.get(4)?,
+            published_time: published.or(started),
+            detected_at: r.get(6)?,
+            ended_at: r.get(7)?,
+            final_status: r.get(8)?,
+            end_reason: r.get(9)?,
+            cover_frame_url: r.get(11)?,
+            state: r.get(12)?,
+            error: r.get(13)?,
+            folder: r.get(14)?,
+            video: r.get(15)?,
+            duration_s: r.get(16)?,
+            segments_expected: r.get(17)?,
+            segments_captured: r.get(18)?,
+            segments_missing: r.get(19)?,
+            missing_ranges: missing
+                .and_then(|m| serde_json::from_str(&m).ok())
+                .unwrap_or_else(|| json!([])),
+            bytes_captured: r.get(21)?,
+            first_segment_t: r.get(22)?,
+            rewind_used: r.get(23)?,
+            quality: r.get(24)?,
+            cut_by_shutdown: r.get(25)?,
+            dash_url: r.get(27)?,
+            ..Default::default()
+        })
+    }
+
+    /// What only the stored broadcast object says (co-broadcasters, the title), and the
+    /// owner's details when the accounts table has none.
+    fn apply_broadcast_object(&mut self, raw: &serde_json::Value) {
+        if let Some(c) = raw.get("cobroadcasters").and_then(|c| c.as_array()) {
+            self.cobroadcasters = c.clone();
+        }
+        self.broadcast_message = raw
+            .get("broadcast_message")
+            .and_then(|m| m.as_str())
+            .filter(|m| !m.is_empty())
+            .map(str::to_string);
+        let owner = raw.get("broadcast_owner");
+        if self.full_name.is_none() {
+            self.full_name = owner
+                .and_then(|o| o.get("full_name"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+        }
+        if self.is_verified.is_none() {
+            self.is_verified = owner
+                .and_then(|o| o.get("is_verified"))
+                .and_then(|v| v.as_bool());
+        }
+    }
+
+    /// Comments, viewers, likes and the status history, each with its offset into the video.
+    fn load_engagement(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let id = self.broadcast_id.clone();
+        let start = self.published_time.unwrap_or(0.0);
         let offset = |ts: f64, stored: Option<f64>| stored.unwrap_or(ts - start).max(0.0);
-        facts.comments = query::comments(conn, broadcast_id)?;
-        for c in &mut facts.comments {
+        self.comments = query::comments(conn, &id)?;
+        for c in &mut self.comments {
             c.offset_s = Some(offset(c.created_at, c.offset_s));
         }
-        let mut stmt = conn.prepare(
-            "SELECT ts, offset_s, viewer_count, total_unique_viewer_count FROM viewer_samples
-             WHERE broadcast_id = ?1 ORDER BY ts",
-        )?;
-        let mut unique: Option<i64> = None;
-        facts.viewers = stmt
-            .query_map(params![broadcast_id], |r| {
-                Ok((
-                    r.get::<_, f64>(0)?,
-                    r.get::<_, Option<f64>>(1)?,
-                    r.get::<_, Option<f64>>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                ))
-            })?
-            .filter_map(|r| r.ok())
-            .filter_map(|(ts, off, v, u)| {
-                if let Some(u) = u {
-                    unique = Some(unique.map_or(u, |m: i64| m.max(u)));
-                }
-                v.map(|value| Point {
-                    offset_s: offset(ts, off),
-                    value,
-                })
-            })
-            .collect();
-        facts.unique_viewers = unique;
+        let (viewers, unique) = viewer_points(conn, &id, &offset)?;
+        self.viewers = viewers;
+        self.unique_viewers = unique;
         // The replay's per-second series is denser and on the broadcast's own clock; the live
         // samples are the fallback when there is no replay.
-        let likes_from = |source: &str| -> Result<Vec<Point>, StoreError> {
-            let mut stmt = conn.prepare(
-                "SELECT ts, offset_s, likes FROM like_samples
-                 WHERE broadcast_id = ?1 AND source = ?2 AND likes IS NOT NULL ORDER BY ts",
-            )?;
-            let points = stmt
-                .query_map(params![broadcast_id, source], |r| {
-                    Ok(Point {
-                        offset_s: offset(r.get(0)?, r.get(1)?),
-                        value: r.get::<_, i64>(2)? as f64,
-                    })
-                })?
-                .filter_map(|r| r.ok())
-                .collect();
-            Ok(points)
-        };
-        facts.likes = likes_from("post_live")?;
-        if facts.likes.is_empty() {
-            facts.likes = likes_from("live")?;
+        self.likes = like_points(conn, &id, "post_live", &offset)?;
+        if self.likes.is_empty() {
+            self.likes = like_points(conn, &id, "live", &offset)?;
         }
         let mut stmt = conn.prepare(
             "SELECT at, status FROM broadcast_status WHERE broadcast_id = ?1 ORDER BY at, id",
         )?;
-        facts.status_history = stmt
-            .query_map(params![broadcast_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        self.status_history = stmt
+            .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .filter_map(|r| r.ok())
             .collect();
-        Ok(Some(facts))
+        Ok(())
     }
 
     pub fn peak_viewers(&self) -> Option<f64> {
@@ -270,6 +248,63 @@ impl RecordingFacts {
             },
         })
     }
+}
+
+/// Viewer counts as points, and the highest unique-viewer count seen.
+fn viewer_points(
+    conn: &Connection,
+    broadcast_id: &str,
+    offset: &dyn Fn(f64, Option<f64>) -> f64,
+) -> Result<(Vec<Point>, Option<i64>), StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT ts, offset_s, viewer_count, total_unique_viewer_count FROM viewer_samples
+         WHERE broadcast_id = ?1 ORDER BY ts",
+    )?;
+    let mut unique: Option<i64> = None;
+    let points = stmt
+        .query_map(params![broadcast_id], |r| {
+            Ok((
+                r.get::<_, f64>(0)?,
+                r.get::<_, Option<f64>>(1)?,
+                r.get::<_, Option<f64>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })?
+        .filter_map(|r| r.ok())
+        .filter_map(|(ts, off, v, u)| {
+            if let Some(u) = u {
+                unique = Some(unique.map_or(u, |m: i64| m.max(u)));
+            }
+            v.map(|value| Point {
+                offset_s: offset(ts, off),
+                value,
+            })
+        })
+        .collect();
+    Ok((points, unique))
+}
+
+/// Like counts from one source (`live` or `post_live`) as points.
+fn like_points(
+    conn: &Connection,
+    broadcast_id: &str,
+    source: &str,
+    offset: &dyn Fn(f64, Option<f64>) -> f64,
+) -> Result<Vec<Point>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT ts, offset_s, likes FROM like_samples
+         WHERE broadcast_id = ?1 AND source = ?2 AND likes IS NOT NULL ORDER BY ts",
+    )?;
+    let points = stmt
+        .query_map(params![broadcast_id, source], |r| {
+            Ok(Point {
+                offset_s: offset(r.get(0)?, r.get(1)?),
+                value: r.get::<_, i64>(2)? as f64,
+            })
+        })?
+        .filter_map(|r| r.ok())
+        .collect();
+    Ok(points)
 }
 
 /// RFC 3339 UTC time for a unix timestamp.

@@ -3,16 +3,16 @@
 //! self-contained replay page. Everything here is derived from the database, so a folder can
 //! be rewritten at any time (`iglive finalize`) without losing anything.
 
-pub mod chart;
-pub mod chat;
-pub mod facts;
-pub mod folder;
-pub mod page;
+pub(crate) mod chart;
+pub(crate) mod chat;
+pub(crate) mod facts;
+pub(crate) mod folder;
+pub(crate) mod page;
 
 use std::path::Path;
 
-pub use facts::RecordingFacts;
-pub use folder::{account_folder, folder_size, recording_folder, sanitize_component};
+pub use facts::{Point, RecordingFacts};
+pub use folder::{account_folder, folder_size, recording_folder};
 
 /// Names of the files in a recording folder (documented in the README).
 pub const VIDEO: &str = "video.mp4";

@@ -1,5 +1,5 @@
 //! Live chat. `get_comment` returns comments at or after `last_comment_ts`, newest first and
-//! capped per call (reference §2), so the cursor advances to the newest `created_at` seen
+//! capped per call (docs/instagram.md §2), so the cursor advances to the newest `created_at` seen
 //! (never `created_at_utc`), comments are de-duplicated by pk, and a full page is followed
 //! at once by another so a burst sharing one second is read completely.
 
@@ -10,6 +10,7 @@ use crate::instagram::types::Comment;
 use crate::store::{CommentRow, Write};
 
 use super::context::Ctx;
+use crate::pool::PollerClass;
 
 /// The persisted cursor's name in the `cursors` table.
 pub const CURSOR: &str = "last_comment_ts";
@@ -38,7 +39,6 @@ pub fn to_row(ctx: &Ctx, c: &Comment, kind: &str, source: &str) -> Option<Commen
 }
 
 pub async fn run(ctx: Ctx, interval: Duration, start_cursor: f64) {
-    let what = format!("comments of broadcast {}", ctx.broadcast_id);
     let mut cursor = start_cursor;
     // pk → created_at of comments at or after the cursor: the ones the next page repeats.
     let mut seen: HashMap<String, f64> = HashMap::new();
@@ -49,14 +49,17 @@ pub async fn run(ctx: Ctx, interval: Duration, start_cursor: f64) {
         let mut pages = 0;
         loop {
             pages += 1;
+            let Some(client) = ctx.client().await else {
+                return;
+            };
             let page = tokio::select! {
                 _ = ctx.cancel.cancelled() => return,
-                r = ctx.client.comments(&ctx.broadcast_id, cursor) => r,
+                r = client.comments(&ctx.broadcast_id, cursor) => r,
             };
             let page = match page {
                 Ok(p) => p,
                 Err(e) => {
-                    if !ctx.on_error(&what, &e).await {
+                    if !ctx.on_error("comments", &e).await {
                         return;
                     }
                     break;
@@ -71,29 +74,27 @@ pub async fn run(ctx: Ctx, interval: Duration, start_cursor: f64) {
                     Some(row) => {
                         seen.insert(row.pk.clone(), row.created_at);
                         fresh += 1;
-                        if ctx.writer.send(Write::Comment(row)).await.is_err() {
+                        if ctx.write(Write::Comment(row)).await.is_err() {
                             return;
                         }
                     }
-                    None => {
-                        tracing::warn!("{what}: skipped a comment without pk or time: {}", c.raw)
-                    }
+                    None => tracing::warn!(raw = %c.raw, "skipped a comment without pk or time"),
                 }
             }
-            if let Some(p) = &page.pinned_comment {
-                if let Some(row) = to_row(&ctx, p, "pinned", "live") {
-                    if seen.insert(row.pk.clone(), row.created_at).is_none() {
-                        let _ = ctx.writer.send(Write::Comment(row)).await;
-                    }
-                }
-            }
-            for s in &page.system_comments {
-                if let Ok(c) = serde_json::from_value::<Comment>(s.clone()) {
-                    if let Some(row) = to_row(&ctx, &c, "system", "live") {
-                        if seen.insert(row.pk.clone(), row.created_at).is_none() {
-                            let _ = ctx.writer.send(Write::Comment(row)).await;
-                        }
-                    }
+            let pinned = page
+                .pinned_comment
+                .iter()
+                .filter_map(|p| to_row(&ctx, p, "pinned", "live"));
+            let system = page
+                .system_comments
+                .iter()
+                .filter_map(|s| serde_json::from_value::<Comment>(s.clone()).ok())
+                .filter_map(|c| to_row(&ctx, &c, "system", "live"));
+            for row in pinned.chain(system).collect::<Vec<_>>() {
+                if seen.insert(row.pk.clone(), row.created_at).is_none()
+                    && ctx.write(Write::Comment(row)).await.is_err()
+                {
+                    return;
                 }
             }
             // A comment stamped absurdly far in the future must not push the cursor past every
@@ -109,14 +110,14 @@ pub async fn run(ctx: Ctx, interval: Duration, start_cursor: f64) {
             if advanced {
                 cursor = newest;
                 seen.retain(|_, t| *t >= cursor);
-                let _ = ctx
-                    .writer
-                    .send(Write::Cursor {
-                        broadcast_id: ctx.broadcast_id.clone(),
-                        name: CURSOR.into(),
-                        value: cursor.to_string(),
-                    })
-                    .await;
+                let saved = Write::Cursor {
+                    broadcast_id: ctx.broadcast_id.clone(),
+                    name: CURSOR.into(),
+                    value: cursor.to_string(),
+                };
+                if ctx.write(saved).await.is_err() {
+                    return;
+                }
             }
             // A page that brought something new and may have more behind it: read on now.
             largest_page = largest_page.max(page.comments.len());
@@ -124,12 +125,12 @@ pub async fn run(ctx: Ctx, interval: Duration, start_cursor: f64) {
             let more = page.has_more_comments.unwrap_or(false) || (fresh > 0 && full);
             if !(more && (advanced || fresh > 0)) || pages >= MAX_PAGES_PER_ROUND {
                 if more && !advanced && fresh == 0 {
-                    tracing::warn!("{what}: a full page did not move the cursor past {cursor}; comments sharing that exact time beyond one page cannot be read");
+                    tracing::warn!(cursor, "a full page did not move the cursor; comments sharing that exact time beyond one page cannot be read");
                 }
                 break;
             }
         }
-        if !ctx.pause(interval).await {
+        if !ctx.pause(interval, PollerClass::Critical).await {
             return;
         }
     }

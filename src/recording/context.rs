@@ -1,25 +1,29 @@
-//! What every task of one recording shares: which broadcast, the session's client, the single
-//! database writer, the intervals, and a channel back to the supervisor.
+//! What every task of one recording shares: which broadcast, its lease on the pool of sessions
+//! (which session its requests go through, and how much its intervals are stretched), the
+//! single database writer, and a channel back to the supervisor.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::instagram::{ApiError, Client};
-use crate::store::Writer;
+use crate::pool::{Lease, PollerClass};
+use crate::states::BroadcastStatus;
+use crate::store::{StoreError, Write, Writer};
 
-/// Something a task learned that the supervisor decides on (issue 7's end-of-broadcast
-/// decision is the supervisor's alone; tasks only report).
+/// Something a task learned that the supervisor decides on (the end-of-broadcast decision is
+/// the supervisor's alone; tasks only report).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Signal {
     /// The status a heartbeat or `info` reported (`active`, `interrupted`, `stopped`, …).
-    Status(String),
+    Status(BroadcastStatus),
     /// A live endpoint answered 404: the broadcast is over.
     Gone(String),
     /// The manifest carried Instagram's end signal.
     StreamEnded(String),
-    /// The session was refused; polling has stopped.
+    /// A session was refused; the pool moves the pollers to another one.
     SessionExpired(String),
 }
 
@@ -31,25 +35,50 @@ pub struct Ctx {
     /// Unix seconds of the broadcast's `published_time`: provisional origin of offsets until
     /// the capture knows where the video starts.
     pub published_time: f64,
-    pub client: Client,
+    /// Which session the requests go through; shared by the recording's pollers.
+    pub lease: Arc<Lease>,
     pub writer: Writer,
     pub signals: mpsc::Sender<Signal>,
     pub cancel: CancellationToken,
 }
 
 impl Ctx {
-    /// Sleeps for `interval` stretched by the session's slowdown; `false` when cancelled.
-    pub async fn pause(&self, interval: Duration) -> bool {
-        let slowdown = self.client.health().slowdown.clamp(1.0, 64.0);
+    /// The client for the next request: the lease's session, or another usable one; waits
+    /// while none is. `None` when cancelled.
+    pub async fn client(&self) -> Option<Client> {
+        self.lease.client(&self.cancel).await
+    }
+
+    /// Sleeps for `interval` stretched by the session's throttling slowdown or its budget
+    /// plan for `class`, whichever is larger; `false` when cancelled.
+    pub async fn pause(&self, interval: Duration, class: PollerClass) -> bool {
+        let slowdown = match self.lease.session().and_then(|s| self.lease.member(&s)) {
+            Some(m) => m.client.health().slowdown,
+            None => 1.0,
+        };
+        let stretch = self.lease.stretch(class).max(slowdown).clamp(1.0, 64.0);
         tokio::select! {
             _ = self.cancel.cancelled() => false,
-            _ = tokio::time::sleep(interval.mul_f64(slowdown)) => true,
+            _ = tokio::time::sleep(interval.mul_f64(stretch)) => true,
         }
     }
 
-    /// Reports a signal to the supervisor (dropped if the supervisor is gone).
+    /// Reports a signal to the supervisor. Once the supervisor is gone nobody decides on it
+    /// any more, so it is dropped.
     pub async fn signal(&self, s: Signal) {
-        let _ = self.signals.send(s).await;
+        if self.signals.send(s).await.is_err() {
+            tracing::debug!("signal after the supervisor finished; dropped");
+        }
+    }
+
+    /// Persists `w`. The writer only closes when the daemon stops or the database thread died:
+    /// either way a poller has nothing left to do, so the error tells it to stop.
+    pub async fn write(&self, w: Write) -> Result<(), StoreError> {
+        let r = self.writer.send(w).await;
+        if r.is_err() && !self.cancel.is_cancelled() {
+            tracing::error!("the database writer has stopped; this poller stops too");
+        }
+        r
     }
 
     /// Offset of a unix time into the recording, provisional (see `Ctx::published_time`).
@@ -58,21 +87,22 @@ impl Ctx {
     }
 
     /// What a poller does with an error: `true` to keep polling, `false` to stop.
-    pub async fn on_error(&self, what: &str, e: &ApiError) -> bool {
+    pub async fn on_error(&self, poller: &'static str, e: &ApiError) -> bool {
         use crate::instagram::ApiErrorKind as K;
         match e.kind() {
             K::NotFound => {
-                tracing::info!("{what}: broadcast {} is gone: {e}", self.broadcast_id);
+                tracing::info!(poller, error = %e, "the broadcast is gone");
                 self.signal(Signal::Gone(e.to_string())).await;
                 false
             }
             K::LoginRequired | K::Challenge => {
-                tracing::error!("{what}: {e}");
+                // The session's governor marked it; the next request goes through another.
+                tracing::error!(poller, error = %e, "the session was refused; moving on");
                 self.signal(Signal::SessionExpired(e.to_string())).await;
-                false
+                true
             }
             _ => {
-                tracing::warn!("{what}: {e}");
+                tracing::warn!(poller, error = %e, "poll failed");
                 true
             }
         }

@@ -1,22 +1,74 @@
 //! The end of a recording: mux and verify the video, settle every offset on the video's real
 //! start, write the folder's artifacts, and mark the recording finished — or failed with the
-//! reason, leaving every input on disk. Runs at the end of a broadcast, at recovery, and from
-//! `iglive finalize`.
+//! reason, leaving every input on disk. One [`FinalizeJob`] runs at the end of a broadcast, at
+//! recovery, and from `iglive finalize`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::media::finalize::{finalize_capture, MuxTags};
+use crate::capture::CaptureProgress;
+use crate::media::finalize::{finalize_capture, FinalizeError, FinalizeReport, MuxTags};
 use crate::output::{self, RecordingFacts};
-use crate::store::{now_unix, RecordingRow, Store, Write, Writer};
-
-use super::capture::CaptureProgress;
-use super::registry::State;
+use crate::states::RecordingState;
+use crate::store::{now_unix, RecordingRow, Store, StoreError, Write, Writer};
 
 /// The largest cover image fetched.
 const MAX_COVER_BYTES: usize = 10 * 1024 * 1024;
 
+/// What finalizing needs besides the recording itself: the database and the CDN client.
+#[derive(Clone)]
+pub struct Finalizer {
+    pub writer: Writer,
+    pub store: Store,
+    pub http: reqwest::Client,
+    pub keep_segments: bool,
+}
+
+/// One recording to finalize.
+#[derive(Debug, Clone)]
+pub struct FinalizeJob {
+    pub broadcast_id: String,
+    pub folder: PathBuf,
+    /// What the capture knows (where the video starts); empty when it never ran.
+    pub progress: CaptureProgress,
+    /// Unix seconds of the broadcast's `published_time`.
+    pub published_time: f64,
+}
+
+/// A finalized recording.
+#[derive(Debug, Clone)]
+pub struct Finalized {
+    pub duration_s: f64,
+    pub streams: u32,
+    pub folder: PathBuf,
+}
+
+impl std::fmt::Display for Finalized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "finished: {:.0} s of video, {} stream(s), in {}",
+            self.duration_s,
+            self.streams,
+            self.folder.display()
+        )
+    }
+}
+
+/// Why a recording could not be finalized; the raw capture stays where it was.
+#[derive(Debug, thiserror::Error)]
+pub enum FinalizeFailure {
+    #[error("{source}; the raw capture is kept in {}", segments.display())]
+    Media {
+        source: FinalizeError,
+        segments: PathBuf,
+    },
+    #[error("the database: {0}")]
+    Database(#[from] StoreError),
+}
+
 /// Unix time where the video starts: the broadcast's start moved by how far the first held
-/// segment lies after `publishFrameTime` (`t` counts milliseconds of the broadcast, reference §3).
+/// segment lies after `publishFrameTime` (`t` counts milliseconds of the broadcast,
+/// docs/instagram.md §3).
 pub fn video_start(published_time: f64, progress: &CaptureProgress) -> f64 {
     match (progress.first_t, progress.publish_frame_time) {
         (Some(first), Some(pft)) if first >= pft => published_time + (first - pft) as f64 / 1000.0,
@@ -24,38 +76,96 @@ pub fn video_start(published_time: f64, progress: &CaptureProgress) -> f64 {
     }
 }
 
-async fn load_facts(store: &Store, id: &str) -> Option<RecordingFacts> {
-    let (store, id) = (store.clone(), id.to_string());
-    tokio::task::spawn_blocking(move || {
-        let conn = store.connect().ok()?;
-        RecordingFacts::load(&conn, &id).ok().flatten()
-    })
-    .await
-    .ok()
-    .flatten()
+impl FinalizeJob {
+    fn segments_dir(&self) -> PathBuf {
+        self.folder.join(".segments")
+    }
+
+    /// Muxes, verifies, records the outcome and writes the folder's files.
+    pub async fn run(&self, f: &Finalizer) -> Result<Finalized, FinalizeFailure> {
+        let id = &self.broadcast_id;
+        f.writer
+            .send(Write::Offsets {
+                broadcast_id: id.clone(),
+                video_start: video_start(self.published_time, &self.progress),
+            })
+            .await?;
+        f.writer.flush().await?;
+        let facts = load_facts(&f.store, id).await.unwrap_or_default();
+        let result = finalize_capture(
+            &self.segments_dir(),
+            &self.folder,
+            &mux_tags(id, &facts),
+            f.keep_segments,
+        )
+        .await;
+        let (row, outcome) = self.outcome(result);
+        f.writer.send(Write::Recording(row)).await?;
+        f.writer.flush().await?;
+        if let Some(facts) = load_facts(&f.store, id).await {
+            self.write_artifacts(f, facts).await;
+        }
+        outcome
+    }
+
+    fn outcome(
+        &self,
+        result: Result<FinalizeReport, FinalizeError>,
+    ) -> (RecordingRow, Result<Finalized, FinalizeFailure>) {
+        let id = self.broadcast_id.clone();
+        match result {
+            Ok(report) => (
+                RecordingRow {
+                    video: report.videos.first().map(|v| v.display().to_string()),
+                    duration_s: Some(report.duration_s),
+                    finished_at: Some(now_unix()),
+                    ..RecordingRow::new(id, RecordingState::Finished)
+                },
+                Ok(Finalized {
+                    duration_s: report.duration_s,
+                    streams: report.streams,
+                    folder: self.folder.clone(),
+                }),
+            ),
+            Err(source) => (
+                RecordingRow {
+                    error: Some(source.to_string()),
+                    finished_at: Some(now_unix()),
+                    ..RecordingRow::new(id, RecordingState::Failed)
+                },
+                Err(FinalizeFailure::Media {
+                    source,
+                    segments: self.segments_dir(),
+                }),
+            ),
+        }
+    }
+
+    /// The folder's files (broadcast.json, chat, page, chart) and the cover; failures here are
+    /// logged, never a reason to fail the recording.
+    async fn write_artifacts(&self, f: &Finalizer, facts: RecordingFacts) {
+        let dir = self.folder.clone();
+        let cover = facts.cover_frame_url.clone();
+        let written =
+            tokio::task::spawn_blocking(move || output::write_artifacts(&dir, &facts)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(
+                error = %e,
+                "cannot write the folder's files in {}",
+                self.folder.display()
+            ),
+            Err(e) => tracing::error!(error = %e, "the artifact writer crashed"),
+        }
+        if let Some(url) = cover.as_deref() {
+            fetch_cover(&f.http, url, &self.folder.join(output::COVER_JPG)).await;
+        }
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn finalize(
-    writer: &Writer,
-    store: &Store,
-    http: &reqwest::Client,
-    broadcast_id: &str,
-    folder: &Path,
-    progress: &CaptureProgress,
-    published_time: f64,
-    keep_segments: bool,
-) -> Result<String, String> {
-    let _ = writer
-        .send(Write::Offsets {
-            broadcast_id: broadcast_id.to_string(),
-            video_start: video_start(published_time, progress),
-        })
-        .await;
-    writer.flush().await.map_err(|e| e.to_string())?;
-    let facts = load_facts(store, broadcast_id).await.unwrap_or_default();
-    // The username is untrusted: a NUL or control character in an ffmpeg argument would make
-    // the mux itself fail, so the tags get a cleaned copy.
+/// Tags for the video. The username is untrusted: a NUL or control character in an ffmpeg
+/// argument would make the mux itself fail, so the tags get a cleaned copy.
+fn mux_tags(broadcast_id: &str, facts: &RecordingFacts) -> MuxTags {
     let who: String = facts
         .username
         .clone()
@@ -63,70 +173,37 @@ pub async fn finalize(
         .chars()
         .filter(|c| !c.is_control())
         .collect();
-    let date = facts
+    let date: String = facts
         .published_time
         .map(output::facts::rfc3339)
         .map(|s| s.chars().take(10).collect())
         .unwrap_or_default();
-    let tags = MuxTags {
+    MuxTags {
         title: format!("{who} live {date}"),
         artist: who,
         date,
         comment: broadcast_id.to_string(),
-    };
-    let segments_dir = folder.join(".segments");
-    let result = finalize_capture(&segments_dir, folder, &tags, keep_segments).await;
-    let (row, outcome) = match result {
-        Ok(report) => (
-            RecordingRow {
-                broadcast_id: broadcast_id.to_string(),
-                state: State::Finished.as_str().into(),
-                video: report.videos.first().map(|v| v.display().to_string()),
-                duration_s: Some(report.duration_s),
-                finished_at: Some(now_unix()),
-                ..Default::default()
-            },
-            Ok(format!(
-                "finished: {:.0} s of video, {} stream(s), in {}",
-                report.duration_s,
-                report.streams,
-                folder.display()
-            )),
-        ),
-        Err(e) => (
-            RecordingRow {
-                broadcast_id: broadcast_id.to_string(),
-                state: State::Failed.as_str().into(),
-                error: Some(e.to_string()),
-                finished_at: Some(now_unix()),
-                ..Default::default()
-            },
-            Err(format!(
-                "{e}; the raw capture is kept in {}",
-                segments_dir.display()
-            )),
-        ),
-    };
-    let _ = writer.send(Write::Recording(row)).await;
-    writer.flush().await.map_err(|e| e.to_string())?;
-    if let Some(facts) = load_facts(store, broadcast_id).await {
-        let dir = folder.to_path_buf();
-        let cover = facts.cover_frame_url.clone();
-        let written =
-            tokio::task::spawn_blocking(move || output::write_artifacts(&dir, &facts)).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(
-                "broadcast {broadcast_id}: cannot write the folder's files in {}: {e}",
-                folder.display()
-            ),
-            Err(e) => tracing::error!("broadcast {broadcast_id}: artifact writer crashed: {e}"),
+    }
+}
+
+async fn load_facts(store: &Store, id: &str) -> Option<RecordingFacts> {
+    let (store, id) = (store.clone(), id.to_string());
+    let loaded = tokio::task::spawn_blocking(move || {
+        let conn = store.connect()?;
+        RecordingFacts::load(&conn, &id)
+    })
+    .await;
+    match loaded {
+        Ok(Ok(facts)) => facts,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot read the recording's facts");
+            None
         }
-        if let Some(url) = cover.as_deref() {
-            fetch_cover(http, url, &folder.join(output::COVER_JPG)).await;
+        Err(e) => {
+            tracing::error!(error = %e, "the facts reader crashed");
+            None
         }
     }
-    outcome
 }
 
 /// Best effort: the cover frame is nice to have, never a reason to fail.
@@ -148,7 +225,9 @@ async fn fetch_cover(http: &reqwest::Client, url: &str, path: &Path) {
     }
     if let Ok(bytes) = resp.bytes().await {
         if bytes.len() <= MAX_COVER_BYTES && bytes.starts_with(&[0xFF, 0xD8]) {
-            let _ = output::write_atomic(path, &bytes);
+            if let Err(e) = output::write_atomic(path, &bytes) {
+                tracing::debug!(error = %e, "cannot save the cover");
+            }
         }
     }
 }

@@ -6,16 +6,19 @@ use std::time::Duration;
 use crate::store::{now_unix, LikeSample, Write};
 
 use super::context::Ctx;
+use crate::pool::PollerClass;
 
 pub const CURSOR: &str = "like_ts";
 
 pub async fn run(ctx: Ctx, interval: Duration, start_like_ts: i64) {
-    let what = format!("likes of broadcast {}", ctx.broadcast_id);
     let mut like_ts = start_like_ts;
     loop {
+        let Some(client) = ctx.client().await else {
+            return;
+        };
         let answer = tokio::select! {
             _ = ctx.cancel.cancelled() => return,
-            r = ctx.client.like_count(&ctx.broadcast_id, like_ts) => r,
+            r = client.like_count(&ctx.broadcast_id, like_ts) => r,
         };
         match answer {
             Ok(l) => {
@@ -28,28 +31,28 @@ pub async fn run(ctx: Ctx, interval: Duration, start_like_ts: i64) {
                     offset_s: Some(ctx.offset(ts)),
                     source: "live".into(),
                 };
-                if ctx.writer.send(Write::Like(sample)).await.is_err() {
+                if ctx.write(Write::Like(sample)).await.is_err() {
                     return;
                 }
                 if let Some(next) = l.like_ts.filter(|t| *t > like_ts) {
                     like_ts = next;
-                    let _ = ctx
-                        .writer
-                        .send(Write::Cursor {
-                            broadcast_id: ctx.broadcast_id.clone(),
-                            name: CURSOR.into(),
-                            value: like_ts.to_string(),
-                        })
-                        .await;
+                    let cursor = Write::Cursor {
+                        broadcast_id: ctx.broadcast_id.clone(),
+                        name: CURSOR.into(),
+                        value: like_ts.to_string(),
+                    };
+                    if ctx.write(cursor).await.is_err() {
+                        return;
+                    }
                 }
             }
             Err(e) => {
-                if !ctx.on_error(&what, &e).await {
+                if !ctx.on_error("likes", &e).await {
                     return;
                 }
             }
         }
-        if !ctx.pause(interval).await {
+        if !ctx.pause(interval, PollerClass::Low).await {
             return;
         }
     }

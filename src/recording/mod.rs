@@ -1,16 +1,26 @@
 //! One broadcast's recording: the supervisor that owns the capture and the engagement pollers
-//! (heartbeat/viewers, comments, likes), decides when the broadcast has ended, and finalizes.
+//! (heartbeat/viewers, comments, likes), decides when the broadcast has ended, and hands over
+//! to the after-live phase (post-live merge, finalization) it shares with crash recovery.
 
-pub mod capture;
+mod after_live;
+mod capture_task;
+mod catch_up;
 pub mod comments;
-pub mod context;
-pub mod finalize;
-pub mod heartbeat;
-pub mod likes;
-pub mod postlive;
-pub mod registry;
-pub mod supervisor;
+mod context;
+mod deps;
+mod end;
+pub(crate) mod finalize;
+mod heartbeat;
+pub(crate) mod likes;
+pub(crate) mod postlive;
+mod registry;
+mod supervisor;
+mod tasks;
 
-pub use context::{Ctx, Signal};
-pub use registry::{LiveRecording, Registry, State};
-pub use supervisor::{supervise, Deps, EndReason, RecorderEvent};
+pub use after_live::AfterLive;
+pub use catch_up::catch_up;
+pub use context::Ctx;
+pub use deps::{Deps, RecorderEvent};
+pub use finalize::{FinalizeJob, Finalizer};
+pub use registry::{LiveRecording, Registry};
+pub use supervisor::{supervise, Target};

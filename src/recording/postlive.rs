@@ -22,20 +22,18 @@ pub struct PostLiveReport {
 /// kept); a 404 means no replay exists, which is normal for many broadcasts.
 pub async fn fetch(ctx: &Ctx) -> PostLiveReport {
     let mut report = PostLiveReport::default();
-    let what = format!("post-live comments of broadcast {}", ctx.broadcast_id);
     let mut offset: i64 = 0;
     for _ in 0..MAX_PAGES {
         if ctx.cancel.is_cancelled() {
             break;
         }
-        let page = match ctx
-            .client
-            .post_live_comments(&ctx.broadcast_id, offset)
-            .await
-        {
+        let Some(client) = ctx.client().await else {
+            break;
+        };
+        let page = match client.post_live_comments(&ctx.broadcast_id, offset).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::info!("{what}: {e}");
+                tracing::info!(error = %e, "post-live comments end here");
                 break;
             }
         };
@@ -46,7 +44,7 @@ pub async fn fetch(ctx: &Ctx) -> PostLiveReport {
                     row.offset_s = Some(o.max(0.0));
                 }
                 report.comments_seen += 1;
-                if ctx.writer.send(Write::Comment(row)).await.is_err() {
+                if ctx.write(Write::Comment(row)).await.is_err() {
                     return report;
                 }
             }
@@ -58,16 +56,18 @@ pub async fn fetch(ctx: &Ctx) -> PostLiveReport {
         offset = next.max(offset + 1);
     }
 
-    let what = format!("post-live likes of broadcast {}", ctx.broadcast_id);
     let mut offset: i64 = 0;
     for _ in 0..MAX_PAGES {
         if ctx.cancel.is_cancelled() {
             break;
         }
-        let page = match ctx.client.post_live_likes(&ctx.broadcast_id, offset).await {
+        let Some(client) = ctx.client().await else {
+            break;
+        };
+        let page = match client.post_live_likes(&ctx.broadcast_id, offset).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::info!("{what}: {e}");
+                tracing::info!(error = %e, "post-live likes end here");
                 break;
             }
         };
@@ -87,7 +87,7 @@ pub async fn fetch(ctx: &Ctx) -> PostLiveReport {
                 source: "post_live".into(),
             };
             report.like_points += 1;
-            if ctx.writer.send(Write::Like(sample)).await.is_err() {
+            if ctx.write(Write::Like(sample)).await.is_err() {
                 return report;
             }
         }

@@ -6,32 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::capture::CaptureProgress;
-
-/// The state machine of issue 7, persisted in `recordings.state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Detected,
-    Recording,
-    Interrupted,
-    Finalizing,
-    Finished,
-    Failed,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Detected => "detected",
-            State::Recording => "recording",
-            State::Interrupted => "interrupted",
-            State::Finalizing => "finalizing",
-            State::Finished => "finished",
-            State::Failed => "failed",
-        }
-    }
-}
+use crate::capture::CaptureProgress;
+use crate::states::RecordingState;
 
 /// One recording in progress, as `/recordings` and `iglive status` show it.
 #[derive(Debug, Clone, Serialize)]
@@ -39,7 +15,7 @@ pub struct LiveRecording {
     pub broadcast_id: String,
     pub user_id: String,
     pub username: Option<String>,
-    pub state: State,
+    pub state: RecordingState,
     pub started_at: f64,
     pub folder: String,
     pub viewers: Option<f64>,
@@ -103,21 +79,10 @@ impl Registry {
         self.inner.lock().map(|m| m.len()).unwrap_or(0)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     pub fn contains(&self, broadcast_id: &str) -> bool {
         self.inner
             .lock()
             .map(|m| m.contains_key(broadcast_id))
             .unwrap_or(false)
-    }
-
-    pub fn user_ids(&self) -> Vec<String> {
-        self.inner
-            .lock()
-            .map(|m| m.values().map(|r| r.user_id.clone()).collect())
-            .unwrap_or_default()
     }
 }

@@ -1,4 +1,4 @@
-//! The private API under `/api/v1/`, with Instagram's key names and types (reference §1–§2):
+//! The private API under `/api/v1/`, with Instagram's key names and types (docs/instagram.md §1–§2):
 //! floats where Instagram sends floats, `"True"`/`"False"` strings, digit-string comment pks.
 
 use std::collections::HashMap;
@@ -47,7 +47,7 @@ fn owner_json(a: &Account) -> Value {
     v
 }
 
-/// The broadcast object (reference §2 "Broadcast object").
+/// The broadcast object (docs/instagram.md §2 "Broadcast object").
 fn broadcast_json(state: &SimState, b: &BroadcastWorld, now: f64) -> Value {
     let mpd = state
         .base_url
@@ -164,7 +164,7 @@ pub async fn reels_tray(State(state): State<Arc<SimState>>) -> Response {
     .into_response()
 }
 
-/// `GET live/web_info/?target_user_id=`: the web variant (reference §1); 404 when the user is
+/// `GET live/web_info/?target_user_id=`: the web variant (docs/instagram.md §1); 404 when the user is
 /// not live, which is how instarec reads it.
 pub async fn web_info(
     State(state): State<Arc<SimState>>,
@@ -202,7 +202,7 @@ pub async fn info(State(state): State<Arc<SimState>>, Path(id): Path<String>) ->
 }
 
 /// Field `name` from an urlencoded body, or from the JSON after the first `.` of
-/// `signed_body` (reference §1 "Signing": both forms are accepted).
+/// `signed_body` (docs/instagram.md §1 "Signing": both forms are accepted).
 fn form_field(body: &[u8], name: &str) -> Option<String> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     if let Some((_, v)) = pairs.iter().find(|(k, _)| k == name) {
@@ -215,6 +215,24 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
     }
+}
+
+/// `POST push/register/` (docs/instagram.md §9): binds an FBNS token to the account in
+/// `users`; answers `{"status":"ok"}` with or without a broker, as Instagram would.
+pub async fn push_register(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    let token = form_field(&body, "device_token").unwrap_or_default();
+    let users = form_field(&body, "users").unwrap_or_default();
+    let device_type = form_field(&body, "device_type").unwrap_or_default();
+    if token.is_empty() || users.is_empty() || !device_type.starts_with("android_") {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "Invalid request: device_token, users and device_type are required",
+        );
+    }
+    if let Some(broker) = &state.fbns {
+        broker.register_http(&token, &users, state.clock.now());
+    }
+    Json(json!({"status": "ok"})).into_response()
 }
 
 /// `POST live/{id}/heartbeat_and_get_viewer_count/`.

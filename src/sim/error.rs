@@ -23,4 +23,6 @@ pub enum SimError {
     BadSpeed(f64),
     #[error("media generation failed: {0} (is ffmpeg installed in PATH?)")]
     Media(String),
+    #[error("the FBNS broker cannot start: {0}")]
+    Fbns(String),
 }

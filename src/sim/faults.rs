@@ -1,4 +1,4 @@
-//! Fault windows: which request fails how (scenario `faults`, reference §2 "Errors").
+//! Fault windows: which request fails how (scenario `faults`, docs/instagram.md §2 "Errors").
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! The simulator instead reads every sample (decode time, duration, flags, bytes), regroups the
 //! samples at the segment boundaries it wants, and writes one `moof`+`mdat` per segment with
 //! the broadcast's own `tfdt` and sequence number. That way a short base clip can be looped
-//! into an arbitrarily long broadcast (reference §3 and §4: `tfdt` must equal `t`).
+//! into an arbitrarily long broadcast (docs/instagram.md §3 and §4: `tfdt` must equal `t`).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -95,7 +95,32 @@ pub fn parse_track(file: &Bytes) -> Result<Track, String> {
     let moov = find(&top, b"moov").ok_or("no moov box")?;
     let init_end = moov.2;
     let moov_kids = children(b, moov.1, moov.2)?;
-    let trak = find(&moov_kids, b"trak").ok_or("no trak box")?;
+    let (track_id, timescale) = track_header(b, &moov_kids)?;
+    let trex = trex_defaults(b, &moov_kids)?;
+    let mut reader = SampleReader {
+        file,
+        samples: Vec::new(),
+        next_dts: 0,
+    };
+    for (kind, start, end) in &top {
+        if kind == b"moof" {
+            reader.moof(*start, *end, trex)?;
+        }
+    }
+    if reader.samples.is_empty() {
+        return Err("no samples".into());
+    }
+    Ok(Track {
+        init: file.slice(0..init_end),
+        track_id,
+        timescale,
+        samples: reader.samples,
+    })
+}
+
+/// The track id (`trak/tkhd`) and timescale (`trak/mdia/mdhd`).
+fn track_header(b: &[u8], moov_kids: &[([u8; 4], usize, usize)]) -> Result<(u32, u32), String> {
+    let trak = find(moov_kids, b"trak").ok_or("no trak box")?;
     let trak_kids = children(b, trak.1, trak.2)?;
     let tkhd = find(&trak_kids, b"tkhd").ok_or("no tkhd box")?;
     let tkhd_version = byte_at(b, tkhd.1)?;
@@ -103,8 +128,13 @@ pub fn parse_track(file: &Bytes) -> Result<Track, String> {
     let mdia = find(&trak_kids, b"mdia").ok_or("no mdia box")?;
     let mdhd = find(&children(b, mdia.1, mdia.2)?, b"mdhd").ok_or("no mdhd box")?;
     let timescale = u32_at(b, mdhd.1 + if byte_at(b, mdhd.1)? == 1 { 20 } else { 12 })?;
+    Ok((track_id, timescale))
+}
+
+/// The movie-wide sample defaults (`mvex/trex`), zero when absent.
+fn trex_defaults(b: &[u8], moov_kids: &[([u8; 4], usize, usize)]) -> Result<Defaults, String> {
     let mut trex = Defaults::default();
-    if let Some(mvex) = find(&moov_kids, b"mvex") {
+    if let Some(mvex) = find(moov_kids, b"mvex") {
         if let Some(t) = find(&children(b, mvex.1, mvex.2)?, b"trex") {
             trex = Defaults {
                 duration: u32_at(b, t.1 + 12)?,
@@ -113,112 +143,150 @@ pub fn parse_track(file: &Bytes) -> Result<Track, String> {
             };
         }
     }
-    let mut samples = Vec::new();
-    let mut next_dts = 0u64;
-    for (kind, start, end) in &top {
-        if kind != b"moof" {
-            continue;
-        }
+    Ok(trex)
+}
+
+/// Collects samples fragment by fragment; decode times run on across fragments without a `tfdt`.
+struct SampleReader<'a> {
+    file: &'a Bytes,
+    samples: Vec<Sample>,
+    next_dts: u64,
+}
+
+impl SampleReader<'_> {
+    /// One `moof` box, payload `start..end`.
+    fn moof(&mut self, start: usize, end: usize, trex: Defaults) -> Result<(), String> {
         let moof_start = start - 8;
-        for (k, ts, te) in children(b, *start, *end)? {
-            if &k != b"traf" {
-                continue;
-            }
-            let traf = children(b, ts, te)?;
-            let tfhd = find(&traf, b"tfhd").ok_or("no tfhd box")?;
-            let flags = u32_at(b, tfhd.1)? & 0x00ff_ffff;
-            let mut at = tfhd.1 + 8;
-            let mut base = moof_start as u64;
-            if flags & 0x1 != 0 {
-                base = u64_at(b, at)?;
-                at += 8;
-            }
-            if flags & 0x2 != 0 {
-                at += 4;
-            }
-            let mut d = trex;
-            if flags & 0x8 != 0 {
-                d.duration = u32_at(b, at)?;
-                at += 4;
-            }
-            if flags & 0x10 != 0 {
-                d.size = u32_at(b, at)?;
-                at += 4;
-            }
-            if flags & 0x20 != 0 {
-                d.flags = u32_at(b, at)?;
-            }
-            if let Some(tfdt) = find(&traf, b"tfdt") {
-                next_dts = if byte_at(b, tfdt.1)? == 1 {
-                    u64_at(b, tfdt.1 + 4)?
-                } else {
-                    u64::from(u32_at(b, tfdt.1 + 4)?)
-                };
-            }
-            let mut data_at = base as usize;
-            for (_, rs, _) in traf.iter().filter(|(k, _, _)| k == b"trun") {
-                // Version 1 makes the composition offset signed; the bits are the same.
-                let tf = u32_at(b, *rs)? & 0x00ff_ffff;
-                let count = u32_at(b, rs + 4)? as usize;
-                let mut at = rs + 8;
-                if tf & 0x1 != 0 {
-                    let offset = i64::from(u32_at(b, at)? as i32);
-                    data_at = usize::try_from(base as i64 + offset)
-                        .map_err(|_| "trun data offset before the file start")?;
-                    at += 4;
-                }
-                let mut first_flags = None;
-                if tf & 0x4 != 0 {
-                    first_flags = Some(u32_at(b, at)?);
-                    at += 4;
-                }
-                for i in 0..count {
-                    let mut s = d;
-                    let mut cto = 0i32;
-                    if tf & 0x100 != 0 {
-                        s.duration = u32_at(b, at)?;
-                        at += 4;
-                    }
-                    if tf & 0x200 != 0 {
-                        s.size = u32_at(b, at)?;
-                        at += 4;
-                    }
-                    if tf & 0x400 != 0 {
-                        s.flags = u32_at(b, at)?;
-                        at += 4;
-                    } else if let (0, Some(f)) = (i, first_flags) {
-                        s.flags = f;
-                    }
-                    if tf & 0x800 != 0 {
-                        cto = u32_at(b, at)? as i32;
-                        at += 4;
-                    }
-                    let end = data_at.saturating_add(s.size as usize);
-                    if end > b.len() {
-                        return Err("sample data beyond the end of the file".into());
-                    }
-                    samples.push(Sample {
-                        dts: next_dts,
-                        duration: s.duration,
-                        flags: s.flags,
-                        cto,
-                        data: file.slice(data_at..end),
-                    });
-                    data_at = end;
-                    next_dts = next_dts.saturating_add(u64::from(s.duration));
-                }
+        for (k, ts, te) in children(self.file, start, end)? {
+            if &k == b"traf" {
+                self.traf(moof_start, ts, te, trex)?;
             }
         }
+        Ok(())
     }
-    if samples.is_empty() {
-        return Err("no samples".into());
+
+    /// One `traf`: its header's defaults, its decode time, then its runs.
+    fn traf(
+        &mut self,
+        moof_start: usize,
+        start: usize,
+        end: usize,
+        trex: Defaults,
+    ) -> Result<(), String> {
+        let b = &self.file[..];
+        let traf = children(b, start, end)?;
+        let tfhd = find(&traf, b"tfhd").ok_or("no tfhd box")?;
+        let (base, d) = tfhd_fields(b, tfhd.1, moof_start, trex)?;
+        if let Some(tfdt) = find(&traf, b"tfdt") {
+            self.next_dts = if byte_at(b, tfdt.1)? == 1 {
+                u64_at(b, tfdt.1 + 4)?
+            } else {
+                u64::from(u32_at(b, tfdt.1 + 4)?)
+            };
+        }
+        let mut data_at = base as usize;
+        for (_, rs, _) in traf.iter().filter(|(k, _, _)| k == b"trun") {
+            data_at = self.trun(*rs, base, d, data_at)?;
+        }
+        Ok(())
     }
-    Ok(Track {
-        init: file.slice(0..init_end),
-        track_id,
-        timescale,
-        samples,
-    })
+
+    /// One `trun` with payload at `rs`, its data from `data_at` unless it gives an offset from
+    /// `base`; returns where the next run's data starts.
+    fn trun(
+        &mut self,
+        rs: usize,
+        base: u64,
+        d: Defaults,
+        mut data_at: usize,
+    ) -> Result<usize, String> {
+        let file = self.file;
+        let b = &file[..];
+        // Version 1 makes the composition offset signed; the bits are the same.
+        let tf = u32_at(b, rs)? & 0x00ff_ffff;
+        let count = u32_at(b, rs + 4)? as usize;
+        let mut at = rs + 8;
+        if tf & 0x1 != 0 {
+            let offset = i64::from(u32_at(b, at)? as i32);
+            data_at = usize::try_from(base as i64 + offset)
+                .map_err(|_| "trun data offset before the file start")?;
+            at += 4;
+        }
+        let mut first_flags = None;
+        if tf & 0x4 != 0 {
+            first_flags = Some(u32_at(b, at)?);
+            at += 4;
+        }
+        for i in 0..count {
+            let mut s = d;
+            let mut cto = 0i32;
+            if tf & 0x100 != 0 {
+                s.duration = u32_at(b, at)?;
+                at += 4;
+            }
+            if tf & 0x200 != 0 {
+                s.size = u32_at(b, at)?;
+                at += 4;
+            }
+            if tf & 0x400 != 0 {
+                s.flags = u32_at(b, at)?;
+                at += 4;
+            } else if let (0, Some(f)) = (i, first_flags) {
+                s.flags = f;
+            }
+            if tf & 0x800 != 0 {
+                cto = u32_at(b, at)? as i32;
+                at += 4;
+            }
+            let end = data_at.saturating_add(s.size as usize);
+            if end > b.len() {
+                return Err("sample data beyond the end of the file".into());
+            }
+            self.samples.push(Sample {
+                dts: self.next_dts,
+                duration: s.duration,
+                flags: s.flags,
+                cto,
+                data: file.slice(data_at..end),
+            });
+            data_at = end;
+            self.next_dts = self.next_dts.saturating_add(u64::from(s.duration));
+        }
+        Ok(data_at)
+    }
+}
+
+/// A `tfhd` at payload `at`: the fragment's data base (default: the `moof` start) and its
+/// sample defaults over the movie's.
+fn tfhd_fields(
+    b: &[u8],
+    at: usize,
+    moof_start: usize,
+    trex: Defaults,
+) -> Result<(u64, Defaults), String> {
+    let flags = u32_at(b, at)? & 0x00ff_ffff;
+    let mut at = at + 8;
+    let mut base = moof_start as u64;
+    if flags & 0x1 != 0 {
+        base = u64_at(b, at)?;
+        at += 8;
+    }
+    if flags & 0x2 != 0 {
+        at += 4;
+    }
+    let mut d = trex;
+    if flags & 0x8 != 0 {
+        d.duration = u32_at(b, at)?;
+        at += 4;
+    }
+    if flags & 0x10 != 0 {
+        d.size = u32_at(b, at)?;
+        at += 4;
+    }
+    if flags & 0x20 != 0 {
+        d.flags = u32_at(b, at)?;
+    }
+    Ok((base, d))
 }
 
 fn put_box(out: &mut BytesMut, kind: &[u8; 4], body: &[u8]) {

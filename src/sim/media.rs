@@ -4,7 +4,7 @@
 //! Video boundaries come from forced key frames at jittered times; the actual `t`/`d` values
 //! are read back from the encoded samples (frames land on the 1000 Hz track timescale), so the
 //! manifest never lies about the media. Audio (AAC, 44.1 kHz) is cut at the same instants,
-//! rounded to whole AAC frames (reference §3: audio and video share `t`).
+//! rounded to whole AAC frames (docs/instagram.md §3: audio and video share `t`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ const FFMPEG_TIMEOUT: Duration = Duration::from_secs(120);
 /// Bumped whenever the encoding recipe changes, so stale cache files are not reused.
 const RECIPE: &str = "iglive-sim-media-v3";
 
-/// One video quality, named like Instagram's (reference §3 table) but kept small so encoding is
+/// One video quality, named like Instagram's (docs/instagram.md §3 table) but kept small so encoding is
 /// cheap.
 #[derive(Debug, Clone)]
 pub struct Quality {

@@ -1,6 +1,6 @@
 //! The Instagram simulator: a loopback-only stand-in for Instagram's private API and live DASH
-//! origin, driven by a scenario on an accelerated, seeded clock (see issue 3 and
-//! `shared/reference/instagram-live.md` §1–§3).
+//! origin, driven by a scenario on an accelerated, seeded clock; what it imitates is
+//! described in docs/instagram.md §1–§3.
 //!
 //! Tests, benchmarks and `iglive sim` / `iglive demo` run the recorder against it. It never
 //! shares code paths with the recorder: the recorder only ever sees HTTP.
@@ -10,6 +10,7 @@
 //! * `media` / `fmp4`: real H.264/AAC segments encoded once by ffmpeg, cached, looped.
 //! * `api` / `origin`: the private API and the DASH origin; `faults`: fault windows.
 //! * `server`: the HTTP front (recording, auth, faults); `truth`: what was published.
+//! * `fbns` / `fbns_plan`: the FBNS push broker (MQTToT over TLS) and the pushes it sends.
 //!
 //! Clock: every unix time the simulator shows (`published_time`, `created_at`, manifest times)
 //! is `real unix time at start + simulated seconds`. At `speed` 1 that is the wall clock; at
@@ -19,13 +20,18 @@
 mod api;
 mod error;
 mod faults;
+mod fbns;
+mod fbns_plan;
 mod fmp4;
+mod login;
 mod media;
 mod origin;
 mod scenario;
 mod server;
 mod state;
+mod throttle;
 mod truth;
+mod users;
 mod world;
 
 use std::collections::VecDeque;
@@ -38,14 +44,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use error::SimError;
+pub use login::totp_code;
 pub use media::{AUDIO_ID, QUALITIES};
 pub use scenario::{
-    Account, Broadcast, CommentScript, CommentStream, EndStatus, Fault, FaultKind, Scenario,
-    SegmentSpec, Window,
+    Account, Broadcast, ChallengeScript, CommentScript, CommentStream, EndStatus, Fault, FaultKind,
+    FbnsSpec, LiveWithNames, Login, LoginRefusal, PushDelay, Scenario, ScriptedPush, SegmentSpec,
+    TwoFactorScript, Window,
 };
 pub use state::RecordedRequest;
 pub use truth::{
-    BroadcastTruth, CommentTruth, RepresentationTruth, SegmentTruth, StatusChange, Truth, ValueAt,
+    BroadcastTruth, CommentTruth, FbnsConnectionTruth, FbnsPushTruth, FbnsTruth,
+    PushRegistrationTruth, RepresentationTruth, SegmentTruth, StatusChange, Truth, ValueAt,
 };
 
 use state::{SimClock, SimState};
@@ -96,6 +105,16 @@ impl SimHandle {
         let mut u = self.state.base_url.clone();
         u.set_path("/api/v1/");
         u
+    }
+
+    /// `127.0.0.1:PORT` of the FBNS broker (MQTToT over TLS), when the scenario has one.
+    pub fn fbns_addr(&self) -> Option<SocketAddr> {
+        self.state.fbns.as_ref().map(|b| b.addr())
+    }
+
+    /// The PEM certificate of the FBNS broker, for the client's trust store.
+    pub fn fbns_cert_pem(&self) -> Option<String> {
+        self.state.fbns.as_ref().map(|b| b.cert_pem().to_string())
     }
 
     /// Simulated seconds since start (speed applied).
@@ -151,6 +170,11 @@ impl SimHandle {
                 b.end
             ));
         }
+        if let (Some(addr), Some(pem)) = (self.fbns_addr(), self.fbns_cert_pem()) {
+            out.push_str(&format!(
+                "fbns: {addr} (MQTToT over TLS), certificate:\n{pem}"
+            ));
+        }
         out.push_str(&format!("session file contents: {}\n", session_json()));
         out
     }
@@ -160,7 +184,7 @@ impl SimHandle {
 pub fn session_json() -> String {
     serde_json::json!({
         "cookies": {
-            "sessionid": "1000001%3Asimsession%3A1",
+            "sessionid": login::STATIC_SESSIONID,
             "ds_user_id": "1000001",
             "csrftoken": "simcsrftoken",
             "mid": "sim-mid",
@@ -180,6 +204,8 @@ fn truth_of(state: &SimState) -> Truth {
             .iter()
             .map(|b| truth::BroadcastTruth::of(b, now))
             .collect(),
+        fbns: state.fbns.as_ref().map(|f| f.truth()),
+        sessions: state.throttle.truth(now),
     }
 }
 
@@ -216,15 +242,36 @@ pub async fn start(scenario: Scenario, opts: SimOptions) -> Result<SimHandle, Si
     })?;
     let base_url = url::Url::parse(&format!("http://{addr}/"))
         .map_err(|e| SimError::InvalidScenario(format!("base URL: {e}")))?;
+    let login = match scenario.login.clone() {
+        Some(script) => Some(Box::new(
+            tokio::task::spawn_blocking(move || login::LoginState::new(script))
+                .await
+                .map_err(|e| SimError::InvalidScenario(format!("key generation task: {e}")))?
+                .map_err(SimError::InvalidScenario)?,
+        )),
+        None => None,
+    };
     // The clock starts once the (possibly slow) encode is done, so scenario time 0 is "now".
     let clock = SimClock::new(opts.speed);
     let mut pk_counter = 17_850_000_000_000_000u64;
-    let broadcasts = scenario
+    let broadcasts: Vec<world::BroadcastWorld> = scenario
         .broadcasts
         .iter()
         .zip(media)
         .map(|(b, m)| world::build(&scenario, b, m, clock.epoch_unix, &mut pk_counter))
         .collect();
+    let (fbns, fbns_listener) = match scenario.fbns.as_ref().filter(|f| f.enabled) {
+        Some(spec) => {
+            let at = SocketAddr::new(opts.listen.ip(), 0);
+            let bind = |source| SimError::Bind { addr: at, source };
+            let listener = tokio::net::TcpListener::bind(at).await.map_err(bind)?;
+            let addr = listener.local_addr().map_err(bind)?;
+            let plan = fbns_plan::plan(&scenario, spec, &broadcasts, clock.epoch_unix);
+            let broker = fbns::Broker::new(addr, spec.clone(), plan, scenario.seed)?;
+            (Some(Arc::new(broker)), Some(listener))
+        }
+        None => (None, None),
+    };
     let state = Arc::new(SimState {
         fault_rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(scenario.seed ^ 0xfa17)),
         scenario,
@@ -232,9 +279,21 @@ pub async fn start(scenario: Scenario, opts: SimOptions) -> Result<SimHandle, Si
         clock,
         base_url,
         requests: Mutex::new(VecDeque::new()),
+        login,
+        fbns,
+        throttle: throttle::Throttle::default(),
     });
     let stop = CancellationToken::new();
-    let task = tokio::spawn(server::serve(listener, state.clone(), stop.clone()));
+    let http = server::serve(listener, state.clone(), stop.clone());
+    let broker = fbns_listener.map(|l| fbns::serve(l, state.clone(), stop.clone()));
+    let task = tokio::spawn(async move {
+        match broker {
+            Some(broker) => {
+                tokio::join!(http, broker);
+            }
+            None => http.await,
+        }
+    });
     Ok(SimHandle {
         state,
         stop,

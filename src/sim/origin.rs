@@ -1,7 +1,7 @@
 //! The live DASH origin: Instagram-shaped dynamic manifests and real fMP4 segments released on
-//! the broadcast's clock (reference §3).
+//! the broadcast's clock (docs/instagram.md §3).
 //!
-//! Every published segment stays fetchable until the broadcast is gone (rewind, reference §3
+//! Every published segment stays fetchable until the broadcast is gone (rewind, docs/instagram.md §3
 //! "Rewind availability"); unpublished ones answer 404. At the end the manifest carries
 //! `x-fb-video-broadcast-ended: 1` while still listing the final segments, and a little later
 //! it loses its `<Period>`.

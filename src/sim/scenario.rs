@@ -50,6 +50,22 @@
 //! path = "get_comment"
 //! retry_after = 30
 //! probability = 0.5
+//!
+//! [fbns]                           # an FBNS broker (MQTToT over TLS), docs/instagram.md §9
+//! delay = [0.5, 2.0]               # push this long after the event (or a fixed number)
+//! loss_probability = 0.1           # a push is never sent
+//! duplicate_probability = 0.1      # a push is sent twice with the same nid
+//! drop_connection_after = 60.0     # the broker closes every connection after this
+//! never_connack = 1                # the first connection gets no CONNACK
+//! drop_mid_packet = 1              # the first push delivery is cut in the middle
+//! reject_stored_auth = 0           # answer return code 4 to this many valid reconnects
+//! ignore_pings = false             # never answer PINGREQ
+//! live_with_names = "guest"        # whom a live_with_broadcast's reel_id names (or "owner")
+//!
+//! [[fbns.pushes]]                  # scripted pushes besides the lives' own
+//! at = 5.0
+//! collapse_key = "post"
+//! user = 1001
 //! ```
 
 use std::path::Path;
@@ -80,6 +96,118 @@ pub struct Scenario {
     /// Fault windows (throttling, errors, resets, …).
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// The account `accounts/login/` accepts (docs/instagram.md §6). With it, the simulator
+    /// generates an RSA key pair, really decrypts `enc_password`, and accepts only the
+    /// sessions it issued (and `session_json()`'s).
+    #[serde(default)]
+    pub login: Option<Login>,
+    /// The FBNS push broker (`[fbns]`); absent: no broker.
+    #[serde(default)]
+    pub fbns: Option<FbnsSpec>,
+    /// How the simulated Instagram treats sessions that ask too much (`[throttle]`).
+    #[serde(default)]
+    pub throttle: Option<super::throttle::ThrottleSpec>,
+}
+
+/// The account that can log in, and what Instagram asks of it.
+///
+/// ```toml
+/// [login]
+/// username = "alice"
+/// password = "correct horse"
+/// pk = 5001
+/// two_factor = { totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP" }   # or { sms_code = "123456" }
+/// challenge = { code = "654321", email = "a****e@e*****.com", phone = "+1 ***-***-12" }
+/// refuse = "bad_password"   # also needs_upgrade, native_challenge, rate_limited,
+///                           # bloks_two_factor, html, unknown_error
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+    pub pk: u64,
+    /// `ig-set-password-encryption-key-id` (one byte).
+    #[serde(default = "default_key_id")]
+    pub key_id: u8,
+    #[serde(default)]
+    pub two_factor: Option<TwoFactorScript>,
+    /// A legacy challenge after the password (and after two-factor, when both are set).
+    #[serde(default)]
+    pub challenge: Option<ChallengeScript>,
+    /// Refuse the login this way even when the password is right.
+    #[serde(default)]
+    pub refuse: Option<LoginRefusal>,
+}
+
+fn default_key_id() -> u8 {
+    229
+}
+
+impl Login {
+    /// What is wrong with the login script, if anything.
+    fn validate(&self) -> Result<(), String> {
+        if self.username.trim().is_empty() || self.password.is_empty() {
+            return Err("needs a username and a password".into());
+        }
+        if let Some(tf) = &self.two_factor {
+            if tf.totp_secret.is_none() && tf.sms_code.is_none() {
+                return Err("two_factor needs totp_secret or sms_code".into());
+            }
+            if let Some(secret) = &tf.totp_secret {
+                if totp_rs::Secret::try_from_base32(secret).is_err() {
+                    return Err("two_factor.totp_secret must be base32".into());
+                }
+            }
+        }
+        if let Some(ch) = &self.challenge {
+            if ch.email.is_none() && ch.phone.is_none() {
+                return Err("challenge needs email or phone".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The second factor: an authenticator secret (base32, as an app's QR code carries it), an
+/// SMS code, or both.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwoFactorScript {
+    #[serde(default)]
+    pub totp_secret: Option<String>,
+    #[serde(default)]
+    pub sms_code: Option<String>,
+}
+
+/// A `select_verify_method` → `verify_*` → close challenge; at least one contact point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeScript {
+    pub code: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// Ways Instagram refuses a legacy login (docs/instagram.md §6 "Failures").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginRefusal {
+    /// `bad_password` for the right password (a risky device or network).
+    BadPassword,
+    NeedsUpgrade,
+    /// `challenge_required` with `native_flow: true` and an opaque path.
+    NativeChallenge,
+    /// "Please wait a few minutes before you try again."
+    RateLimited,
+    /// Two-factor asked, then `Invalid Parameters` on `two_factor_login` (Bloks 2FA).
+    BloksTwoFactor,
+    /// An HTML page with status 200.
+    Html,
+    /// A failure with an `error_type` nobody documents, and unknown fields.
+    UnknownError,
 }
 
 fn default_comment_page_cap() -> usize {
@@ -102,7 +230,7 @@ pub struct Account {
     pub followed: bool,
 }
 
-/// How a broadcast ends (reference §2 `broadcast_status`).
+/// How a broadcast ends (docs/instagram.md §2 `broadcast_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndStatus {
@@ -129,7 +257,7 @@ pub struct Broadcast {
     /// `None`: never.
     #[serde(default)]
     pub post_live_after: Option<f64>,
-    /// Seconds after the end at which the ended manifest loses its `<Period>` (reference §3).
+    /// Seconds after the end at which the ended manifest loses its `<Period>` (docs/instagram.md §3).
     #[serde(default = "default_period_removed_after")]
     pub period_removed_after: f64,
     /// Seconds after the end at which `info`, the manifest and the segments answer 404.
@@ -177,7 +305,7 @@ pub struct Window {
     pub to: f64,
 }
 
-/// How segments are cut (reference §3 "SegmentTimeline": ~2 s, "usually 2001 or 2002", outliers).
+/// How segments are cut (docs/instagram.md §3 "SegmentTimeline": ~2 s, "usually 2001 or 2002", outliers).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SegmentSpec {
@@ -307,6 +435,135 @@ pub struct Fault {
     pub challenge_url: Option<String>,
 }
 
+/// The simulated FBNS broker. Every live start pushes `live_broadcast` (the owner) and one
+/// `live_with_broadcast` per co-broadcaster, every end `live_broadcast_revoke`, to each device
+/// whose token was given to `push/register/` by then; a device that is offline gets them when
+/// it reconnects, and whatever a connection did not PUBACK is sent again on the next one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FbnsSpec {
+    /// `false` keeps the section but runs no broker.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Simulated seconds from the event to its push: a number or `[min, max]` (uniform).
+    #[serde(default)]
+    pub delay: PushDelay,
+    /// Chance that a push is never sent.
+    #[serde(default)]
+    pub loss_probability: f64,
+    /// Chance that a push is sent twice (same `nid`).
+    #[serde(default)]
+    pub duplicate_probability: f64,
+    /// Simulated seconds after CONNACK at which the broker closes each connection.
+    #[serde(default)]
+    pub drop_connection_after: Option<f64>,
+    /// The first this many connections get no CONNACK (the broker reads and stays silent).
+    #[serde(default)]
+    pub never_connack: u32,
+    /// The first this many push deliveries stop halfway through the packet and the
+    /// connection is closed (the push is delivered again after the reconnect).
+    #[serde(default)]
+    pub drop_mid_packet: u32,
+    /// The first this many reconnects with valid stored auth are answered return code 4,
+    /// the device forgotten.
+    #[serde(default)]
+    pub reject_stored_auth: u32,
+    /// PINGREQs get no PINGRESP (a connection that is up but dead).
+    #[serde(default)]
+    pub ignore_pings: bool,
+    /// When set, every `/fbns_reg_resp` carries this `error` and no token.
+    #[serde(default)]
+    pub registration_error: Option<String>,
+    /// Whom the `reel_id` of a `live_with_broadcast` names (unknown on Instagram).
+    #[serde(default)]
+    pub live_with_names: LiveWithNames,
+    /// Scripted pushes besides those of the broadcasts.
+    #[serde(default)]
+    pub pushes: Vec<ScriptedPush>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A push delay: fixed, or uniform within `[min, max]`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PushDelay {
+    Fixed(f64),
+    Range([f64; 2]),
+}
+
+impl Default for PushDelay {
+    fn default() -> Self {
+        PushDelay::Fixed(0.0)
+    }
+}
+
+/// The participant a `live_with_broadcast` push names in `reel_id` (the other one is `s`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveWithNames {
+    #[default]
+    Guest,
+    Owner,
+}
+
+/// One scripted push: `collapse_key` about `user` at `at` (e.g. `post`,
+/// `reachability_silent_push`, or a live kind with `broadcast`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedPush {
+    pub at: f64,
+    pub collapse_key: String,
+    /// The account it is about (must be in `accounts`).
+    pub user: u64,
+    /// A broadcast id for a `broadcast?id=…` deep link.
+    #[serde(default)]
+    pub broadcast: Option<u64>,
+}
+
+impl FbnsSpec {
+    fn validate(&self, known: &dyn Fn(u64) -> bool) -> Result<(), String> {
+        let prob = |p: f64| (0.0..=1.0).contains(&p);
+        if !prob(self.loss_probability) || !prob(self.duplicate_probability) {
+            return Err("fbns: probabilities must be in [0, 1]".into());
+        }
+        let ok_time = |t: f64| t.is_finite() && (0.0..=1e6).contains(&t);
+        let delay_ok = match self.delay {
+            PushDelay::Fixed(d) => ok_time(d),
+            PushDelay::Range([a, b]) => ok_time(a) && ok_time(b) && a <= b,
+        };
+        if !delay_ok {
+            return Err("fbns: delay must be a number or [min, max] within [0, 1e6] s".into());
+        }
+        if self
+            .drop_connection_after
+            .is_some_and(|t| !(ok_time(t) && t > 0.0))
+        {
+            return Err("fbns: drop_connection_after must be within (0, 1e6] s".into());
+        }
+        if self.pushes.len() > 10_000 {
+            return Err("fbns: at most 10000 scripted pushes".into());
+        }
+        for p in &self.pushes {
+            if !p.at.is_finite() || p.at.abs() > 1e9 {
+                return Err("fbns: a scripted push's `at` must be finite, below 1e9".into());
+            }
+            if p.collapse_key.is_empty() || p.collapse_key.len() > 100 {
+                return Err("fbns: a scripted push needs a collapse_key of 1–100 bytes".into());
+            }
+            if !known(p.user) {
+                return Err(format!(
+                    "fbns: scripted push user {} is not in accounts",
+                    p.user
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Scenario {
     /// Reads a scenario; `.json` files are JSON, anything else TOML.
     pub fn from_path(path: &Path) -> Result<Scenario, SimError> {
@@ -415,130 +672,160 @@ impl Scenario {
                 viewers: vec![[-4.0, 0.0], [20.0, 1500.0], [56.0, 800.0]],
             }],
             faults: vec![],
+            login: None,
+            fbns: None,
+            throttle: None,
         }
     }
 
     /// Rejects scenarios the simulator could not serve sensibly.
     fn validate(&self) -> Result<(), SimError> {
-        let bad = |m: String| Err(SimError::InvalidScenario(m));
         if self.comment_page_cap == 0 {
-            return bad("comment_page_cap must be at least 1".into());
+            return invalid("comment_page_cap must be at least 1".into());
         }
         for b in &self.broadcasts {
-            let known = |pk: u64| self.accounts.iter().any(|a| a.pk == pk);
-            if !known(b.owner) {
-                return bad(format!(
-                    "broadcast {}: owner {} is not in accounts",
-                    b.id, b.owner
-                ));
-            }
-            if let Some(pk) = b.cobroadcasters.iter().find(|pk| !known(**pk)) {
-                return bad(format!(
-                    "broadcast {}: co-broadcaster {pk} is not in accounts",
-                    b.id
-                ));
-            }
-            if let Some(pk) = b
-                .comments
-                .iter()
-                .filter_map(|c| c.user)
-                .find(|pk| !known(*pk))
-            {
-                return bad(format!(
-                    "broadcast {}: comment author {pk} is not in accounts",
-                    b.id
-                ));
-            }
-            if !(b.duration.is_finite() && b.duration > 0.0 && b.duration <= 86_400.0) {
-                return bad(format!(
-                    "broadcast {}: duration must be in (0, 86400] s",
-                    b.id
-                ));
-            }
-            let mut times = [b.start, b.period_removed_after, b.gone_after]
-                .into_iter()
-                .chain(b.post_live_after)
-                .chain(b.interruptions.iter().flat_map(|w| [w.from, w.to]))
-                .chain(b.comments.iter().flat_map(|c| [c.at, c.spread]))
-                .chain(
-                    b.comment_streams
-                        .iter()
-                        .flat_map(|c| [c.from, c.to, c.per_second]),
-                )
-                .chain(b.likes.iter().chain(&b.viewers).flatten().copied());
-            if times.any(|x| !x.is_finite() || x.abs() > 1e9) {
-                return bad(format!(
-                    "broadcast {}: every time and curve value must be a finite number below 1e9",
-                    b.id
-                ));
-            }
-            if b.segments.first_t > 1_000_000_000_000 {
-                return bad(format!("broadcast {}: segments.first_t above 1e12", b.id));
-            }
-            let s = &b.segments;
-            if !(500..=10_000).contains(&s.duration_ms)
-                || u64::from(s.jitter_ms) * 2 >= u64::from(s.duration_ms)
-            {
-                return bad(format!(
-                    "broadcast {}: segments.duration_ms must be 500..=10000 with jitter_ms below half of it",
-                    b.id
-                ));
-            }
-            if !(1..=60).contains(&s.base_segments) || s.window == 0 || !(5..=60).contains(&s.fps) {
-                return bad(format!(
-                    "broadcast {}: segments.base_segments must be 1..=60, window >= 1, fps 5..=60",
-                    b.id
-                ));
-            }
-            if !(0.0..=1.0).contains(&s.outlier_probability) {
-                return bad(format!(
-                    "broadcast {}: outlier_probability must be in [0, 1]",
-                    b.id
-                ));
-            }
-            let total: f64 = b
-                .comments
-                .iter()
-                .map(|c| c.count as f64)
-                .chain(
-                    b.comment_streams
-                        .iter()
-                        .map(|c| c.per_second * (c.to - c.from)),
-                )
-                .sum();
-            if !(total.is_finite() && total <= 1_000_000.0) {
-                return bad(format!("broadcast {}: at most 1,000,000 comments", b.id));
-            }
-            if b.comment_streams
-                .iter()
-                .any(|c| c.texts.is_empty() || c.per_second < 0.0)
-            {
-                return bad(format!(
-                    "broadcast {}: a comment stream needs texts and a non-negative rate",
-                    b.id
-                ));
-            }
-            if b.comments
-                .iter()
-                .any(|c| c.text.len() * c.repeat > 64 * 1024)
-            {
-                return bad(format!("broadcast {}: comment text above 64 KiB", b.id));
-            }
+            b.validate(&self.accounts)
+                .or_else(|m| invalid(format!("broadcast {}: {m}", b.id)))?;
         }
         for (i, b) in self.broadcasts.iter().enumerate() {
             if self.broadcasts[..i].iter().any(|o| o.id == b.id) {
-                return bad(format!("broadcast id {} appears twice", b.id));
+                return invalid(format!("broadcast id {} appears twice", b.id));
             }
         }
-        for f in &self.faults {
-            if let Some(p) = f.probability {
-                if !(0.0..=1.0).contains(&p) {
-                    return bad("fault probability must be in [0, 1]".into());
-                }
+        if let Some(l) = &self.login {
+            l.validate().or_else(|m| invalid(format!("login: {m}")))?;
+        }
+        if let Some(fbns) = &self.fbns {
+            let known = |pk: u64| self.accounts.iter().any(|a| a.pk == pk);
+            fbns.validate(&known).map_err(SimError::InvalidScenario)?;
+        }
+        self.faults.iter().try_for_each(Fault::validate)
+    }
+}
+
+fn invalid(message: String) -> Result<(), SimError> {
+    Err(SimError::InvalidScenario(message))
+}
+
+impl Broadcast {
+    /// What is wrong with this broadcast, if anything, in words that follow `broadcast <id>: `.
+    fn validate(&self, accounts: &[Account]) -> Result<(), String> {
+        self.validate_people(accounts)?;
+        self.validate_times()?;
+        self.segments.validate()?;
+        self.validate_chat()
+    }
+
+    /// The owner, co-broadcasters and comment authors must all be known accounts.
+    fn validate_people(&self, accounts: &[Account]) -> Result<(), String> {
+        let known = |pk: u64| accounts.iter().any(|a| a.pk == pk);
+        if !known(self.owner) {
+            return Err(format!("owner {} is not in accounts", self.owner));
+        }
+        if let Some(pk) = self.cobroadcasters.iter().find(|pk| !known(**pk)) {
+            return Err(format!("co-broadcaster {pk} is not in accounts"));
+        }
+        if let Some(pk) = self
+            .comments
+            .iter()
+            .filter_map(|c| c.user)
+            .find(|pk| !known(*pk))
+        {
+            return Err(format!("comment author {pk} is not in accounts"));
+        }
+        Ok(())
+    }
+
+    /// A bounded duration, and every time and curve value a finite number the clock can reach.
+    fn validate_times(&self) -> Result<(), String> {
+        if !(self.duration.is_finite() && self.duration > 0.0 && self.duration <= 86_400.0) {
+            return Err("duration must be in (0, 86400] s".into());
+        }
+        let mut times = [self.start, self.period_removed_after, self.gone_after]
+            .into_iter()
+            .chain(self.post_live_after)
+            .chain(self.interruptions.iter().flat_map(|w| [w.from, w.to]))
+            .chain(self.comments.iter().flat_map(|c| [c.at, c.spread]))
+            .chain(
+                self.comment_streams
+                    .iter()
+                    .flat_map(|c| [c.from, c.to, c.per_second]),
+            )
+            .chain(self.likes.iter().chain(&self.viewers).flatten().copied());
+        if times.any(|x| !x.is_finite() || x.abs() > 1e9) {
+            return Err("every time and curve value must be a finite number below 1e9".into());
+        }
+        Ok(())
+    }
+
+    /// At most a million comments in all, streams that can produce some, texts of a sane size.
+    fn validate_chat(&self) -> Result<(), String> {
+        let total: f64 = self
+            .comments
+            .iter()
+            .map(|c| c.count as f64)
+            .chain(
+                self.comment_streams
+                    .iter()
+                    .map(|c| c.per_second * (c.to - c.from)),
+            )
+            .sum();
+        if !(total.is_finite() && total <= 1_000_000.0) {
+            return Err("at most 1,000,000 comments".into());
+        }
+        if self
+            .comment_streams
+            .iter()
+            .any(|c| c.texts.is_empty() || c.per_second < 0.0)
+        {
+            return Err("a comment stream needs texts and a non-negative rate".into());
+        }
+        if self
+            .comments
+            .iter()
+            .any(|c| c.text.len() * c.repeat > 64 * 1024)
+        {
+            return Err("comment text above 64 KiB".into());
+        }
+        Ok(())
+    }
+}
+
+impl SegmentSpec {
+    /// Segment timing the encoder and the manifest window can serve.
+    fn validate(&self) -> Result<(), String> {
+        if self.first_t > 1_000_000_000_000 {
+            return Err("segments.first_t above 1e12".into());
+        }
+        if !(500..=10_000).contains(&self.duration_ms)
+            || u64::from(self.jitter_ms) * 2 >= u64::from(self.duration_ms)
+        {
+            return Err(
+                "segments.duration_ms must be 500..=10000 with jitter_ms below half of it".into(),
+            );
+        }
+        if !(1..=60).contains(&self.base_segments)
+            || self.window == 0
+            || !(5..=60).contains(&self.fps)
+        {
+            return Err("segments.base_segments must be 1..=60, window >= 1, fps 5..=60".into());
+        }
+        if !(0.0..=1.0).contains(&self.outlier_probability) {
+            return Err("outlier_probability must be in [0, 1]".into());
+        }
+        Ok(())
+    }
+}
+
+impl Fault {
+    fn validate(&self) -> Result<(), SimError> {
+        if let Some(p) = self.probability {
+            if !(0.0..=1.0).contains(&p) {
+                return invalid("fault probability must be in [0, 1]".into());
             }
-            if f.delay_ms.is_some_and(|d| d > 600_000) {
-                return bad("fault delay_ms above 10 minutes".into());
-            }
+        }
+        if self.delay_ms.is_some_and(|d| d > 600_000) {
+            return invalid("fault delay_ms above 10 minutes".into());
         }
         Ok(())
     }

@@ -1,12 +1,14 @@
 //! The simulator's shared state: the precomputed world, the simulated clock and the request log.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use super::fbns::Broker;
 use super::scenario::Scenario;
 use super::world::BroadcastWorld;
 
@@ -38,6 +40,16 @@ impl SimClock {
 
     pub fn unix(&self, sim: f64) -> f64 {
         self.epoch_unix + sim
+    }
+
+    /// The real time `sim` simulated seconds take (bounded, for timers).
+    pub fn real(&self, sim: f64) -> Duration {
+        Duration::from_secs_f64((sim / self.speed).clamp(0.0, 1e7))
+    }
+
+    /// Real time from now until simulated time `sim` (zero if it has passed).
+    pub fn real_until(&self, sim: f64) -> Duration {
+        self.real(sim - self.now())
     }
 }
 
@@ -85,6 +97,12 @@ pub struct SimState {
     pub requests: Mutex<VecDeque<RecordedRequest>>,
     /// Seeded: fault probabilities are reproducible for a given request order.
     pub fault_rng: Mutex<StdRng>,
+    /// The login endpoints' key pair and memory, when the scenario has a `[login]`.
+    pub login: Option<Box<super::login::LoginState>>,
+    /// The FBNS broker, when the scenario has an enabled `[fbns]`.
+    pub fbns: Option<Arc<Broker>>,
+    /// Every session's load against the scenario's `[throttle]`.
+    pub throttle: super::throttle::Throttle,
 }
 
 impl SimState {

@@ -12,6 +12,80 @@ pub struct Truth {
     /// The simulated unix time (`published_time`, `created_at` use this clock).
     pub unix_now: f64,
     pub broadcasts: Vec<BroadcastTruth>,
+    /// What the FBNS broker saw and sent; `None` without a broker.
+    #[serde(default)]
+    pub fbns: Option<FbnsTruth>,
+    /// Each session's standing against the scenario's `[throttle]` (by `sessionid`).
+    #[serde(default, skip_deserializing)]
+    pub sessions: std::collections::BTreeMap<String, super::throttle::SessionTruth>,
+}
+
+/// The FBNS broker's record (scenario `[fbns]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FbnsTruth {
+    /// `127.0.0.1:PORT` of the MQTToT-over-TLS listener.
+    pub address: String,
+    pub connections: Vec<FbnsConnectionTruth>,
+    /// `push/register/` calls received.
+    pub registrations: Vec<PushRegistrationTruth>,
+    /// Every planned push, sent or not yet.
+    pub pushes: Vec<FbnsPushTruth>,
+}
+
+/// One MQTToT connection as the broker saw it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FbnsConnectionTruth {
+    /// Simulated time of the CONNECT.
+    pub at: f64,
+    pub client_id: String,
+    pub keep_alive: u16,
+    pub user_agent: String,
+    /// The CONNECT presented no device auth.
+    pub fresh: bool,
+    /// The device (`di`) the connection was accepted for.
+    pub device_id: Option<String>,
+    /// CONNACK return code; `None`: none was sent.
+    pub return_code: Option<u8>,
+    /// ClientInfo.subscribeTopics of the CONNECT.
+    pub connect_topics: Vec<i32>,
+    /// Topics of SUBSCRIBE packets.
+    pub subscribed: Vec<String>,
+    /// The token given on `/fbns_reg_resp`.
+    pub token: Option<String>,
+    pub pings: u64,
+}
+
+/// One `push/register/` call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushRegistrationTruth {
+    pub at: f64,
+    pub device_token: String,
+    pub users: String,
+    /// The token named a device of this broker (opaque or `fbns-b64`).
+    pub known_device: bool,
+}
+
+/// One planned push.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FbnsPushTruth {
+    /// Simulated time it is due (event time + delay).
+    pub due: f64,
+    pub collapse_key: String,
+    pub broadcast_id: Option<String>,
+    pub reel_id: String,
+    pub nid: String,
+    /// Never sent (`loss_probability`).
+    pub lost: bool,
+    /// Queued twice (`duplicate_probability`).
+    pub duplicated: bool,
+    /// When it was queued for the registered devices; `None`: not yet due.
+    pub sent_at: Option<f64>,
+    /// Devices it was queued for.
+    pub devices: Vec<String>,
+    /// Complete PUBLISH packets written (repeats included).
+    pub writes: u64,
+    /// PUBACKs received for it.
+    pub acks: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

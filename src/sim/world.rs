@@ -141,7 +141,7 @@ pub fn rng_for(seed: u64, broadcast: u64, purpose: u64) -> StdRng {
     )
 }
 
-/// The segment durations a broadcast asks the encoder for (reference §3: ~2 s, jitter,
+/// The segment durations a broadcast asks the encoder for (docs/instagram.md §3: ~2 s, jitter,
 /// occasional 1.2 s / 2.9 s outliers).
 pub fn wanted_durations(seed: u64, b: &Broadcast) -> Vec<u64> {
     let s = &b.segments;

@@ -61,6 +61,21 @@ pub async fn render(state: &StatusState) -> String {
         .await
         .unwrap_or_default();
     let mut o = Out(String::new());
+    recordings(&mut o, state, &by_state);
+    capture_totals(&mut o, sums);
+    instagram(&mut o, state);
+    database(&mut o, state);
+    o.family(
+        "iglive_start_time_seconds",
+        "gauge",
+        "Unix time the daemon started.",
+    );
+    o.sample("iglive_start_time_seconds", &[], state.started_at);
+    o.0
+}
+
+/// What is watched and recorded: accounts, recordings by state, recordings running now.
+fn recordings(o: &mut Out, state: &StatusState, by_state: &[(String, i64)]) {
     let accounts = state.accounts.snapshot();
     o.family(
         "iglive_accounts_watched",
@@ -77,6 +92,7 @@ pub async fn render(state: &StatusState) -> String {
         "gauge",
         "Recordings by state (database).",
     );
+    // Every state gets a sample, zero included, so a series never disappears.
     for st in [
         "detected",
         "recording",
@@ -102,6 +118,10 @@ pub async fn render(state: &StatusState) -> String {
         &[],
         state.registry.len() as f64,
     );
+}
+
+/// Bytes and segments captured over all recordings (`sums` from `db_figures`).
+fn capture_totals(o: &mut Out, sums: [i64; 3]) {
     o.family(
         "iglive_bytes_captured_total",
         "counter",
@@ -120,45 +140,136 @@ pub async fn render(state: &StatusState) -> String {
         "DASH segments given up on, all recordings.",
     );
     o.sample("iglive_segments_missing_total", &[], sums[2] as f64);
+}
+
+/// The private API, per session of the pool: requests, the budget, throttling and state.
+fn instagram(o: &mut Out, state: &StatusState) {
+    let members = state.pool.members();
     o.family(
         "iglive_api_requests_total",
         "counter",
-        "Private-API requests by endpoint and outcome.",
+        "Private-API requests by session, endpoint and outcome.",
     );
-    for ((endpoint, outcome), n) in state.client.stats() {
+    for m in &members {
+        for ((endpoint, outcome), n) in m.client.stats() {
+            o.sample(
+                "iglive_api_requests_total",
+                &[
+                    ("session", &m.name),
+                    ("endpoint", endpoint.as_str()),
+                    ("outcome", outcome),
+                ],
+                n as f64,
+            );
+        }
+    }
+    budgets(o, &members);
+    health(o, &members);
+}
+
+/// Each session's request budget: its limit, what the last minute used, who waits.
+fn budgets(o: &mut Out, members: &[crate::pool::Member]) {
+    let figures: Vec<_> = members
+        .iter()
+        .map(|m| (m.name.as_str(), m.client.budget().figures()))
+        .collect();
+    o.family(
+        "iglive_session_budget_per_minute",
+        "gauge",
+        "The session's request budget: requests allowed in any 60 s.",
+    );
+    for (name, f) in &figures {
         o.sample(
-            "iglive_api_requests_total",
-            &[("endpoint", endpoint.as_str()), ("outcome", outcome)],
-            n as f64,
+            "iglive_session_budget_per_minute",
+            &[("session", name)],
+            f.limit as f64,
         );
     }
-    let health = state.client.health();
+    o.family(
+        "iglive_session_requests_last_minute",
+        "gauge",
+        "Requests the session sent in the last 60 s.",
+    );
+    for (name, f) in &figures {
+        o.sample(
+            "iglive_session_requests_last_minute",
+            &[("session", name)],
+            f.used as f64,
+        );
+    }
+    o.family(
+        "iglive_session_requests_waiting",
+        "gauge",
+        "Requests waiting for a slot in the session's budget, by priority class.",
+    );
+    for (name, f) in &figures {
+        for class in crate::instagram::Priority::ALL {
+            let n = f.waiting[class as usize];
+            o.sample(
+                "iglive_session_requests_waiting",
+                &[("session", name), ("class", class.as_str())],
+                f64::from(n),
+            );
+        }
+    }
+}
+
+/// Throttling, slowdown and state of each session.
+fn health(o: &mut Out, members: &[crate::pool::Member]) {
     o.family(
         "iglive_throttle_events_total",
         "counter",
-        "Throttling answers from Instagram.",
+        "Throttling answers from Instagram, by session.",
     );
-    o.sample(
-        "iglive_throttle_events_total",
-        &[],
-        health.throttle_events as f64,
-    );
+    for m in members {
+        let h = m.client.health();
+        o.sample(
+            "iglive_throttle_events_total",
+            &[("session", &m.name)],
+            h.throttle_events as f64,
+        );
+    }
     o.family(
         "iglive_session_slowdown",
         "gauge",
         "Factor stretching every polling interval after throttling.",
     );
-    o.sample("iglive_session_slowdown", &[], health.slowdown);
+    for m in members {
+        o.sample(
+            "iglive_session_slowdown",
+            &[("session", &m.name)],
+            m.client.health().slowdown,
+        );
+    }
+    let states: Vec<_> = members
+        .iter()
+        .map(|m| (m.name.as_str(), m.state()))
+        .collect();
     o.family(
         "iglive_session_expired",
         "gauge",
-        "1 when Instagram refused the session.",
+        "1 when Instagram refused the session (expired or challenged).",
     );
-    o.sample(
-        "iglive_session_expired",
-        &[],
-        if health.expired.is_some() { 1.0 } else { 0.0 },
+    for (name, s) in &states {
+        let refused = if s.is_usable() { 0.0 } else { 1.0 };
+        o.sample("iglive_session_expired", &[("session", name)], refused);
+    }
+    o.family(
+        "iglive_session_state",
+        "gauge",
+        "1 for the session's state: ok, throttled, challenged, expired.",
     );
+    for (name, s) in &states {
+        o.sample(
+            "iglive_session_state",
+            &[("session", name), ("state", s.name())],
+            1.0,
+        );
+    }
+}
+
+/// The database writer: rows committed and whether writes succeed.
+fn database(o: &mut Out, state: &StatusState) {
     o.family(
         "iglive_db_rows_written_total",
         "counter",
@@ -183,11 +294,4 @@ pub async fn render(state: &StatusState) -> String {
             0.0
         },
     );
-    o.family(
-        "iglive_start_time_seconds",
-        "gauge",
-        "Unix time the daemon started.",
-    );
-    o.sample("iglive_start_time_seconds", &[], state.started_at);
-    o.0
 }

@@ -2,7 +2,12 @@
 //! ffmpeg, session), `/metrics` (Prometheus text) and `/recordings` (JSON of recordings in
 //! progress). Loopback by default; `iglive status` reads it for a person.
 
-pub mod metrics;
+mod control;
+pub(crate) mod metrics;
+mod sessions;
+
+pub use control::{ReloadOutcome, ReloadRequest, ReloadSender, WatchedAccountState, RELOAD_HEADER};
+pub use sessions::{BoardEntry, SessionBoard};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,28 +18,33 @@ use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::instagram::Client;
+use crate::pool::SessionState;
 use crate::recording::Registry;
-use crate::store::writer::WriterStats;
 use crate::store::Store;
+use crate::store::WriterStats;
 use crate::watch::Accounts;
 
 /// What the endpoint reads; all of it shared with the running daemon.
 #[derive(Clone)]
 pub struct StatusState {
     pub registry: Registry,
-    pub client: Client,
+    /// The sessions every API request goes through.
+    pub pool: crate::pool::Pool,
     pub store: Store,
     pub writer_stats: Arc<WriterStats>,
     pub recordings_dir: PathBuf,
     pub min_free_space: u64,
     pub accounts: Accounts,
     pub started_at: f64,
+    /// Where `POST /api/v1/reload` hands reload requests to the daemon (`None`: refused).
+    pub reload: Option<ReloadSender>,
+    /// Per session: its detection's accounts and its push connection.
+    pub sessions: SessionBoard,
 }
 
 /// One readiness check's result.
@@ -78,7 +88,7 @@ pub async fn readiness(state: &StatusState) -> Vec<Check> {
     });
     let dir = state.recordings_dir.clone();
     let min = state.min_free_space;
-    checks.push(match crate::daemon::free_space(&dir) {
+    checks.push(match crate::disk::free_space(&dir) {
         Ok(free) if free >= min => Check {
             name: "recordings_dir",
             ok: true,
@@ -103,33 +113,45 @@ pub async fn readiness(state: &StatusState) -> Vec<Check> {
         crate::media::tools::version(&crate::media::tools::ffmpeg_path())
     })
     .await
-    .unwrap_or_else(|e| Err(e.to_string()));
+    .map_err(|e| e.to_string())
+    .and_then(|r| r.map_err(|e| e.to_string()));
     checks.push(Check {
         name: "ffmpeg",
         ok: ffmpeg.is_ok(),
         detail: ffmpeg.unwrap_or_else(|e| e),
     });
-    let health = state.client.health();
-    checks.push(match &health.expired {
-        None => Check {
-            name: "session",
-            ok: true,
-            detail: format!("ok, slowdown x{:.1}", health.slowdown),
-        },
-        Some(x) => Check {
-            name: "session",
-            ok: false,
-            detail: format!(
-                "{}{}",
-                x.reason,
-                x.challenge_url
-                    .as_deref()
-                    .map(|u| format!(" (open {u})"))
-                    .unwrap_or_default()
-            ),
-        },
-    });
+    checks.push(sessions_check(&state.pool));
     checks
+}
+
+/// Ready while at least one session of the pool is usable; the detail names each one's state.
+fn sessions_check(pool: &crate::pool::Pool) -> Check {
+    let members = pool.members();
+    let describe = |m: &crate::pool::Member| match m.state() {
+        SessionState::Ok => format!(
+            "{}: ok, slowdown x{:.1}",
+            m.name,
+            m.client.health().slowdown
+        ),
+        SessionState::Throttled { for_s, .. } => format!("{}: throttled for {for_s:.0} s", m.name),
+        SessionState::Challenged {
+            evidence,
+            challenge_url,
+        } => format!(
+            "{}: {evidence}{}",
+            m.name,
+            challenge_url
+                .as_deref()
+                .map(|u| format!(" (open {u})"))
+                .unwrap_or_default()
+        ),
+        SessionState::Expired { evidence } => format!("{}: {evidence}", m.name),
+    };
+    Check {
+        name: "session",
+        ok: members.iter().any(|m| m.state().is_usable()),
+        detail: members.iter().map(describe).collect::<Vec<_>>().join("; "),
+    }
 }
 
 async fn health() -> &'static str {
@@ -173,6 +195,8 @@ pub fn router(state: StatusState) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics_handler))
         .route("/recordings", get(recordings))
+        .route("/sessions", get(sessions::sessions))
+        .route("/api/v1/reload", post(control::reload))
         .with_state(state)
 }
 
@@ -192,6 +216,8 @@ pub async fn serve(
     })?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
+        // Peer addresses: the reload is only served to loopback peers.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;

@@ -1,13 +1,14 @@
 //! SQLite store: one file in WAL mode, versioned migrations, one batched writer thread, and
 //! short-lived read connections for the CLI and the status endpoint.
 
-pub mod browse;
+mod apply;
+pub(crate) mod browse;
 pub mod query;
-pub mod rows;
-pub mod schema;
-pub mod search;
+mod rows;
+pub(crate) mod schema;
+pub(crate) mod search;
 mod stats;
-pub mod writer;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use rows::*;
-pub use writer::{Write, Writer, WriterThread};
+pub use writer::{Write, Writer, WriterStats, WriterThread};
 
 /// What can go wrong with the database, worded for the operator.
 #[derive(Debug, thiserror::Error)]

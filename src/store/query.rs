@@ -1,5 +1,5 @@
 //! Read queries behind `iglive list`, `show` and `export`. Field names here are the JSON
-//! contract scripts rely on (issue 2 and 8): add fields, never rename them.
+//! contract scripts rely on: add fields, never rename them.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -209,4 +209,93 @@ pub fn broadcast_known(conn: &Connection, broadcast_id: &str) -> Result<bool, St
         )
         .optional()?
         .is_some())
+}
+
+/// A recording not finished or failed, as crash recovery reads it at start.
+#[derive(Debug, Clone)]
+pub struct Unfinished {
+    pub broadcast_id: String,
+    pub user_id: String,
+    pub username: Option<String>,
+    pub published_time: Option<f64>,
+    pub dash_url: Option<String>,
+    pub folder: Option<String>,
+    pub first_segment_t: Option<i64>,
+}
+
+/// Every unfinished recording, oldest broadcast first.
+pub fn unfinished(conn: &Connection) -> Result<Vec<Unfinished>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT r.broadcast_id, b.user_id, b.username, b.published_time, b.dash_url, r.folder,
+                r.first_segment_t
+         FROM recordings r JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
+         WHERE r.state NOT IN ('finished', 'failed')
+         ORDER BY b.published_time",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(Unfinished {
+                broadcast_id: r.get(0)?,
+                user_id: r.get(1)?,
+                username: r.get(2)?,
+                published_time: r.get(3)?,
+                dash_url: r.get(4)?,
+                folder: r.get(5)?,
+                first_segment_t: r.get(6)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// What the database knows about one account, for `iglive accounts list`.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct AccountActivity {
+    pub user_id: String,
+    pub username: Option<String>,
+    /// Unix time of the newest broadcast seen (published, else detected).
+    pub last_live: Option<f64>,
+    pub last_broadcast_id: Option<String>,
+    /// That broadcast's recording state.
+    pub last_recording_state: Option<String>,
+}
+
+/// The account's username and newest broadcast; an unknown account gives an empty record.
+pub fn account_activity(conn: &Connection, user_id: &str) -> Result<AccountActivity, StoreError> {
+    let username: Option<String> = conn
+        .query_row(
+            "SELECT username FROM accounts WHERE user_id = ?1",
+            params![user_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let last = conn
+        .query_row(
+            "SELECT b.broadcast_id, coalesce(b.published_time, b.detected_at), r.state, b.username
+             FROM broadcasts b LEFT JOIN recordings r ON r.broadcast_id = b.broadcast_id
+             WHERE b.user_id = ?1
+             ORDER BY coalesce(b.published_time, b.detected_at) DESC LIMIT 1",
+            params![user_id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<f64>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    let (last_broadcast_id, last_live, last_recording_state, b_username) = match last {
+        Some((id, at, state, name)) => (Some(id), at, state, name),
+        None => (None, None, None, None),
+    };
+    Ok(AccountActivity {
+        user_id: user_id.to_string(),
+        username: username.or(b_username),
+        last_live,
+        last_broadcast_id,
+        last_recording_state,
+    })
 }

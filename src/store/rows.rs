@@ -1,7 +1,10 @@
 //! The facts the recorder writes, one type per table. Optional fields mean "unknown so far":
 //! an upsert never overwrites a known value with an unknown one.
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::Serialize;
+
+pub use crate::states::{BroadcastStatus, RecordingState};
 
 /// An Instagram account as last seen (usernames change; the pk does not).
 #[derive(Debug, Clone, Default)]
@@ -19,7 +22,7 @@ pub struct BroadcastRow {
     pub broadcast_id: String,
     pub user_id: String,
     pub username: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<BroadcastStatus>,
     pub published_time: Option<f64>,
     pub detected_at: Option<f64>,
     pub ended_at: Option<f64>,
@@ -29,11 +32,12 @@ pub struct BroadcastRow {
     pub raw_json: Option<String>,
 }
 
-/// The recorder's own state of a broadcast's recording (issue 7's state machine).
-#[derive(Debug, Clone, Default)]
+/// The recorder's own state of a broadcast's recording. Built with [`RecordingRow::new`]: every
+/// write states the state, so none can reset it by accident.
+#[derive(Debug, Clone)]
 pub struct RecordingRow {
     pub broadcast_id: String,
-    pub state: String,
+    pub state: RecordingState,
     pub folder: Option<String>,
     pub video: Option<String>,
     pub started_at: Option<f64>,
@@ -51,6 +55,47 @@ pub struct RecordingRow {
     pub cut_by_shutdown: Option<bool>,
 }
 
+impl RecordingRow {
+    /// A row that sets only the state; every other field is "unknown, keep what is stored".
+    pub fn new(broadcast_id: impl Into<String>, state: RecordingState) -> RecordingRow {
+        RecordingRow {
+            broadcast_id: broadcast_id.into(),
+            state,
+            folder: None,
+            video: None,
+            started_at: None,
+            finished_at: None,
+            error: None,
+            duration_s: None,
+            segments_expected: None,
+            segments_captured: None,
+            segments_missing: None,
+            missing_ranges: None,
+            bytes_captured: None,
+            first_segment_t: None,
+            rewind_used: None,
+            quality: None,
+            cut_by_shutdown: None,
+        }
+    }
+}
+
+/// Where a broadcast status in the history came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusSource {
+    Heartbeat,
+    Info,
+}
+
+impl StatusSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusSource::Heartbeat => "heartbeat",
+            StatusSource::Info => "info",
+        }
+    }
+}
+
 /// One heartbeat answer.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ViewerSample {
@@ -58,7 +103,7 @@ pub struct ViewerSample {
     pub ts: f64,
     pub viewer_count: Option<f64>,
     pub total_unique_viewer_count: Option<i64>,
-    pub broadcast_status: Option<String>,
+    pub broadcast_status: Option<BroadcastStatus>,
     pub offset_to_video_start: Option<i64>,
     pub cobroadcaster_ids: Option<String>,
     pub offset_s: Option<f64>,
@@ -98,4 +143,31 @@ pub fn now_unix() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+impl ToSql for RecordingState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for RecordingState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = value.as_str()?;
+        RecordingState::parse(s).ok_or_else(|| {
+            FromSqlError::Other(format!("unknown recording state {s:?} in the database").into())
+        })
+    }
+}
+
+impl ToSql for BroadcastStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for BroadcastStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Ok(BroadcastStatus::parse(value.as_str()?))
+    }
 }

@@ -1,6 +1,6 @@
 //! The detection loop: polls watched accounts on the `Scheduler`'s budget and reports each
 //! new live broadcast once. The reels tray is an optional fast path: one request covers every
-//! followed account, but lives have been seen missing from it (PyInstaLive#130, reference §5),
+//! followed account, but lives have been seen missing from it (PyInstaLive#130, docs/instagram.md §5),
 //! so accounts it covers are still polled one by one, only more slowly.
 
 use std::sync::Arc;
@@ -10,8 +10,9 @@ use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
-use crate::instagram::backoff::expired_error;
+use crate::instagram::governor::expired_error;
 use crate::instagram::{ApiError, ApiErrorKind, Broadcast, Client, Endpoint};
 
 use super::accounts::{Accounts, AccountsState};
@@ -23,6 +24,8 @@ use super::seen::SeenStore;
 pub enum DetectionSource {
     StoryFeed,
     ReelsTray,
+    /// An FBNS push, confirmed with `live/{id}/info/`.
+    Push,
 }
 
 /// A watched account went live: emitted once per broadcast id.
@@ -53,6 +56,9 @@ pub struct DetectorOptions {
     pub tray: Option<TrayOptions>,
     /// Jitter seed; `None` picks a random one.
     pub seed: Option<u64>,
+    /// The detection budget when it moves at run time (the session's plan shares it with
+    /// recordings); `None` keeps `scheduler.max_requests_per_minute`.
+    pub budget: Option<tokio::sync::watch::Receiver<u32>>,
 }
 
 /// What the scheduler polls.
@@ -69,6 +75,23 @@ impl PollTarget {
             PollTarget::Account(_) => Endpoint::StoryFeed,
         }
     }
+
+    /// What the poll's log lines carry: the account polled, or the tray.
+    fn span(&self, state: &AccountsState) -> tracing::Span {
+        match self {
+            PollTarget::Tray => tracing::info_span!("tray"),
+            PollTarget::Account(user_id) => account_span(user_id, state),
+        }
+    }
+}
+
+/// The span of one watched account: its pk and, once known, its username.
+fn account_span(user_id: &str, state: &AccountsState) -> tracing::Span {
+    let username = state
+        .watched
+        .get(user_id)
+        .and_then(|a| a.username.as_deref());
+    tracing::info_span!("account", user_id, username = username.unwrap_or("?"))
 }
 
 /// Finds lives of watched accounts. See `run`.
@@ -114,9 +137,16 @@ impl Detector {
         let mut state = rx.borrow_and_update().clone();
         self.sync(&mut sched, &state, Instant::now());
         let mut rx_alive = true;
+        let mut budget = self.options.budget.clone();
+        if let Some(b) = budget.as_mut() {
+            sched.set_budget(*b.borrow_and_update());
+        }
         loop {
             if cancel.is_cancelled() {
                 return Ok(());
+            }
+            if let Some(b) = budget.as_mut().filter(|b| b.has_changed().unwrap_or(false)) {
+                sched.set_budget(*b.borrow_and_update());
             }
             let now = Instant::now();
             sched.set_slowdown(client.governor().slowdown(now));
@@ -154,9 +184,11 @@ impl Detector {
             sched.record(&target, now);
             let endpoint = target.endpoint();
             let sent_before = client.requests_sent(endpoint);
+            let span = target.span(&state);
+            let poll = self.poll(&client, &target, &state, &events);
             let step = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                step = self.poll(&client, &target, &state, &events, &cancel) => step,
+                step = poll.instrument(span) => step,
             };
             // Retries of a transient failure are requests too: they count against the budget
             // (as sent now, which only errs on the side of fewer requests).
@@ -226,21 +258,13 @@ impl Detector {
         target: &PollTarget,
         state: &AccountsState,
         events: &mpsc::Sender<LiveEvent>,
-        cancel: &CancellationToken,
     ) -> Result<(), Stop> {
         match target {
             PollTarget::Account(user_id) => match client.user_story_feed(user_id).await {
                 Ok(feed) => {
                     if let Some(b) = feed.broadcast.filter(Broadcast::is_live) {
-                        self.emit(
-                            user_id,
-                            state,
-                            b,
-                            DetectionSource::StoryFeed,
-                            events,
-                            cancel,
-                        )
-                        .await?;
+                        self.emit(user_id, state, b, DetectionSource::StoryFeed, events)
+                            .await?;
                     }
                     Ok(())
                 }
@@ -257,15 +281,10 @@ impl Detector {
                             state.watched.contains_key(pk) && !state.paused.contains(pk)
                         });
                         if let Some(user_id) = watched {
-                            self.emit(
-                                &user_id,
-                                state,
-                                b,
-                                DetectionSource::ReelsTray,
-                                events,
-                                cancel,
-                            )
-                            .await?;
+                            let span = account_span(&user_id, state);
+                            self.emit(&user_id, state, b, DetectionSource::ReelsTray, events)
+                                .instrument(span)
+                                .await?;
                         }
                     }
                     Ok(())
@@ -282,7 +301,6 @@ impl Detector {
         broadcast: Broadcast,
         source: DetectionSource,
         events: &mpsc::Sender<LiveEvent>,
-        cancel: &CancellationToken,
     ) -> Result<(), Stop> {
         if !self.seen.insert_if_new(&broadcast.id) {
             return Ok(());
@@ -297,7 +315,7 @@ impl Detector {
                     .as_ref()
                     .and_then(|o| o.username.clone())
             });
-        tracing::info!(user_id, broadcast_id = %broadcast.id, ?source, "live detected");
+        tracing::info!(broadcast_id = %broadcast.id, ?source, "live detected");
         let event = LiveEvent {
             user_id: user_id.to_string(),
             username,
@@ -305,9 +323,16 @@ impl Detector {
             source,
             detected_at: SystemTime::now(),
         };
-        tokio::select! {
-            _ = cancel.cancelled() => Err(Stop::Done),
-            sent = events.send(event) => sent.map_err(|_| Stop::Done),
+        // The broadcast is marked seen now, so the event must not be lost if this poll is
+        // cancelled: it is queued without waiting, or (queue full) handed to a task of its own.
+        match events.try_send(event) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::Done),
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                let events = events.clone();
+                tokio::spawn(async move { events.send(event).await });
+                Ok(())
+            }
         }
     }
 }
@@ -315,19 +340,19 @@ impl Detector {
 fn handle_error(e: ApiError) -> Result<(), Stop> {
     match e.kind() {
         ApiErrorKind::LoginRequired | ApiErrorKind::Challenge => {
-            tracing::error!("detection stopped: {e}");
+            tracing::error!(error = %e, "detection stopped");
             Err(Stop::Expired(e))
         }
         ApiErrorKind::Throttled => {
-            tracing::warn!("{e}; slowing every poll of this session");
+            tracing::warn!(error = %e, "throttled; slowing every poll of this session");
             Ok(())
         }
         ApiErrorKind::NotFound => {
-            tracing::warn!("{e}; is the user id right? polling it less often");
+            tracing::warn!(error = %e, "not found: is the user id right? polling it less often");
             Err(Stop::Defer)
         }
         _ => {
-            tracing::warn!("{e}");
+            tracing::warn!(error = %e, "detection poll failed");
             Ok(())
         }
     }

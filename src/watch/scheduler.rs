@@ -1,5 +1,5 @@
 //! When to poll which account. Detection polls are the bulk of a watcher's traffic, and
-//! steady polling is what gets accounts challenged (reference §5, PyInstaLive#124,
+//! steady polling is what gets accounts challenged (docs/instagram.md §5, PyInstaLive#124,
 //! instarec#9), so the scheduler enforces a hard budget: never more than
 //! `max_requests_per_minute` polls in any 60 s window, whatever the number of accounts,
 //! spread evenly (a minimum gap between polls) rather than in bursts. Batch requests such as
@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use crate::instagram::backoff::{scale, MAX_DELAY};
+use crate::backoff::{scale, MAX_DELAY};
 
 /// The budget window of the real service: the budget is "requests per minute".
 pub const WINDOW: Duration = Duration::from_secs(60);
@@ -115,17 +115,14 @@ impl<K: Ord + Clone> Scheduler<K> {
         }
     }
 
-    /// Replaces the tunables (configuration reload); the poll history is kept.
-    pub fn set_config(&mut self, config: SchedulerConfig) {
-        self.config = config;
+    /// Changes the budget (the session's share for detection moves as recordings come and
+    /// go); the poll history is kept, so the window guard holds across the change.
+    pub fn set_budget(&mut self, max_requests_per_minute: u32) {
+        self.config.max_requests_per_minute = max_requests_per_minute.max(1);
         let budget = self.budget();
         while self.recent.len() > budget {
             self.recent.pop_front();
         }
-    }
-
-    pub fn config(&self) -> &SchedulerConfig {
-        &self.config
     }
 
     /// Multiplies every interval and gap (the session governor's slowdown; at least 1).
@@ -138,6 +135,7 @@ impl<K: Ord + Clone> Scheduler<K> {
     }
 
     /// Adds a key polled every `poll_interval`. An existing key keeps its schedule.
+    #[cfg(test)]
     pub fn insert(&mut self, key: K, now: Instant) {
         self.insert_with_interval(key, None, now);
     }
@@ -202,10 +200,6 @@ impl<K: Ord + Clone> Scheduler<K> {
         self.slots.remove(key);
     }
 
-    pub fn contains(&self, key: &K) -> bool {
-        self.slots.contains_key(key)
-    }
-
     pub fn keys(&self) -> impl Iterator<Item = &K> {
         self.slots.keys()
     }
@@ -239,10 +233,6 @@ impl<K: Ord + Clone> Scheduler<K> {
         }
     }
 
-    pub fn is_paused(&self, key: &K) -> bool {
-        self.slots.get(key).is_some_and(|s| s.paused)
-    }
-
     fn base(&self, slot: &Slot) -> Duration {
         slot.interval
             .unwrap_or(self.config.poll_interval)
@@ -273,6 +263,7 @@ impl<K: Ord + Clone> Scheduler<K> {
 
     /// Wanted polls per window of all active keys over the budget: above 1, intervals are
     /// stretched so the total fits.
+    #[cfg(test)]
     pub fn load(&self) -> f64 {
         let (reserved, others) = self.wanted();
         (reserved + others) / self.sustained()
@@ -292,6 +283,7 @@ impl<K: Ord + Clone> Scheduler<K> {
     }
 
     /// The interval a key is polled at now (before jitter).
+    #[cfg(test)]
     pub fn interval_of(&self, key: &K) -> Option<Duration> {
         let slot = self.slots.get(key)?;
         Some(self.stretched(slot))
@@ -306,6 +298,7 @@ impl<K: Ord + Clone> Scheduler<K> {
     /// Mean gap between two polls when busy and no key is reserved: the budget spread evenly
     /// over the window (plus `PACE_MARGIN`), times the slowdown. Each actual gap is jittered
     /// around it.
+    #[cfg(test)]
     pub fn pace(&self) -> Duration {
         let per = self.window().as_secs_f64() * (1.0 + PACE_MARGIN) / self.budget() as f64;
         scale(Duration::from_secs_f64(per), self.slowdown, MAX_DELAY)

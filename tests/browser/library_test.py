@@ -208,7 +208,7 @@ def main():
             assert "5999" not in f.read()
 
         step("sessions, system and the API docs")
-        page.goto(BASE + "/sessions")
+        page.goto(BASE + "/pool")
         expect(page.locator("#sessions tbody tr")).to_have_count(1)
         expect(page.locator("#sessions")).to_contain_text("ok")
         page.goto(BASE + "/system")

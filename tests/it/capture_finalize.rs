@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use crate::support;
 use crate::support::capture::*;
-use iglive::dash::SegmentStore;
-use iglive::media::finalize::{finalize_capture, FinalizeError, MuxTags};
-use iglive::media::probe::probe;
-use iglive::recording::capture::{CaptureControl, CaptureExit, CaptureProgress};
+use iglive::probe;
+use iglive::SegmentStore;
+use iglive::{finalize_capture, FinalizeError, MuxTags};
+use iglive::{CaptureControl, CaptureExit, CaptureProgress};
 
 fn ts_part(path: &Path, seconds: u32, freq: u32) {
     let status = Command::new("ffmpeg")
@@ -104,8 +104,10 @@ duration = 600.0
     let seg = tmp.path().join(".segments");
     let control = CaptureControl::default();
     let (tx, mut rx) = tokio::sync::watch::channel(CaptureProgress::default());
-    let task = tokio::spawn(iglive::media::ffmpeg_engine::run(
+    let task = tokio::spawn(iglive::run_capture(
+        iglive::Engine::Ffmpeg,
         request(mpd_url(&h), &seg, false),
+        http(),
         control.clone(),
         tx,
     ));
@@ -155,7 +157,7 @@ fn fmp4_video(path: &Path, seconds: u32, handler: &str) -> (Vec<u8>, Vec<Vec<u8>
         .expect("ffmpeg runs");
     assert!(status.success());
     let bytes = std::fs::read(path).expect("read");
-    let split = iglive::dash::mp4::split_fragmented(&bytes).expect("fragmented");
+    let split = iglive::mp4::split_fragmented(&bytes).expect("fragmented");
     (
         split.init.to_vec(),
         split.fragments.iter().map(|f| f.to_vec()).collect(),
@@ -179,7 +181,7 @@ fn fmp4_audio(path: &Path, seconds: u32) -> (Vec<u8>, Vec<Vec<u8>>) {
         .expect("ffmpeg runs");
     assert!(status.success());
     let bytes = std::fs::read(path).expect("read");
-    let split = iglive::dash::mp4::split_fragmented(&bytes).expect("fragmented");
+    let split = iglive::mp4::split_fragmented(&bytes).expect("fragmented");
     (
         split.init.to_vec(),
         split.fragments.iter().map(|f| f.to_vec()).collect(),
@@ -228,4 +230,58 @@ async fn a_changed_init_gives_a_second_video_file() {
     assert_eq!((second.video_streams, second.audio_streams), (1, 1));
     assert!((first.duration_s - 6.0).abs() < 1.0, "{first:?}");
     assert!((second.duration_s - 4.0).abs() < 1.0, "{second:?}");
+}
+
+/// A store of `seconds` of video and audio in 2 s segments.
+fn av_store(dir: &Path, seg: &Path, seconds: u32) {
+    let (init_v, frags_v) = fmp4_video(&dir.join("v.mp4"), seconds, "video");
+    let (init_a, frags_a) = fmp4_audio(&dir.join("a.mp4"), seconds);
+    let mut store = SegmentStore::open(seg).expect("store");
+    store.put_init("video", &init_v).expect("init");
+    store.put_init("audio", &init_a).expect("init");
+    for (i, (v, a)) in frags_v.iter().zip(&frags_a).enumerate() {
+        store.put("video", i as u64 * 2000, v).expect("video");
+        store.put("audio", i as u64 * 2000, a).expect("audio");
+    }
+}
+
+#[tokio::test]
+async fn a_finalize_stopped_while_deleting_its_inputs_is_not_redone_from_the_remains() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let seg = tmp.path().join(".segments");
+    av_store(tmp.path(), &seg, 8);
+    let first = finalize_capture(&seg, tmp.path(), &MuxTags::default(), true)
+        .await
+        .expect("finalize succeeds");
+    assert_eq!(first.streams, 2);
+    let video = std::fs::read(tmp.path().join("video.mp4")).expect("video");
+    // As a kill during the deletion leaves it: the retired store half gone (no audio left),
+    // and a store that a catch-up capture started afresh with a stray video segment.
+    let retired = tmp.path().join(".segments.done");
+    std::fs::rename(&seg, &retired).expect("retire");
+    std::fs::remove_dir_all(retired.join("audio")).expect("half deleted");
+    let (init_v, frags_v) = fmp4_video(&tmp.path().join("tail.mp4"), 2, "tail");
+    {
+        let mut stray = SegmentStore::open(&seg).expect("store");
+        stray.put_init("video", &init_v).expect("init");
+        stray.put("video", 90_000, &frags_v[0]).expect("video");
+    }
+    assert!(iglive::is_finalized(&seg, tmp.path()));
+    let again = finalize_capture(&seg, tmp.path(), &MuxTags::default(), false)
+        .await
+        .expect("a re-run reports the verified outputs");
+    assert_eq!(again.streams, 2, "{again:?}");
+    assert!(
+        (again.duration_s - first.duration_s).abs() < 0.1,
+        "{again:?}"
+    );
+    assert_eq!(
+        std::fs::read(tmp.path().join("video.mp4")).expect("video"),
+        video,
+        "the verified video was not replaced"
+    );
+    assert!(
+        !retired.exists() && !seg.exists(),
+        "the remains are cleaned up"
+    );
 }

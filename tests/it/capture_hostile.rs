@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use futures::StreamExt;
-use iglive::recording::capture::CaptureExit;
+use iglive::CaptureExit;
 
 /// Media the hostile origin serves where it behaves.
 struct Media {
@@ -196,7 +196,7 @@ async fn origin() -> (url::Url, tempfile::TempDir, Arc<Media>) {
     (serve(router).await, tmp, media)
 }
 
-fn opts() -> iglive::dash::capture::CaptureOptions {
+fn opts() -> iglive::CaptureOptions {
     let mut o = fast_options();
     o.failure_budget = Duration::from_millis(800);
     o.segment.timeout = Duration::from_millis(500);
@@ -211,7 +211,7 @@ async fn failed_with(base: &url::Url, name: &str) -> String {
     let (exit, p) = run.join(Duration::from_secs(20)).await;
     assert_eq!(p.segments_captured, 0);
     match exit {
-        CaptureExit::Failed(e) => e,
+        CaptureExit::Failed(e) => e.to_string(),
         other => panic!("{name}: expected a failure, got {other:?}"),
     }
 }

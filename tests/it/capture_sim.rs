@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use crate::support;
 use crate::support::capture::*;
-use iglive::media::finalize::{finalize_capture, MuxTags};
-use iglive::media::probe::probe;
-use iglive::recording::capture::CaptureExit;
+use iglive::probe;
 use iglive::sim::BroadcastTruth;
+use iglive::CaptureExit;
+use iglive::{finalize_capture, MuxTags};
 
 const SPEED: f64 = 10.0;
 

@@ -82,12 +82,12 @@ fn world_readable_session_file_is_refused() {
     )
     .expect("write");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let err = iglive::instagram::Session::load(&path).expect_err("must refuse 0644");
+    let err = iglive::Session::load(&path).expect_err("must refuse 0644");
     let msg = err.to_string();
     assert!(msg.contains("chmod 600"), "{msg}");
     assert!(!msg.contains("secret-value"));
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    iglive::instagram::Session::load(&path).expect("0600 is accepted");
+    iglive::Session::load(&path).expect("0600 is accepted");
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn instagrapi_settings_file_loads() {
     )
     .expect("write");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let s = iglive::instagram::Session::load(&path).expect("instagrapi settings load");
+    let s = iglive::Session::load(&path).expect("instagrapi settings load");
     assert_eq!(s.uuid, "8aa373c6-f316-44d7-b49e-d74563f4a8f3");
     assert_eq!(
         s.android_device_id.as_deref(),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::support::client::{bearer_session, cookie_session, fixture, Reply, Stub};
-use iglive::instagram::{
+use iglive::{
     ApiError, ApiErrorKind, BroadcastStatus, Client, ClientOptions, Endpoint, GovernorOptions,
 };
 
@@ -23,7 +23,7 @@ fn fast_options() -> ClientOptions {
     }
 }
 
-fn client(stub: &Stub, session: iglive::instagram::Session) -> Client {
+fn client(stub: &Stub, session: iglive::Session) -> Client {
     Client::new(stub.base.clone(), session, fast_options()).expect("client builds")
 }
 
@@ -204,7 +204,7 @@ async fn fixtures_parse() {
     assert_eq!(empty.is_first_fetch, Some(true));
 
     // Comments keep their raw JSON and use created_at.
-    let page: iglive::instagram::CommentsPage =
+    let page: iglive::CommentsPage =
         serde_json::from_str(&fixture("get_comment_response_3comments.json")).expect("parses");
     assert_eq!(page.comments[0].pk, "17859401434871266");
     assert_eq!(page.comments[0].user_id.as_deref(), Some("43429131"));
@@ -212,7 +212,7 @@ async fn fixtures_parse() {
     assert_eq!(page.newest_created_at(), Some(1587408049.0));
 
     // The replay sample: pk → post-live items with post_live broadcasts and inline MPDs.
-    let sample: std::collections::BTreeMap<String, Vec<iglive::instagram::types::PostLiveItem>> =
+    let sample: std::collections::BTreeMap<String, Vec<iglive::PostLiveItem>> =
         serde_json::from_str(&fixture("postlive_broadcasts_sample_data_prettified.json"))
             .expect("parses");
     let items = sample.values().flatten().collect::<Vec<_>>();

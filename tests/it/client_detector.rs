@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::client::{cookie_session, Recorded, Reply, Stub};
-use iglive::instagram::{ApiErrorKind, Client, ClientOptions, GovernorOptions};
-use iglive::watch::{
+use iglive::{
     Accounts, DetectionSource, Detector, DetectorOptions, LiveEvent, MemorySeenStore,
     SchedulerConfig, SeenStore, TrayOptions, WatchedAccount,
 };
+use iglive::{ApiErrorKind, Client, ClientOptions, GovernorOptions};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +57,7 @@ fn options(poll_ms: u64, tray: Option<TrayOptions>) -> DetectorOptions {
         },
         tray,
         seed: Some(7),
+        budget: None,
     }
 }
 
@@ -72,6 +73,8 @@ fn client(stub: &Stub) -> Client {
                 throttle_pause: Duration::from_millis(500),
                 ..GovernorOptions::default()
             },
+            // The detector's pacing is under test, not the session budget.
+            max_requests_per_minute: 100_000,
             ..ClientOptions::default()
         },
     )

@@ -1,4 +1,4 @@
-//! Issue 6 acceptance: the daemon against the simulator, the database compared with what the
+//! Engagement: the daemon against the simulator, the database compared with what the
 //! simulator published — every comment exactly once (a 200-comment burst sharing one second,
 //! comments published while the daemon was down), samples at the configured cadence, cursors
 //! surviving a restart.
@@ -150,7 +150,7 @@ async fn restart_resumes_cursors_and_recovers_missed_comments() {
     d.crash().await;
     let cursor: f64 = {
         let conn = h.store().connect().expect("connect");
-        iglive::store::query::cursor(&conn, ID, "last_comment_ts")
+        iglive::query::cursor(&conn, ID, "last_comment_ts")
             .expect("query")
             .expect("cursor persisted")
             .parse()

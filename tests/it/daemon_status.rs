@@ -1,4 +1,4 @@
-//! Issue 7: the status endpoint (Prometheus text that parses, `/ready` turning unready when the
+//! The status endpoint (Prometheus text that parses, `/ready` turning unready when the
 //! session expires), the free-space floor, and a disk that fills mid-recording.
 
 use std::time::Duration;

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use iglive::dash::{Addressing, Limits, LiveManifest, ManifestError, TrackKind};
+use iglive::{Addressing, Limits, LiveManifest, ManifestError, TrackKind};
 use url::Url;
 
 const MPD_URL: &str =
@@ -23,7 +23,7 @@ fn rep(id: &str, w: u32, h: u32, bw: u64, segments: &str) -> String {
     )
 }
 
-/// A live MPD shaped like reference §3 (2020 Instagram / Facebook sample attributes).
+/// A live MPD shaped like docs/instagram.md §3 (2020 Instagram / Facebook sample attributes).
 fn instagram_live_mpd(segments: &str) -> String {
     format!(
         r#"<?xml version="1.0"?>

@@ -5,10 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 use bytes::Bytes;
-use iglive::dash::mp4::{self, FragmentInfo, Handler, Mp4Error};
-use iglive::dash::rewind::{
-    self, Gap, RewindConfig, RewindEnd, RewindError, RewindPlan, RewindSource,
-};
+use iglive::mp4::{self, FragmentInfo, Handler, Mp4Error};
+use iglive::rewind::{self, Gap, RewindConfig, RewindEnd, RewindError, RewindPlan, RewindSource};
 
 #[test]
 fn init_segments_describe_the_track() {
@@ -375,7 +373,7 @@ async fn rewind_stops_at_a_segment_the_live_side_holds() {
 
 #[test]
 fn ffmpeg_dash_packaging_round_trips_through_manifest_and_boxes() {
-    use iglive::dash::LiveManifest;
+    use iglive::LiveManifest;
     let dir = tempfile::tempdir().expect("tempdir");
     let mpd = support::media::dash_package(dir.path(), 6);
     let url = url::Url::from_file_path(&mpd).expect("file URL");

@@ -1,7 +1,7 @@
 //! `dash::store`: crash-safe layout, restart scan, parts, and assembly ffmpeg can read.
 
 use crate::support;
-use iglive::dash::{SegmentStore, StoreError};
+use iglive::{SegmentStore, SegmentStoreError};
 
 #[test]
 fn segments_survive_reopen_and_list_in_t_order() {
@@ -9,7 +9,7 @@ fn segments_survive_reopen_and_list_in_t_order() {
     let mut store = SegmentStore::open(dir.path().join("cap")).expect("open");
     assert!(matches!(
         store.put("live-hd-v", 0, b"x"),
-        Err(StoreError::NoInit(_))
+        Err(SegmentStoreError::NoInit(_))
     ));
     assert_eq!(store.put_init("live-hd-v", b"INIT-A").expect("init"), 0);
     // Live segments first, then rewound ones from before them.
@@ -69,7 +69,7 @@ fn a_changed_init_starts_a_new_part() {
     assert_eq!(std::fs::read(&out).expect("read"), b"INIT-Bb2000");
     assert!(matches!(
         store.assemble("v", 7, &out),
-        Err(StoreError::NoSuchPart { .. })
+        Err(SegmentStoreError::NoSuchPart { .. })
     ));
 }
 
@@ -103,19 +103,25 @@ fn hostile_track_names_and_empty_data_are_refused() {
     let mut store = SegmentStore::open(dir.path()).expect("open");
     for bad in ["", ".", "..", "../x", "a/b", "a\\b", &"x".repeat(65)] {
         assert!(
-            matches!(store.put_init(bad, b"I"), Err(StoreError::BadTrackName(_))),
+            matches!(
+                store.put_init(bad, b"I"),
+                Err(SegmentStoreError::BadTrackName(_))
+            ),
             "{bad:?}"
         );
     }
     assert!(matches!(
         store.put_init("v", b""),
-        Err(StoreError::Empty(_))
+        Err(SegmentStoreError::Empty(_))
     ));
     store.put_init("v", b"I").expect("init");
-    assert!(matches!(store.put("v", 0, b""), Err(StoreError::Empty(_))));
+    assert!(matches!(
+        store.put("v", 0, b""),
+        Err(SegmentStoreError::Empty(_))
+    ));
     assert!(matches!(
         store.put_init("v", &vec![0u8; 2 * 1024 * 1024]),
-        Err(StoreError::InitTooLarge { .. })
+        Err(SegmentStoreError::InitTooLarge { .. })
     ));
 }
 
@@ -143,7 +149,7 @@ async fn assembled_real_fragments_play_in_ffmpeg_regardless_of_arrival_order() {
         assembled == in_order,
         "reassembly is the ffmpeg file in t order (minus its mfra index)"
     );
-    let d = iglive::media::probe::probe(&out, std::time::Duration::from_secs(30))
+    let d = iglive::probe(&out, std::time::Duration::from_secs(30))
         .await
         .expect("ffprobe reads the reassembly")
         .duration_s;

@@ -1,4 +1,4 @@
-//! Issue 6 "bad input": hostile comment pages through the real comments poller into a real
+//! Bad engagement input: hostile comment pages through the real comments poller into a real
 //! SQLite file. The simulator only publishes well-formed comments, so these pages come from a
 //! small stub server on loopback that replays hand-written JSON.
 
@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
-use iglive::instagram::{Client, ClientOptions, Session};
-use iglive::recording::{comments, Ctx};
-use iglive::store::{Store, Writer};
+use iglive::{comments, Ctx, Pool};
+use iglive::{Client, ClientOptions, Session};
+use iglive::{Store, Writer};
 use tokio_util::sync::CancellationToken;
 
 fn hostile_page() -> String {
@@ -88,11 +88,12 @@ async fn hostile_comments_are_stored_or_rejected_one_by_one() {
     .expect("client");
     let (signals, _rx) = tokio::sync::mpsc::channel(8);
     let cancel = CancellationToken::new();
+    let pool = Pool::single("stub", client);
     let ctx = Ctx {
         broadcast_id: "b1".into(),
         user_id: "9".into(),
         published_time: 1_700_000_000.0,
-        client,
+        lease: std::sync::Arc::new(pool.lease("b1", Default::default())),
         writer: writer.clone(),
         signals,
         cancel: cancel.clone(),

@@ -1,4 +1,4 @@
-//! Issue 8 acceptance for the replay page in a real browser: headless Chromium opens
+//! The replay page in a real browser: headless Chromium opens
 //! `index.html` from disk at `#t=30`, the page seeks the video there and shows exactly the
 //! comments up to 0:30 (`document.body.dataset.shownComments`); a screenshot is kept as
 //! `target/test-artifacts/replay.png`. Skipped, saying so, where no Chromium is installed
@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use iglive::output::facts::{Point, RecordingFacts};
-use iglive::store::query::CommentExport;
+use iglive::query::CommentExport;
+use iglive::{Point, RecordingFacts, RecordingState};
 
 const SEEK_TO: f64 = 30.0;
 const VIDEO_SECONDS: u32 = 60;
@@ -104,7 +104,7 @@ fn facts() -> RecordingFacts {
         published_time: Some(1_700_000_000.0),
         ended_at: Some(1_700_000_060.0),
         final_status: Some("stopped".into()),
-        state: "finished".into(),
+        state: RecordingState::Finished,
         video: Some("video.mp4".into()),
         duration_s: Some(VIDEO_SECONDS as f64),
         comments,
@@ -136,7 +136,7 @@ fn replay_page_follows_the_video_in_chromium() {
     let dir = tempfile::tempdir().expect("tempdir");
     let folder = dir.path().join("replay");
     let f = facts();
-    iglive::output::write_artifacts(&folder, &f).expect("artifacts");
+    iglive::write_artifacts(&folder, &f).expect("artifacts");
     let status = Command::new("ffmpeg")
         .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
         .arg(format!(

@@ -1,4 +1,4 @@
-//! Issue 8 acceptance for the recording folder: after a simulated broadcast the folder holds
+//! The recording folder: after a simulated broadcast the folder holds
 //! every file, `broadcast.json` and `list --json` agree with the database, `comments.jsonl` and
 //! `chat.vtt` hold every comment once, in order, at the right offset, and a hostile username
 //! and hostile comment texts are contained and escaped.

@@ -929,13 +929,13 @@ async fn a_token_guards_the_listener_and_media_links_are_signed() {
     // A token file others can read is refused, and so is a public listener without a token.
     let loose = a.dir().join("api.token");
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let e = iglive::library::Library::archive(&a.config(), a.store())
+    let e = iglive::Library::archive(&a.config(), a.store())
         .err()
         .expect("refused");
     assert!(e.to_string().contains("chmod 600"), "{e}");
     let plain = Archive::new(&[("1", None)], "");
-    let lib = iglive::library::Library::archive(&plain.config(), plain.store()).expect("library");
-    let e = iglive::library::serve(
+    let lib = iglive::Library::archive(&plain.config(), plain.store()).expect("library");
+    let e = iglive::serve_library(
         "0.0.0.0:0".parse().expect("addr"),
         lib,
         tokio_util::sync::CancellationToken::new(),
@@ -1073,7 +1073,7 @@ async fn every_answer_has_the_envelope_ids_and_security_headers() {
         "/live",
         "/search",
         "/accounts",
-        "/sessions",
+        "/pool",
         "/system",
         "/docs",
         "/api/v1/recordings",
@@ -1120,12 +1120,12 @@ async fn every_answer_has_the_envelope_ids_and_security_headers() {
     // A database that cannot be opened answers 503, and /deps and /ready say so.
     drop(s);
     let db = a.config().storage.database;
-    let lib = iglive::library::Library::archive(&a.config(), a.store()).expect("library");
+    let lib = iglive::Library::archive(&a.config(), a.store()).expect("library");
     std::fs::remove_file(&db).expect("remove db");
     let _ = std::fs::remove_file(db.with_extension("sqlite3-wal"));
     let _ = std::fs::remove_file(db.with_extension("sqlite3-shm"));
     std::fs::create_dir_all(&db).expect("a directory where the database was");
-    let served = iglive::library::serve(
+    let served = iglive::serve_library(
         "127.0.0.1:0".parse().expect("addr"),
         lib,
         tokio_util::sync::CancellationToken::new(),

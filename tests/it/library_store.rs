@@ -2,8 +2,8 @@
 //! rows (so `iglive list --json` is unchanged), the search index follows inserts and deletes,
 //! and a database from before the migration gets both built from its existing rows.
 
-use iglive::store::search::{plan, search};
-use iglive::store::{
+use iglive::{plan_search as plan, search_comments as search, RecordingState};
+use iglive::{
     query, BroadcastRow, CommentRow, LikeSample, RecordingRow, Store, ViewerSample, Write, Writer,
 };
 
@@ -33,11 +33,10 @@ async fn fill(store: &Store) {
         }))
         .await
         .expect("send");
-        w.send(Write::Recording(RecordingRow {
-            broadcast_id: b.into(),
-            state: "finished".into(),
-            ..Default::default()
-        }))
+        w.send(Write::Recording(RecordingRow::new(
+            b,
+            RecordingState::Finished,
+        )))
         .await
         .expect("send");
         for pk in 0..n {
@@ -165,7 +164,7 @@ async fn a_database_from_before_the_library_gets_its_index_and_figures() {
         .expect("connect")
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, iglive::store::schema::SCHEMA_VERSION);
+    assert_eq!(version, iglive::SCHEMA_VERSION);
     assert_eq!(listed(&store), want, "figures rebuilt from the rows");
     assert_eq!(hits(&store, "plain words"), 11);
     assert_eq!(hits(&store, "夜景"), 12);

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod accounts_cli;
 mod capture_finalize;
 mod capture_hostile;
 mod capture_sim;
@@ -18,14 +19,19 @@ mod dash_manifest;
 mod dash_media;
 mod dash_store;
 mod engagement_bad_input;
+mod fbns;
 mod inspect_browser;
 mod inspect_folder;
+mod layering;
 mod library_api;
 mod library_browser;
 mod library_live;
 mod library_store;
+mod login;
 mod notify_hooks;
 mod notify_webhook;
+mod packaging;
+mod session_source;
 mod sim_api;
 mod sim_dash;
 mod store;

@@ -1,4 +1,4 @@
-//! Issue 8 acceptance for `[[notify]]`: a webhook receiver on 127.0.0.1 gets each event of a
+//! `[[notify]]` hooks: a webhook receiver on 127.0.0.1 gets each event of a
 //! simulated broadcast exactly once with the documented payload, a command hook gets the same
 //! facts in its environment and on stdin, and hooks that hang or fail delay neither the
 //! recording's finalization nor the daemon's exit.

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use iglive::config::{NotifyConfig, NotifyEvent};
-use iglive::notify::Notifier;
-use iglive::recording::RecorderEvent;
+use iglive::Notifier;
+use iglive::RecorderEvent;
+use iglive::{NotifyConfig, NotifyEvent};
 
 #[derive(Default)]
 struct Receiver {

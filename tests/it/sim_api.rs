@@ -599,8 +599,7 @@ async fn demo_serves_a_live_broadcast_and_the_banner_names_it() {
     let b = h.truth().broadcasts.remove(0);
     assert!(banner.contains(&b.manifest_path));
     // Session file printed in the banner is accepted by iglive's own session loader.
-    let session =
-        iglive::instagram::session::Session::parse(&sim::session_json()).expect("session parses");
+    let session = iglive::Session::parse(&sim::session_json()).expect("session parses");
     assert!(session.has_credential());
     let (status, _, story) = get(&h, "api/v1/feed/user/1000001/story/").await;
     assert_eq!(status, 200);

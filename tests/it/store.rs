@@ -1,6 +1,6 @@
 //! The SQLite store on a real file: migrations and the batched writer.
 
-use iglive::store::{query, CommentRow, Store, Write, Writer};
+use iglive::{query, BroadcastStatus, CommentRow, StatusSource, Store, Write, Writer};
 
 fn comment(b: &str, pk: u64) -> Write {
     Write::Comment(CommentRow {
@@ -30,7 +30,7 @@ fn migrates_an_empty_database() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("sub/iglive.sqlite3");
     let store = Store::open(&path).expect("open");
-    assert_eq!(user_version(&store), iglive::store::schema::SCHEMA_VERSION);
+    assert_eq!(user_version(&store), iglive::SCHEMA_VERSION);
     let mode: String = store
         .connect()
         .expect("connect")
@@ -52,7 +52,7 @@ async fn reopening_an_existing_database_keeps_its_data() {
         t.join();
     }
     let store = Store::open(&path).expect("reopen");
-    assert_eq!(user_version(&store), iglive::store::schema::SCHEMA_VERSION);
+    assert_eq!(user_version(&store), iglive::SCHEMA_VERSION);
     let conn = store.connect().expect("connect");
     assert_eq!(query::comments(&conn, "b1").expect("comments").len(), 1);
 }
@@ -81,7 +81,7 @@ fn migrates_a_database_at_an_older_version() {
             .expect("seed");
     }
     let store = Store::open(&path).expect("open");
-    assert_eq!(user_version(&store), iglive::store::schema::SCHEMA_VERSION);
+    assert_eq!(user_version(&store), iglive::SCHEMA_VERSION);
     let n: i64 = store
         .connect()
         .expect("connect")
@@ -146,9 +146,9 @@ async fn status_history_records_changes_only() {
     {
         w.send(Write::Status {
             broadcast_id: "b".into(),
-            status: s.to_string(),
+            status: BroadcastStatus::parse(s),
             at: i as f64,
-            source: "heartbeat".into(),
+            source: StatusSource::Heartbeat,
         })
         .await
         .expect("send");

@@ -1,4 +1,4 @@
-//! Issue 4 acceptance: the detector against the simulator (loopback, port 0, accelerated clock).
+//! The detector against the simulator (loopback, port 0, accelerated clock).
 //! Times in comments and assertions are simulated seconds.
 
 use std::collections::BTreeMap;
@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use crate::support;
 use crate::support::watch::{account, between, broadcast, spawn, story_path, World};
-use iglive::instagram::{ApiError, ApiErrorKind, BroadcastStatus};
 use iglive::sim::RecordedRequest;
-use iglive::watch::{Accounts, DetectionSource, MemorySeenStore, SeenStore, WatchedAccount};
+use iglive::{Accounts, DetectionSource, MemorySeenStore, SeenStore, WatchedAccount};
+use iglive::{ApiError, ApiErrorKind, BroadcastStatus};
 
 const BROADCAST: u64 = 17_900_000_000_000_101;
 

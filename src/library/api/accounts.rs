@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::recordings::urlencode;
 use crate::config::Config;
-use crate::library::config_edit::{self, ConfigEditError};
+use crate::config::{AccountConfig, EditError};
 use crate::library::envelope::{ApiError, ApiResult, Envelope, ErrorBody, Reply};
 use crate::library::params::Params;
 use crate::library::Library;
@@ -67,17 +67,39 @@ pub struct Removed {
     pub removed: bool,
 }
 
-fn edit_error(e: ConfigEditError) -> ApiError {
+fn edit_error(e: EditError) -> ApiError {
     match e {
-        ConfigEditError::InvalidUserId(_) | ConfigEditError::InvalidLabel => {
-            ApiError::InvalidParameter(e.to_string())
-        }
-        ConfigEditError::AlreadyWatched(_) | ConfigEditError::LastAccount(_) => {
+        EditError::Duplicate { .. } | EditError::LastAccount { .. } => {
             ApiError::Conflict(e.to_string())
         }
-        ConfigEditError::NotWatched(_) => ApiError::NotFound(e.to_string()),
+        EditError::NotFound { .. } => ApiError::NotFound(e.to_string()),
         e => ApiError::Unavailable(e.to_string()),
     }
+}
+
+/// Longest label accepted.
+const MAX_LABEL_CHARS: usize = 64;
+
+fn checked_user_id(user_id: &str) -> Result<String, ApiError> {
+    let id = user_id.trim();
+    if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::InvalidParameter(format!(
+            "user_id: expected the numeric Instagram user pk like \"25025320\", got {user_id:?}"
+        )));
+    }
+    Ok(id.to_string())
+}
+
+fn checked_label(label: Option<&str>) -> Result<Option<String>, ApiError> {
+    let label = label.map(str::trim).filter(|l| !l.is_empty());
+    if let Some(l) = label {
+        if l.chars().count() > MAX_LABEL_CHARS || l.chars().any(char::is_control) {
+            return Err(ApiError::InvalidParameter(format!(
+                "label: one line of at most {MAX_LABEL_CHARS} characters"
+            )));
+        }
+    }
+    Ok(label.map(str::to_string))
 }
 
 fn load_config(lib: &Library) -> Result<Config, ApiError> {
@@ -88,9 +110,16 @@ fn load_config(lib: &Library) -> Result<Config, ApiError> {
 async fn all_accounts(lib: &Library) -> Result<Vec<Account>, ApiError> {
     let cfg = load_config(lib)?;
     let known: Vec<AccountSummary> = lib.read(browse::accounts).await?;
-    let running = lib
-        .daemon_parts()
-        .map(|d| (d.accounts.snapshot(), d.registry.user_ids()));
+    let running = lib.daemon_parts().map(|d| {
+        (
+            d.accounts.snapshot(),
+            d.registry
+                .snapshot()
+                .into_iter()
+                .map(|r| r.user_id)
+                .collect::<Vec<_>>(),
+        )
+    });
     let state_of = |user_id: &str, watched: bool| match (&running, watched) {
         (_, false) => AccountState::NotWatched,
         (None, true) => AccountState::Configured,
@@ -191,28 +220,27 @@ pub async fn add(
             ApiError::InvalidParameter(format!("the body is not an account: {e}"))
         }
     })?;
-    let user_id = match &input.user_id {
-        serde_json::Value::String(s) => s.trim().to_string(),
+    let user_id = checked_user_id(&match &input.user_id {
+        serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Number(n) => n.to_string(),
         _ => {
             return Err(ApiError::InvalidParameter(
                 "user_id: expected the numeric user pk as a string".into(),
             ))
         }
+    })?;
+    let account = AccountConfig {
+        user_id: user_id.clone(),
+        label: checked_label(input.label.as_deref())?,
+        engagement: None,
     };
     {
         let _edit = lib.0.config_lock.lock().await;
-        let (path, uid, label) = (
-            lib.0.config_path.clone(),
-            user_id.clone(),
-            input.label.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            config_edit::add_account(&path, &uid, label.as_deref())
-        })
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("the config edit failed: {e}")))?
-        .map_err(edit_error)?;
+        let path = lib.0.config_path.clone();
+        tokio::task::spawn_blocking(move || crate::config::add_account(&path, &account))
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("the config edit failed: {e}")))?
+            .map_err(edit_error)?;
     }
     if let Some(d) = lib.daemon_parts() {
         d.accounts.add(WatchedAccount {
@@ -233,10 +261,11 @@ pub async fn add(
 }
 
 async fn remove_account(lib: &Library, user_id: String) -> ApiResult<Removed> {
+    let user_id = checked_user_id(&user_id)?;
     {
         let _edit = lib.0.config_lock.lock().await;
         let (path, uid) = (lib.0.config_path.clone(), user_id.clone());
-        tokio::task::spawn_blocking(move || config_edit::remove_account(&path, &uid))
+        tokio::task::spawn_blocking(move || crate::config::remove_account(&path, &uid))
             .await
             .map_err(|e| ApiError::Unavailable(format!("the config edit failed: {e}")))?
             .map_err(edit_error)?;

@@ -18,25 +18,18 @@ use crate::library::media;
 use crate::library::params::Params;
 use crate::library::Library;
 use crate::output::RecordingFacts;
-use crate::recording::State as RecState;
+use crate::states::RecordingState as RecState;
 use crate::store::browse::{self, BrowseFilter, BrowseRow, CommentKey, RecordingKey, SortKey};
 use crate::store::query::CommentExport;
 use crate::store::StoreError;
 use rusqlite::Connection;
 
 /// Every recording state, as `recordings.state` and the `status` field hold it.
-pub const STATES: [RecState; 6] = [
-    RecState::Detected,
-    RecState::Recording,
-    RecState::Interrupted,
-    RecState::Finalizing,
-    RecState::Finished,
-    RecState::Failed,
-];
+pub const STATES: [RecState; 6] = RecState::ALL;
 
 /// States in which a recording still changes (live, finalizing, merging the post-live chat).
 pub fn in_progress(state: &str) -> bool {
-    STATES[..4].iter().any(|s| s.as_str() == state)
+    RecState::parse(state).is_some_and(|s| !s.is_final())
 }
 
 /// Download links of a recording (signed when the listener has a token).

@@ -1,5 +1,6 @@
-//! The Instagram sessions and their health. Today the daemon has one session (the config's
-//! `instagram.session_file`); the list shape leaves room for a pool.
+//! The Instagram sessions of the pool (`[[sessions]]`, or the one `instagram.session_file`)
+//! and their health, for the Sessions page; `/sessions` on the status endpoint has the full
+//! figures (budgets, requests, push).
 
 use axum::extract::State;
 use serde::Serialize;
@@ -8,34 +9,28 @@ use utoipa::ToSchema;
 use crate::library::envelope::{ApiResult, Envelope, ErrorBody, Reply};
 use crate::library::Library;
 
-/// How a session is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionState {
-    /// Requests go through.
-    Ok,
-    /// Instagram asked to slow down; requests wait.
-    Throttled,
-    /// Instagram refused the session; replace the session file and reload.
-    Expired,
-}
-
 /// One session.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SessionView {
     pub id: String,
     /// The logged-in account's pk, when the session file names it.
     pub user_id: Option<String>,
-    pub state: SessionState,
+    /// ok, throttled (requests wait), challenged (a person must open the challenge) or
+    /// expired (replace the session file and reload).
+    pub state: String,
     /// Factor stretching every polling interval after throttling (1 when all is well).
     pub slowdown: f64,
     /// Seconds before requests may be sent again after a throttling answer.
     pub throttled_for_s: Option<f64>,
     pub throttle_events: u64,
-    /// Why Instagram refused it.
-    pub expired_reason: Option<String>,
+    /// Requests per minute this session may send.
+    pub budget_per_minute: u32,
+    /// What Instagram last said (throttling, challenge or expiry).
+    pub evidence: Option<String>,
     /// The challenge to open in the app or a browser, when Instagram gave one (shown as text).
     pub challenge_url: Option<String>,
+    /// Recordings whose pollers this session serves now.
+    pub recordings: Vec<String>,
 }
 
 /// The sessions of the running daemon (none under `iglive serve`, which records nothing).
@@ -52,22 +47,40 @@ pub async fn sessions(State(lib): State<Library>) -> ApiResult<Vec<SessionView>>
     let Some(d) = lib.daemon_parts() else {
         return Ok(Reply::one(Vec::new()));
     };
-    let h = d.client.health();
-    let state = if h.expired.is_some() {
-        SessionState::Expired
-    } else if h.throttled_for.is_some() || h.slowdown > 1.0 {
-        SessionState::Throttled
-    } else {
-        SessionState::Ok
-    };
-    Ok(Reply::one(vec![SessionView {
-        id: "default".into(),
-        user_id: d.client.session().ds_user_id.clone(),
-        state,
-        slowdown: h.slowdown,
-        throttled_for_s: h.throttled_for.map(|d| d.as_secs_f64()),
-        throttle_events: h.throttle_events,
-        expired_reason: h.expired.as_ref().map(|e| e.reason.clone()),
-        challenge_url: h.expired.and_then(|e| e.challenge_url),
-    }]))
+    let assignments = d.pool.assignments();
+    let views = d
+        .pool
+        .members()
+        .into_iter()
+        .map(|m| {
+            let state = m.state();
+            let h = m.client.health();
+            let (evidence, challenge_url) = match &state {
+                crate::pool::SessionState::Ok => (None, None),
+                crate::pool::SessionState::Throttled { evidence, .. }
+                | crate::pool::SessionState::Expired { evidence } => (Some(evidence.clone()), None),
+                crate::pool::SessionState::Challenged {
+                    evidence,
+                    challenge_url,
+                } => (Some(evidence.clone()), challenge_url.clone()),
+            };
+            SessionView {
+                user_id: m.client.session().ds_user_id.clone(),
+                state: state.name().to_string(),
+                slowdown: h.slowdown,
+                throttled_for_s: h.throttled_for.map(|d| d.as_secs_f64()),
+                throttle_events: h.throttle_events,
+                budget_per_minute: m.budget,
+                evidence,
+                challenge_url,
+                recordings: assignments
+                    .iter()
+                    .filter(|(_, s)| **s == m.name)
+                    .map(|(b, _)| b.clone())
+                    .collect(),
+                id: m.name,
+            }
+        })
+        .collect();
+    Ok(Reply::one(views))
 }

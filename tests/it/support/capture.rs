@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use iglive::dash::capture::{run_with, CaptureOptions};
-use iglive::dash::fetch::FetchLimits;
-use iglive::recording::capture::{CaptureControl, CaptureExit, CaptureProgress, CaptureRequest};
 use iglive::sim::{BroadcastTruth, SimHandle};
+use iglive::FetchLimits;
+use iglive::{run_native_capture, CaptureOptions};
+use iglive::{CaptureControl, CaptureExit, CaptureProgress, CaptureRequest};
 use tokio::sync::watch;
 
 pub fn broadcast(h: &SimHandle) -> BroadcastTruth {
@@ -83,7 +83,7 @@ pub struct Running {
 pub fn spawn_capture(req: CaptureRequest, opts: CaptureOptions) -> Running {
     let control = CaptureControl::default();
     let (tx, rx) = watch::channel(CaptureProgress::default());
-    let task = tokio::spawn(run_with(req, http(), control.clone(), tx, opts));
+    let task = tokio::spawn(run_native_capture(req, http(), control.clone(), tx, opts));
     Running {
         control,
         progress: rx,

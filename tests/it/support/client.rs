@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use iglive::instagram::Session;
+use iglive::Session;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 

@@ -5,9 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use iglive::config::Config;
 use iglive::sim::SimHandle;
-use iglive::store::Store;
+use iglive::Config;
+use iglive::Store;
 use tokio_util::sync::CancellationToken;
 
 pub struct Harness {
@@ -54,9 +54,9 @@ impl Harness {
 api_base_url = "{api}"
 session_file = "session.json"
 request_timeout = "5s"
+max_requests_per_minute = 600
 [watch]
 poll_interval = "300ms"
-max_requests_per_minute = 600
 [storage]
 recordings_dir = "recordings"
 min_free_space = "10MB"
@@ -109,7 +109,7 @@ listen = "off"
                 .build()?;
             let r = rt.block_on(async move {
                 tokio::select! {
-                    r = iglive::daemon::run(cfg, s) => r,
+                    r = iglive::run_daemon(cfg, s) => r.map(|_exit| ()),
                     _ = c.cancelled() => Ok(()),
                 }
             });

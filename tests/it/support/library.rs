@@ -1,17 +1,17 @@
 //! An archive for the library's tests: a config, a database filled through the real writer
 //! (so the triggers and the search index are exercised), recording folders with a real video,
-//! and the library served on loopback (`iglive::library::serve`), plus a small HTTP client.
+//! and the library served on loopback (`iglive::serve_library`), plus a small HTTP client.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use iglive::config::Config;
-use iglive::library::{self, Library};
-use iglive::store::{
+use iglive::{serve_library, Library};
+use iglive::{
     AccountRow, BroadcastRow, CommentRow, LikeSample, RecordingRow, Store, ViewerSample, Write,
     Writer,
 };
+use iglive::{BroadcastStatus, Config, RecordingState};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -145,7 +145,7 @@ impl Archive {
                 broadcast_id: r.id.into(),
                 user_id: r.user_id.into(),
                 username: r.username.map(str::to_string),
-                status: Some("stopped".into()),
+                status: Some(BroadcastStatus::parse("stopped")),
                 published_time: Some(r.started),
                 detected_at: Some(r.started),
                 ended_at: r.duration.map(|d| r.started + d),
@@ -154,8 +154,7 @@ impl Archive {
             .await
             .expect("send");
             w.send(Write::Recording(RecordingRow {
-                broadcast_id: r.id.into(),
-                state: r.state.into(),
+                state: RecordingState::parse(r.state).expect("a recording state"),
                 folder: Some(folder.display().to_string()),
                 video: video.map(|v| v.display().to_string()),
                 started_at: Some(r.started),
@@ -164,7 +163,7 @@ impl Archive {
                 segments_expected: Some(30),
                 bytes_captured: Some(1_000_000),
                 error: r.error.map(str::to_string),
-                ..Default::default()
+                ..RecordingRow::new(r.id, RecordingState::Detected)
             }))
             .await
             .expect("send");
@@ -218,7 +217,7 @@ impl Archive {
         let cfg = self.config();
         let lib = Library::archive(&cfg, self.store()).expect("library");
         let shutdown = CancellationToken::new();
-        let served = library::serve("127.0.0.1:0".parse().expect("addr"), lib, shutdown.clone())
+        let served = serve_library("127.0.0.1:0".parse().expect("addr"), lib, shutdown.clone())
             .await
             .expect("serves");
         Server::new(format!("http://{}", served.addr), Some(shutdown))

@@ -1,11 +1,11 @@
 //! Real fragmented MP4 media made with ffmpeg for the `dash` tests, shaped like
-//! Instagram's (reference §3): 216x384 30 fps H.264, 2 s keyframe interval, track
+//! Instagram's (docs/instagram.md §3): 216x384 30 fps H.264, 2 s keyframe interval, track
 //! timescale 1000, separate video and audio files.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use iglive::dash::mp4::split_fragmented;
+use iglive::mp4::split_fragmented;
 
 /// One track cut into DASH-style segments.
 pub struct Segmented {

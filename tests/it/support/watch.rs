@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iglive::instagram::{Client, ClientOptions, GovernorOptions, Session};
 use iglive::sim::{self, RecordedRequest, SimHandle};
-use iglive::watch::{
+use iglive::{
     Accounts, Detector, DetectorOptions, LiveEvent, SchedulerConfig, SeenStore, TrayOptions,
 };
+use iglive::{Client, ClientOptions, GovernorOptions, Session};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +52,10 @@ impl World {
                 max_slowdown: 8.0,
                 quiet_period: self.real(20.0),
             },
+            // These tests are about the detector's own pacing: the session budget stays out
+            // of its way (its own tests are in `instagram::budget`).
+            max_requests_per_minute: 100_000,
+            budget_window: self.real(60.0),
             ..ClientOptions::default()
         }
     }
@@ -85,6 +89,7 @@ impl World {
                 covered_poll_interval: covered.map(|c| self.real(c)),
             }),
             seed: Some(11),
+            budget: None,
         }
     }
 
@@ -117,7 +122,7 @@ impl World {
 pub struct Running {
     pub events: mpsc::Receiver<LiveEvent>,
     pub cancel: CancellationToken,
-    pub task: JoinHandle<Result<(), iglive::instagram::ApiError>>,
+    pub task: JoinHandle<Result<(), iglive::ApiError>>,
 }
 
 pub fn spawn(
@@ -149,7 +154,7 @@ impl Running {
     }
 
     /// Cancels and returns what `run` returned.
-    pub async fn stop(self) -> Result<(), iglive::instagram::ApiError> {
+    pub async fn stop(self) -> Result<(), iglive::ApiError> {
         self.cancel.cancel();
         tokio::time::timeout(REAL_LIMIT, self.task)
             .await

@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::recording::capture::CaptureProgress;
+use crate::capture::contract::CaptureProgress;
 
 /// Typical Instagram segment length, for estimating how many segments a hole hides
-/// (reference §3 "SegmentTimeline").
+/// (docs/instagram.md §3 "SegmentTimeline").
 const TYPICAL_MS: u64 = 2000;
 
 /// What became of one segment.
@@ -66,10 +66,6 @@ impl Ledger {
         self.segments.get(&t).map(|e| e.1)
     }
 
-    pub fn is_known(&self, t: u64) -> bool {
-        self.segments.contains_key(&t)
-    }
-
     /// The last known `t`.
     pub fn last_t(&self) -> Option<u64> {
         self.segments.keys().next_back().copied()
@@ -113,7 +109,7 @@ impl Ledger {
         let mut prev_end = self.start_t;
         let mut duration_ms = 0u64;
         for (&t, &(d, state)) in &self.segments {
-            // More than 1 ms (rounding, reference §3) between segments is a hole.
+            // More than 1 ms (rounding, docs/instagram.md §3) between segments is a hole.
             if let Some(end) = prev_end {
                 if settled && t > end.saturating_add(1) {
                     push(&mut ranges, end, t);

@@ -3,7 +3,7 @@
 //!
 //! It exists for when the native engine meets a manifest it cannot handle; it is not the
 //! default because ffmpeg fed an Instagram MPD stutters or crashes and cannot rewind
-//! (reference §3, last bullet). MPEG-TS is used because a killed ffmpeg leaves a playable
+//! (docs/instagram.md §3 "Do not hand an IG MPD to ffmpeg"). MPEG-TS is used because a killed ffmpeg leaves a playable
 //! file (an MP4 would lack its index). Each restart starts a new part at the live edge, so
 //! parts may overlap or leave gaps; the figures say only how much was written.
 
@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::ffmpeg_run::{Event, FfmpegRun};
-use crate::recording::capture::{CaptureControl, CaptureExit, CaptureProgress, CaptureRequest};
-
-/// Part files are `ffmpeg-0001.ts`, `ffmpeg-0002.ts`, …
-pub const PART_PREFIX: &str = "ffmpeg-";
+use super::contract::{CaptureControl, CaptureError, CaptureExit, CaptureProgress, CaptureRequest};
+use crate::backoff::Backoff;
+use crate::media::ffmpeg_run::{Event, FfmpegRun};
+use crate::media::ToolError;
+use crate::media::FFMPEG_PART_PREFIX as PART_PREFIX;
 
 /// No output growth for this long means ffmpeg is stuck (the fix peers converged on,
 /// ihmily/DouyinLiveRecorder#1067).
@@ -40,9 +40,13 @@ pub async fn run(
     progress: watch::Sender<CaptureProgress>,
 ) -> CaptureExit {
     if let Err(e) = std::fs::create_dir_all(&req.segments_dir) {
-        return CaptureExit::Failed(format!("creating {}: {e}", req.segments_dir.display()));
+        return CaptureExit::Failed(CaptureError::Storage {
+            dir: req.segments_dir.clone(),
+            message: e.to_string(),
+        });
     }
     let mut empty_runs = 0u32;
+    let mut restarts = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     let mut done_s = 0.0;
     loop {
         if control.abort.is_cancelled() || control.drain.is_cancelled() {
@@ -52,26 +56,26 @@ pub async fn run(
         let (end, secs) = run_once(&req, &control, &progress, &part, done_s).await;
         done_s += secs;
         match end {
-            Err(e) => return CaptureExit::Failed(e),
+            Err(e) => return CaptureExit::Failed(CaptureError::Ffmpeg(e.to_string())),
             Ok(RunEnd::Stopped) => return CaptureExit::Stopped,
-            Ok(RunEnd::Stalled) => tracing::warn!(
-                "broadcast {}: ffmpeg output stopped growing for {STALL:?}; restarting",
-                req.broadcast_id
-            ),
+            Ok(RunEnd::Stalled) => {
+                tracing::warn!(stall = ?STALL, "ffmpeg output stopped growing; restarting")
+            }
             Ok(RunEnd::Exited { wrote }) => {
                 if wrote {
                     empty_runs = 0;
+                    restarts.reset();
                 } else {
                     empty_runs += 1;
                     if empty_runs >= MAX_EMPTY_RUNS {
-                        return CaptureExit::Failed(format!(
+                        return CaptureExit::Failed(CaptureError::Ffmpeg(format!(
                             "ffmpeg exited {empty_runs} times without writing anything"
-                        ));
+                        )));
                     }
                 }
             }
         }
-        let delay = crate::dash::fetch::jittered(Duration::from_secs(1), empty_runs);
+        let delay = restarts.next_delay();
         tokio::select! {
             _ = control.abort.cancelled() => return CaptureExit::Stopped,
             _ = control.drain.cancelled() => return CaptureExit::Stopped,
@@ -109,7 +113,7 @@ async fn run_once(
     progress: &watch::Sender<CaptureProgress>,
     part: &Path,
     done_s: f64,
-) -> (Result<RunEnd, String>, f64) {
+) -> (Result<RunEnd, ToolError>, f64) {
     let args: Vec<OsString> = vec![
         "-y".into(),
         "-i".into(),

@@ -1,8 +1,8 @@
-//! The contract between a recording's supervisor and its capture engine (`dash::capture` for
-//! the native engine, `media::ffmpeg_engine` for the fallback): what to record, how to stop it,
-//! and the figures it keeps up to date while it runs.
+//! The contract between a recording's supervisor and a capture engine: what to record, how to
+//! stop it, the figures it keeps up to date while it runs, and how it ended.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -60,6 +60,31 @@ pub enum CaptureExit {
     StreamEnded,
     /// Stopped by `drain` or `abort`.
     Stopped,
-    /// Could not go on (bad manifest, disk full, …); the supervisor may restart it.
-    Failed(String),
+    /// Could not go on; the supervisor decides from the kind whether and when to restart it.
+    Failed(CaptureError),
+}
+
+/// Why a capture run could not go on. The kinds differ in what helps: an outage passes by
+/// itself, a full disk does not.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CaptureError {
+    /// Writing the capture failed (disk full, permissions, a read-only folder).
+    #[error("cannot write the capture in {}: {message}", dir.display())]
+    Storage { dir: PathBuf, message: String },
+    /// The manifest could not be had (or used) for the whole failure budget.
+    #[error("the manifest has failed for {:.0} s: {last}", failing_for.as_secs_f64())]
+    ManifestUnavailable { failing_for: Duration, last: String },
+    /// The fallback engine's ffmpeg could not record.
+    #[error("ffmpeg: {0}")]
+    Ffmpeg(String),
+    /// The engine's task panicked.
+    #[error("the capture task crashed: {0}")]
+    Crashed(String),
+}
+
+impl CaptureError {
+    /// A storage failure: retrying on the outage schedule only fills the log.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, CaptureError::Storage { .. })
+    }
 }

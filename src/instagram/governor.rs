@@ -1,13 +1,14 @@
 //! Session-wide pacing. Instagram blocks and challenges accounts that keep polling after a
-//! warning (reference §5: PyInstaLive#124, #160, instarec#9), so one throttling answer slows
+//! warning (docs/instagram.md §5: PyInstaLive#124, #160, instarec#9), so one throttling answer slows
 //! the whole session, watcher and recording pollers alike, and a lost session stops every
 //! request instead of letting each poller hammer a dead login.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::time::Instant;
+
+use crate::backoff::{scale, MAX_DELAY};
 
 use super::endpoint::Endpoint;
 use super::error::{ApiError, ApiErrorKind};
@@ -33,26 +34,6 @@ impl Default for GovernorOptions {
             max_slowdown: 32.0,
             quiet_period: Duration::from_secs(10 * 60),
         }
-    }
-}
-
-/// Longest pause or interval any pacing code computes: keeps `Instant` arithmetic far from
-/// overflow whatever the configuration says.
-pub const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// `d × factor`, capped at `cap` (and `MAX_DELAY`); a non-finite or negative factor counts as 1.
-pub fn scale(d: Duration, factor: f64, cap: Duration) -> Duration {
-    let factor = if factor.is_finite() && factor >= 0.0 {
-        factor
-    } else {
-        1.0
-    };
-    let cap = cap.min(MAX_DELAY);
-    let secs = d.min(cap).as_secs_f64() * factor;
-    if secs >= cap.as_secs_f64() {
-        cap
-    } else {
-        Duration::from_secs_f64(secs)
     }
 }
 
@@ -93,6 +74,8 @@ pub struct SessionHealth {
     pub throttle_events: u64,
     /// Set once Instagram refused the session; requests are no longer sent.
     pub expired: Option<SessionExpiry>,
+    /// The last throttling answer, for whoever asks why the session is slow.
+    pub last_throttle: Option<String>,
 }
 
 impl SessionHealth {
@@ -109,6 +92,7 @@ struct State {
     quiet_since: Instant,
     throttle_events: u64,
     expired: Option<SessionExpiry>,
+    last_throttle: Option<String>,
 }
 
 /// Shared pacing state of one session: every request waits on it before being sent.
@@ -128,6 +112,7 @@ impl SessionGovernor {
                 quiet_since: Instant::now(),
                 throttle_events: 0,
                 expired: None,
+                last_throttle: None,
             }),
         }
     }
@@ -184,7 +169,10 @@ impl SessionGovernor {
     /// Feeds an error into the governor (throttling or expiry); others are ignored.
     pub fn observe(&self, now: Instant, err: &ApiError) {
         match err {
-            ApiError::Throttled { retry_after, .. } => self.on_throttled(now, *retry_after),
+            ApiError::Throttled { retry_after, .. } => {
+                self.on_throttled(now, *retry_after);
+                self.lock().last_throttle = Some(err.to_string());
+            }
             ApiError::LoginRequired { .. } => self.on_expired(SessionExpiry {
                 kind: ApiErrorKind::LoginRequired,
                 reason: err.to_string(),
@@ -219,6 +207,7 @@ impl SessionGovernor {
                 .map(|u| u.saturating_duration_since(now)),
             throttle_events: st.throttle_events,
             expired: st.expired.clone(),
+            last_throttle: st.last_throttle.clone(),
         }
     }
 
@@ -259,17 +248,6 @@ pub fn expired_error(endpoint: Endpoint, target: &str, expiry: &SessionExpiry) -
             message: "not sent: the session was refused earlier".into(),
         },
     }
-}
-
-/// Delay before retry `attempt` (0-based) of a transient failure: exponential from `base`,
-/// capped at `max`, with "full jitter" in [d/2, d] so concurrent pollers do not retry in step.
-pub fn retry_delay(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let exp = base
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(max)
-        .min(MAX_DELAY);
-    let factor = rand::thread_rng().gen_range(0.5..=1.0);
-    scale(exp, factor, MAX_DELAY)
 }
 
 #[cfg(test)]
@@ -357,21 +335,9 @@ mod tests {
             g.on_throttled(t0, Some(Duration::MAX));
         }
         assert!(g.health(t0).throttled_for.is_some_and(|d| d <= MAX_DELAY));
-        assert!(retry_delay(u32::MAX, Duration::MAX, Duration::MAX) <= MAX_DELAY);
         assert_eq!(
             scale(Duration::from_secs(2), f64::NAN, Duration::MAX),
             Duration::from_secs(2)
         );
-    }
-
-    #[test]
-    fn retry_delays_grow_and_are_capped() {
-        let base = Duration::from_millis(100);
-        let max = Duration::from_secs(1);
-        for attempt in 0..40 {
-            let d = retry_delay(attempt, base, max);
-            let cap = base.saturating_mul(1u32 << attempt.min(16)).min(max);
-            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?}");
-        }
     }
 }

@@ -1,0 +1,74 @@
+//! Which session polls which watched account: rendezvous hashing, so that a session joining or
+//! leaving moves only the accounts it gains or loses, and the same accounts stay on the same
+//! session across restarts (a session's traffic looks like one person's habits, not a
+//! shuffle).
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+
+/// FNV-1a: stable across processes and Rust versions, unlike `DefaultHasher`.
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+fn score(account: &str, session: &str) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    account.hash(&mut h);
+    session.hash(&mut h);
+    h.finish()
+}
+
+/// Each session's accounts (every session named, possibly with none).
+pub fn assign_accounts<'a>(
+    accounts: impl IntoIterator<Item = &'a str>,
+    sessions: &[String],
+) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> =
+        sessions.iter().map(|s| (s.clone(), Vec::new())).collect();
+    for account in accounts {
+        let best = sessions.iter().max_by_key(|s| score(account, s));
+        if let Some(s) = best {
+            out.entry(s.clone()).or_default().push(account.to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("s{i}")).collect()
+    }
+
+    #[test]
+    fn accounts_spread_evenly_and_a_leaving_session_moves_only_its_own() {
+        let accounts: Vec<String> = (0..1000).map(|i| format!("{}", 1_000_000 + i)).collect();
+        let four = assign_accounts(accounts.iter().map(String::as_str), &names(4));
+        for (s, a) in &four {
+            assert!((200..=300).contains(&a.len()), "{s}: {}", a.len());
+        }
+        let three = assign_accounts(accounts.iter().map(String::as_str), &names(3));
+        for s in names(3) {
+            for a in &four[&s] {
+                assert!(
+                    three[&s].contains(a),
+                    "{a} moved off {s} although {s} stayed"
+                );
+            }
+        }
+        let none = assign_accounts(accounts.iter().map(String::as_str), &[]);
+        assert!(none.is_empty());
+    }
+}

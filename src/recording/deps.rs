@@ -1,0 +1,59 @@
+//! What a recording needs from the daemon, and what the daemon hears back.
+
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+
+use crate::config::RecordingConfig;
+use crate::pool::Pool;
+use crate::store::{Store, Writer};
+
+use super::registry::Registry;
+
+/// Everything a recording needs from the daemon.
+#[derive(Clone)]
+pub struct Deps {
+    /// The sessions every API request of a recording goes through.
+    pub pool: Pool,
+    /// For the CDN (manifests and segments): no Instagram cookies are sent there.
+    pub http: reqwest::Client,
+    pub writer: Writer,
+    pub store: Store,
+    pub recording: RecordingConfig,
+    pub recordings_dir: PathBuf,
+    /// Below this much free space a capture that failed to write waits instead of retrying.
+    pub min_free_space: u64,
+    pub registry: Registry,
+    pub events: Option<mpsc::Sender<RecorderEvent>>,
+}
+
+impl Deps {
+    /// Tells the daemon (notifications, status); nothing to do once it stopped listening.
+    pub async fn tell(&self, ev: RecorderEvent) {
+        if let Some(tx) = &self.events {
+            if tx.send(ev).await.is_err() {
+                tracing::debug!("recorder event after the daemon stopped listening");
+            }
+        }
+    }
+}
+
+/// What the daemon (notifications, status) hears about recordings.
+#[derive(Debug, Clone)]
+pub enum RecorderEvent {
+    Started {
+        broadcast_id: String,
+        user_id: String,
+        username: Option<String>,
+        folder: PathBuf,
+    },
+    Finished {
+        broadcast_id: String,
+        user_id: String,
+        username: Option<String>,
+        folder: PathBuf,
+        ok: bool,
+        reason: String,
+    },
+    SessionExpired(String),
+}

@@ -1,0 +1,144 @@
+//! The two state machines every layer talks about: Instagram's status of a broadcast, and
+//! iglive's state of its recording. They cross the client, the pollers, the supervisor and the
+//! database as these types, never as strings.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// `broadcast_status` as Instagram reports it (docs/instagram.md §2 "`broadcast_status` values").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BroadcastStatus {
+    Active,
+    /// The host's connection is struggling: keep recording.
+    Interrupted,
+    Stopped,
+    HardStop,
+    /// A replay exists (legacy, docs/instagram.md §8).
+    PostLive,
+    /// A value this crate does not know yet, kept verbatim.
+    Other(String),
+}
+
+impl BroadcastStatus {
+    pub fn parse(s: &str) -> BroadcastStatus {
+        match s {
+            "active" => BroadcastStatus::Active,
+            "interrupted" => BroadcastStatus::Interrupted,
+            "stopped" => BroadcastStatus::Stopped,
+            "hard_stop" => BroadcastStatus::HardStop,
+            "post_live" => BroadcastStatus::PostLive,
+            other => BroadcastStatus::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            BroadcastStatus::Active => "active",
+            BroadcastStatus::Interrupted => "interrupted",
+            BroadcastStatus::Stopped => "stopped",
+            BroadcastStatus::HardStop => "hard_stop",
+            BroadcastStatus::PostLive => "post_live",
+            BroadcastStatus::Other(s) => s,
+        }
+    }
+
+    /// Live means "keep recording": `active` or `interrupted`, as PyInstaLive and taengstagram
+    /// decide (docs/instagram.md §2); anything else ends the recording.
+    pub fn is_live(&self) -> bool {
+        matches!(self, BroadcastStatus::Active | BroadcastStatus::Interrupted)
+    }
+}
+
+impl std::fmt::Display for BroadcastStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for BroadcastStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(BroadcastStatus::parse(&s))
+    }
+}
+
+impl Serialize for BroadcastStatus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The recording's state machine, persisted in `recordings.state`:
+/// detected → recording ⇄ interrupted → finalizing → finished | failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingState {
+    #[default]
+    Detected,
+    Recording,
+    Interrupted,
+    Finalizing,
+    Finished,
+    Failed,
+}
+
+impl RecordingState {
+    pub const ALL: [RecordingState; 6] = [
+        RecordingState::Detected,
+        RecordingState::Recording,
+        RecordingState::Interrupted,
+        RecordingState::Finalizing,
+        RecordingState::Finished,
+        RecordingState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingState::Detected => "detected",
+            RecordingState::Recording => "recording",
+            RecordingState::Interrupted => "interrupted",
+            RecordingState::Finalizing => "finalizing",
+            RecordingState::Finished => "finished",
+            RecordingState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RecordingState> {
+        RecordingState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Finished or failed: nothing more happens to it unless a person asks.
+    pub fn is_final(self) -> bool {
+        matches!(self, RecordingState::Finished | RecordingState::Failed)
+    }
+}
+
+impl std::fmt::Display for RecordingState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_unknown_ones_are_kept() {
+        for s in [
+            "active",
+            "interrupted",
+            "stopped",
+            "hard_stop",
+            "post_live",
+            "new_one",
+        ] {
+            assert_eq!(BroadcastStatus::parse(s).as_str(), s);
+        }
+        assert!(BroadcastStatus::Interrupted.is_live());
+        assert!(!BroadcastStatus::parse("new_one").is_live());
+        for st in RecordingState::ALL {
+            assert_eq!(RecordingState::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(RecordingState::parse("bogus"), None);
+    }
+}
