@@ -3,7 +3,7 @@
 //! The modules follow the pipeline, and imports only point down it (README "Architecture";
 //! a test checks the order):
 //!
-//! `cli` → `daemon` → `status` / `notify` → `recording` → `capture` → `media` → `dash` →
+//! `cli` → `daemon` → `status` / `notify` → `library` → `recording` → `capture` → `media` → `dash` →
 //! `output` → `watch` → `fbns` → `instagram` → `store` / `config` / `states` / `backoff` /
 //! `disk` / `mqttot`,
 //! with `sim` (the Instagram stand-in used by tests, benchmarks and `iglive demo`) beside
@@ -24,6 +24,7 @@ mod dash;
 mod disk;
 mod fbns;
 mod instagram;
+mod library;
 mod media;
 mod mqttot;
 mod notify;
@@ -85,4 +86,14 @@ pub use recording::{comments, Ctx, RecorderEvent};
 
 // The database.
 pub use store::schema::SCHEMA_VERSION;
-pub use store::{query, CommentRow, StatusSource, Store, Write, Writer};
+pub use store::search::{plan as plan_search, search as search_comments, SearchPlan};
+pub use store::{
+    query, AccountRow, BroadcastRow, CommentRow, LikeSample, RecordingRow, StatusSource, Store,
+    ViewerSample, Write, Writer,
+};
+
+// The library: the web app and REST API over every recording (`iglive serve`, the daemon's
+// status listener).
+pub use library::{
+    serve as serve_library, DaemonParts, Library, LibraryError, Served, Token, TokenError,
+};

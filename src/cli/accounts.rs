@@ -237,8 +237,9 @@ fn local(addr: std::net::SocketAddr) -> std::net::SocketAddr {
     a
 }
 
-fn http() -> Option<reqwest::Client> {
+fn http(cfg: &Config) -> Option<reqwest::Client> {
     reqwest::Client::builder()
+        .default_headers(super::status_headers(cfg).ok()?)
         .no_proxy()
         .timeout(Duration::from_secs(20))
         .connect_timeout(Duration::from_secs(3))
@@ -251,7 +252,7 @@ pub(super) async fn ask_reload(cfg: &Config) -> String {
     let Some(addr) = cfg.status.listen.map(local) else {
         return "status.listen is \"off\": the change takes effect when the daemon next starts (or on SIGHUP / `systemctl reload iglive`)".into();
     };
-    let Some(http) = http() else {
+    let Some(http) = http(cfg) else {
         return "cannot build an HTTP client to reach the daemon; the change takes effect at its next start".into();
     };
     let resp = http
@@ -300,13 +301,25 @@ pub(super) async fn ask_reload(cfg: &Config) -> String {
 /// What the running daemon reports, if one answers.
 async fn daemon_view(cfg: &Config) -> Option<(Vec<WatchedAccountState>, Vec<serde_json::Value>)> {
     let addr = local(cfg.status.listen?);
-    let http = http()?;
+    let http = http(cfg)?;
     let get = |p: &str| {
         http.get(format!("http://{addr}{p}"))
             .timeout(Duration::from_secs(3))
             .send()
     };
-    let watched = get("/api/v1/accounts").await.ok()?.json().await.ok()?;
+    // The library's envelope: `data` lists every account with its `watched` and `state`.
+    let doc: serde_json::Value = get("/api/v1/accounts").await.ok()?.json().await.ok()?;
+    let watched = doc["data"]
+        .as_array()?
+        .iter()
+        .filter(|a| a["watched"].as_bool() == Some(true))
+        .filter_map(|a| {
+            Some(WatchedAccountState {
+                user_id: a["user_id"].as_str()?.to_string(),
+                recording: a["state"].as_str() == Some("recording"),
+            })
+        })
+        .collect();
     let recordings = get("/recordings").await.ok()?.json().await.ok()?;
     Some((watched, recordings))
 }

@@ -43,7 +43,10 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
         let rows: Vec<Listed> = rows
             .into_iter()
             .map(|r| Listed {
-                size_bytes: r.folder.as_deref().map(|f| folder_size(Path::new(f))),
+                size_bytes: r
+                    .folder
+                    .as_deref()
+                    .map(|f| crate::output::folder_size(Path::new(f))),
                 recording: r,
             })
             .collect();
@@ -62,7 +65,7 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
         let size = r
             .folder
             .as_deref()
-            .map(|f| crate::output::human_size(folder_size(Path::new(f))))
+            .map(|f| crate::output::human_size(crate::output::folder_size(Path::new(f))))
             .unwrap_or_else(|| "-".into());
         println!(
             "{:<20} {:<20} {:<17} {:>9} {:<11} {:>8} {:>8} {:>10}",
@@ -89,30 +92,6 @@ struct Listed {
     #[serde(flatten)]
     recording: query::RecordingSummary,
     size_bytes: Option<u64>,
-}
-
-/// Bytes under a recording folder (video, artifacts and any kept segments), two levels deep;
-/// symlinks are not followed, so a link cannot make `list` walk the whole disk.
-pub fn folder_size(dir: &Path) -> u64 {
-    fn walk(dir: &Path, depth: u8) -> u64 {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        entries
-            .filter_map(Result::ok)
-            .filter_map(|e| Some((e.path(), e.file_type().ok()?)))
-            .map(|(p, t)| {
-                if t.is_file() {
-                    std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0)
-                } else if t.is_dir() && depth > 0 {
-                    walk(&p, depth - 1)
-                } else {
-                    0
-                }
-            })
-            .sum()
-    }
-    walk(dir, 2)
 }
 
 pub fn format_time(unix: f64) -> String {

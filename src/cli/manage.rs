@@ -202,10 +202,12 @@ pub fn status(c: &ConfigArg) -> anyhow::Result<ExitCode> {
             cfg.path.display()
         );
     };
+    let headers = super::status_headers(&cfg)?;
     let rt = super::runtime()?;
     rt.block_on(async move {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
+            .default_headers(headers)
             .build()?;
         let base = format!("http://{addr}");
         let ready: serde_json::Value = match http.get(format!("{base}/ready")).send().await {

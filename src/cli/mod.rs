@@ -9,6 +9,7 @@ mod export;
 mod list;
 mod login;
 mod manage;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ pub enum Command {
     Finalize(manage::FinalizeArgs),
     /// Ask the running daemon what it is doing (like `systemctl status`).
     Status(ConfigArg),
+    /// Serve the library (web app and REST API) over the recordings, recording nothing.
+    Serve(serve::ServeArgs),
     /// Serve the Instagram simulator (for tests and experiments).
     Sim(manage::SimArgs),
     /// See the whole pipeline work in about a minute, against the built-in simulator.
@@ -126,6 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show(a) => manage::show(a),
         Command::Finalize(a) => manage::finalize(a),
         Command::Status(c) => manage::status(&c),
+        Command::Serve(a) => serve::run(a),
         Command::Sim(a) => manage::sim(a),
         Command::Demo(a) => demo::run(a),
         Command::Login(a) => login::login(a),
@@ -166,4 +170,26 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     } else {
         builder.try_init()
     };
+}
+
+/// Headers for calling the daemon's status listener: its API token when `status.token_file`
+/// names one (every route with data wants it then).
+pub(crate) fn status_headers(cfg: &Config) -> anyhow::Result<reqwest::header::HeaderMap> {
+    use anyhow::Context as _;
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(f) = cfg.status.token_file.as_deref() {
+        let token = std::fs::read_to_string(f).with_context(|| {
+            format!(
+                "cannot read the API token {} (status.token_file)",
+                f.display()
+            )
+        })?;
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", token.trim())
+                .parse()
+                .context("the API token is not a valid header value")?,
+        );
+    }
+    Ok(headers)
 }

@@ -168,10 +168,14 @@ pub struct StorageConfig {
     pub min_free_space: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StatusConfig {
     /// `None` when `listen = "off"`.
     pub listen: Option<SocketAddr>,
+    /// A file holding the API token of the listener (required when it is not loopback).
+    pub token_file: Option<PathBuf>,
+    /// Origins allowed to call the API from a browser (CORS); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 /// One watched account.
@@ -345,7 +349,7 @@ impl Config {
             watch,
             recording,
             storage,
-            status: StatusConfig::from_raw(raw.status, &src)?,
+            status: StatusConfig::from_raw(raw.status, &base, &src)?,
             accounts: AccountConfig::list_from_raw(raw.accounts, require_accounts, &src)?,
             notify: NotifyConfig::list_from_raw(raw.notify, &src)?,
             push,
@@ -544,6 +548,30 @@ user_id = 123
         assert_eq!(
             parse(&bad_url).unwrap_err().key.as_deref(),
             Some("notify[0].url")
+        );
+    }
+
+    #[test]
+    fn a_listener_beyond_loopback_needs_a_token() {
+        let open = format!("{GOOD}\n[status]\nlisten = \"0.0.0.0:9464\"\n");
+        let e = parse(&open).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("status.listen"));
+        assert!(e.message.contains("status.token_file"), "{e}");
+        let with_token =
+            format!("{open}token_file = \"api.token\"\ncors_origins = [\"https://example.org\"]\n");
+        let c = parse(&with_token).expect("valid");
+        assert_eq!(
+            c.status.token_file.as_deref(),
+            Some(Path::new("/etc/iglive/api.token"))
+        );
+        assert_eq!(
+            c.status.cors_origins,
+            vec!["https://example.org".to_string()]
+        );
+        let bad = with_token.replace("https://example.org", "https://example.org/path");
+        assert_eq!(
+            parse(&bad).unwrap_err().key.as_deref(),
+            Some("status.cors_origins")
         );
     }
 

@@ -250,12 +250,16 @@ impl Default for RawStorage {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawStatus {
     pub(super) listen: String,
+    pub(super) token_file: Option<PathBuf>,
+    pub(super) cors_origins: Vec<String>,
 }
 
 impl Default for RawStatus {
     fn default() -> Self {
         RawStatus {
             listen: "127.0.0.1:9464".to_string(),
+            token_file: None,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -92,7 +92,12 @@ impl StorageConfig {
 }
 
 impl StatusConfig {
-    pub(super) fn from_raw(raw: RawStatus, src: &Source<'_>) -> Result<StatusConfig, ConfigError> {
+    /// Beyond loopback the listener needs an API token (the library's access rule).
+    pub(super) fn from_raw(
+        raw: RawStatus,
+        base: &Path,
+        src: &Source<'_>,
+    ) -> Result<StatusConfig, ConfigError> {
         let listen = match raw.listen.trim() {
             "off" | "" => None,
             s => Some(s.parse::<SocketAddr>().map_err(|_| {
@@ -104,7 +109,34 @@ impl StatusConfig {
                 )
             })?),
         };
-        Ok(StatusConfig { listen })
+        if let Some(addr) = listen.filter(|a| !a.ip().is_loopback()) {
+            if raw.token_file.is_none() {
+                return Err(src.error(
+                    "status",
+                    "listen",
+                    None,
+                    format!("{addr} is reachable from other machines, so the listener needs an API token: set status.token_file to a file holding one (e.g. `head -c 32 /dev/urandom | base64 > token; chmod 600 token`), or listen on 127.0.0.1"),
+                ));
+            }
+        }
+        for (i, o) in raw.cors_origins.iter().enumerate() {
+            let origin = url::Url::parse(o)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/");
+            if origin.is_none() || o.ends_with('/') {
+                return Err(src.error(
+                    "status",
+                    "cors_origins",
+                    None,
+                    format!("entry {i}: expected an origin like \"https://example.org\" (scheme and host, no path), got {o:?}"),
+                ));
+            }
+        }
+        Ok(StatusConfig {
+            listen,
+            token_file: raw.token_file.map(|f| base.join(f)),
+            cors_origins: raw.cors_origins,
+        })
     }
 }
 

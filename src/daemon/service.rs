@@ -262,9 +262,18 @@ impl Daemon {
             reload: Some(reload),
             sessions: self.board.clone(),
         };
-        let bound = crate::status::serve(addr, state, self.shutdown.clone()).await?;
+        let library = crate::library::Library::daemon(
+            &self.cfg,
+            self.deps.store.clone(),
+            crate::library::DaemonParts {
+                registry: self.deps.registry.clone(),
+                accounts: self.accounts.clone(),
+                pool: self.deps.pool.clone(),
+            },
+        )?;
+        let bound = crate::status::serve(addr, state, library, self.shutdown.clone()).await?;
         tracing::info!(
-            "status endpoint on http://{bound}/ (/health, /ready, /metrics, /recordings)"
+            "status endpoint and library on http://{bound}/ (/health, /ready, /metrics, /recordings, /sessions, /api/v1, /docs)"
         );
         Ok(())
     }

@@ -76,6 +76,30 @@ pub fn recording_folder(account_dir: &Path, published_time: f64, broadcast_id: &
     account_dir.join(format!("{when}_{id}"))
 }
 
+/// Bytes under a recording folder (video, artifacts and any kept segments), two levels deep;
+/// symlinks are not followed, so a link cannot make `list` walk the whole disk.
+pub fn folder_size(dir: &Path) -> u64 {
+    fn walk(dir: &Path, depth: u8) -> u64 {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| Some((e.path(), e.file_type().ok()?)))
+            .map(|(p, t)| {
+                if t.is_file() {
+                    std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0)
+                } else if t.is_dir() && depth > 0 {
+                    walk(&p, depth - 1)
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+    walk(dir, 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ pub(crate) mod page;
 use std::path::Path;
 
 pub use facts::{Point, RecordingFacts};
-pub use folder::{account_folder, recording_folder};
+pub use folder::{account_folder, folder_size, recording_folder};
 
 /// Names of the files in a recording folder (documented in the README).
 pub const VIDEO: &str = "video.mp4";

@@ -22,5 +22,5 @@ pub use catch_up::catch_up;
 pub use context::Ctx;
 pub use deps::{Deps, RecorderEvent};
 pub use finalize::{FinalizeJob, Finalizer};
-pub use registry::Registry;
+pub use registry::{LiveRecording, Registry};
 pub use supervisor::{supervise, Target};

@@ -1,7 +1,7 @@
 //! Asking the running daemon to act: `POST /api/v1/reload` re-reads the config and the
 //! session file (what SIGHUP does) and answers with the outcome, so `iglive accounts add` and
-//! `iglive login` can say whether it took effect; `GET /api/v1/accounts` lists what the
-//! daemon watches now.
+//! `iglive login` can say whether it took effect. What the daemon watches now is the library's
+//! `GET /api/v1/accounts` (`crate::library`).
 //!
 //! Why the status listener and not a pid file + SIGHUP: the CLI already knows the listener's
 //! address from the config, a signal cannot carry an answer back (a bad edit would go
@@ -44,7 +44,7 @@ pub struct ReloadRequest {
 /// The main loop's side: requests arrive here.
 pub type ReloadSender = mpsc::Sender<ReloadRequest>;
 
-/// One watched account as `GET /api/v1/accounts` lists it.
+/// One watched account as the daemon reports it (from the library's `GET /api/v1/accounts`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WatchedAccountState {
     pub user_id: String,
@@ -106,19 +106,6 @@ pub async fn reload(
         )
             .into_response(),
     }
-}
-
-pub async fn accounts(State(state): State<StatusState>) -> Response {
-    let snap = state.accounts.snapshot();
-    let list: Vec<WatchedAccountState> = snap
-        .watched
-        .keys()
-        .map(|id| WatchedAccountState {
-            user_id: id.clone(),
-            recording: snap.paused.contains(id),
-        })
-        .collect();
-    Json(list).into_response()
 }
 
 #[cfg(test)]

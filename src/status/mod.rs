@@ -198,23 +198,24 @@ pub fn router(state: StatusState) -> Router {
         .route("/recordings", get(recordings))
         .route("/sessions", get(sessions::sessions))
         .route("/api/v1/reload", post(control::reload))
-        .route("/api/v1/accounts", get(control::accounts))
         .with_state(state)
 }
 
-/// Binds `addr` and serves until `shutdown`; returns the bound address (port 0 → ephemeral).
+/// Binds `addr` and serves the status routes and the library (web app and API) until
+/// `shutdown`; returns the bound address (port 0 → ephemeral).
 pub async fn serve(
     addr: SocketAddr,
     state: StatusState,
+    library: crate::library::Library,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
+    let app = crate::library::mount(router(state), library, addr, &shutdown)?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!(
             "cannot listen on {addr} for the status endpoint (status.listen; \"off\" disables it)"
         )
     })?;
     let bound = listener.local_addr()?;
-    let app = router(state);
     tokio::spawn(async move {
         // Peer addresses: the reload is only served to loopback peers.
         let app = app.into_make_service_with_connect_info::<SocketAddr>();

@@ -20,9 +20,9 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
             source,
         } => status_change(tx, broadcast_id, status, *at, *source, now),
         Write::Recording(r) => recording(tx, r, now),
-        Write::Viewer(v) => viewer(tx, v),
-        Write::Comment(c) => comment(tx, c),
-        Write::Like(l) => like(tx, l),
+        Write::Viewer(v) => viewer(tx, v, now),
+        Write::Comment(c) => comment(tx, c, now),
+        Write::Like(l) => like(tx, l, now),
         Write::Cursor {
             broadcast_id,
             name,
@@ -166,7 +166,7 @@ fn recording(tx: &Transaction<'_>, r: &RecordingRow, now: f64) -> rusqlite::Resu
     Ok(())
 }
 
-fn viewer(tx: &Transaction<'_>, v: &ViewerSample) -> rusqlite::Result<()> {
+fn viewer(tx: &Transaction<'_>, v: &ViewerSample, now: f64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO viewer_samples (broadcast_id, ts, viewer_count, total_unique_viewer_count,
            broadcast_status, offset_to_video_start, cobroadcaster_ids, offset_s)
@@ -182,45 +182,55 @@ fn viewer(tx: &Transaction<'_>, v: &ViewerSample) -> rusqlite::Result<()> {
         v.cobroadcaster_ids,
         v.offset_s
     ])?;
-    Ok(())
+    super::stats::viewers_seen(tx, &v.broadcast_id, v.viewer_count, now)
 }
 
-fn comment(tx: &Transaction<'_>, c: &CommentRow) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO comments (broadcast_id, pk, user_id, username, text, created_at,
+/// A comment read again from an overlapping page is neither indexed nor counted twice.
+fn comment(tx: &Transaction<'_>, c: &CommentRow, now: f64) -> rusqlite::Result<()> {
+    let stored = tx
+        .prepare_cached(
+            "INSERT INTO comments (broadcast_id, pk, user_id, username, text, created_at,
            offset_s, kind, source, raw_json)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT(broadcast_id, pk) DO NOTHING",
-    )?
-    .execute(params![
-        c.broadcast_id,
-        c.pk,
-        c.user_id,
-        c.username,
-        c.text,
-        c.created_at,
-        c.offset_s,
-        c.kind,
-        c.source,
-        c.raw_json
-    ])?;
+        )?
+        .execute(params![
+            c.broadcast_id,
+            c.pk,
+            c.user_id,
+            c.username,
+            c.text,
+            c.created_at,
+            c.offset_s,
+            c.kind,
+            c.source,
+            c.raw_json
+        ])?;
+    if stored > 0 {
+        super::search::index_comment(tx, c)?;
+        super::stats::comment_added(tx, &c.broadcast_id, now)?;
+    }
     Ok(())
 }
 
-fn like(tx: &Transaction<'_>, l: &LikeSample) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO like_samples (broadcast_id, ts, likes, burst_likes, offset_s, source)
+fn like(tx: &Transaction<'_>, l: &LikeSample, now: f64) -> rusqlite::Result<()> {
+    let stored = tx
+        .prepare_cached(
+            "INSERT INTO like_samples (broadcast_id, ts, likes, burst_likes, offset_s, source)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(broadcast_id, source, ts) DO NOTHING",
-    )?
-    .execute(params![
-        l.broadcast_id,
-        l.ts,
-        l.likes,
-        l.burst_likes,
-        l.offset_s,
-        l.source
-    ])?;
+        )?
+        .execute(params![
+            l.broadcast_id,
+            l.ts,
+            l.likes,
+            l.burst_likes,
+            l.offset_s,
+            l.source
+        ])?;
+    if stored > 0 {
+        super::stats::likes_seen(tx, &l.broadcast_id, l.likes, now)?;
+    }
     Ok(())
 }
 

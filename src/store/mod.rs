@@ -2,9 +2,12 @@
 //! short-lived read connections for the CLI and the status endpoint.
 
 mod apply;
+pub(crate) mod browse;
 pub mod query;
 mod rows;
 pub(crate) mod schema;
+pub(crate) mod search;
+mod stats;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -38,19 +38,21 @@ pub struct ListFilter {
     pub since: Option<f64>,
 }
 
-const SUMMARY_SQL: &str = "
-    SELECT r.broadcast_id, b.user_id, coalesce(b.username, a.username), r.state, b.status,
-           coalesce(b.published_time, r.started_at), coalesce(b.ended_at, r.finished_at),
-           r.duration_s, r.folder, r.video,
-           (SELECT count(*) FROM comments c WHERE c.broadcast_id = r.broadcast_id),
-           (SELECT max(likes) FROM like_samples l WHERE l.broadcast_id = r.broadcast_id),
-           (SELECT max(viewer_count) FROM viewer_samples v WHERE v.broadcast_id = r.broadcast_id),
-           r.segments_captured, r.segments_missing, r.error
-    FROM recordings r
-    JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
-    LEFT JOIN accounts a ON a.user_id = b.user_id";
+/// The columns `summary` reads, in order (shared with the library's paged list). The figures
+/// come from `recording_stats`, which triggers keep equal to counting the rows.
+pub(crate) const SUMMARY_COLUMNS: &str = "
+    r.broadcast_id, b.user_id, coalesce(b.username, a.username), r.state, b.status,
+    coalesce(b.published_time, r.started_at), coalesce(b.ended_at, r.finished_at),
+    r.duration_s, r.folder, r.video, coalesce(s.comments, 0), s.likes, s.peak_viewers,
+    r.segments_captured, r.segments_missing, r.error";
 
-fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingSummary> {
+/// The tables `SUMMARY_COLUMNS` reads, joined to `recordings r`.
+pub(crate) const SUMMARY_JOINS: &str = "
+    JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
+    LEFT JOIN accounts a ON a.user_id = b.user_id
+    LEFT JOIN recording_stats s ON s.broadcast_id = r.broadcast_id";
+
+pub(crate) fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingSummary> {
     Ok(RecordingSummary {
         broadcast_id: row.get(0)?,
         user_id: row.get(1)?,
@@ -76,7 +78,7 @@ pub fn list_recordings(
     filter: &ListFilter,
 ) -> Result<Vec<RecordingSummary>, StoreError> {
     let sql = format!(
-        "{SUMMARY_SQL}
+        "SELECT {SUMMARY_COLUMNS} FROM recordings r {SUMMARY_JOINS}
          WHERE (?1 IS NULL OR b.user_id = ?1 OR coalesce(b.username, a.username) = ?1 OR a.label = ?1)
            AND (?2 IS NULL OR coalesce(b.published_time, r.started_at) >= ?2)
          ORDER BY coalesce(b.published_time, r.started_at), r.broadcast_id"
@@ -92,7 +94,9 @@ pub fn recording(
     conn: &Connection,
     broadcast_id: &str,
 ) -> Result<Option<RecordingSummary>, StoreError> {
-    let sql = format!("{SUMMARY_SQL} WHERE r.broadcast_id = ?1");
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM recordings r {SUMMARY_JOINS} WHERE r.broadcast_id = ?1"
+    );
     Ok(conn
         .query_row(&sql, params![broadcast_id], summary)
         .optional()?)
@@ -109,22 +113,25 @@ pub struct CommentExport {
     pub offset_s: Option<f64>,
 }
 
+/// A `CommentExport` from the columns `pk, user_id, username, text, created_at, offset_s`.
+pub(crate) fn comment_export(r: &rusqlite::Row<'_>) -> rusqlite::Result<CommentExport> {
+    Ok(CommentExport {
+        pk: r.get(0)?,
+        user_id: r.get(1)?,
+        username: r.get(2)?,
+        text: r.get(3)?,
+        created_at: r.get(4)?,
+        offset_s: r.get(5)?,
+    })
+}
+
 pub fn comments(conn: &Connection, broadcast_id: &str) -> Result<Vec<CommentExport>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT pk, user_id, username, text, created_at, offset_s FROM comments
          WHERE broadcast_id = ?1 ORDER BY created_at, length(pk), pk",
     )?;
     let rows = stmt
-        .query_map(params![broadcast_id], |r| {
-            Ok(CommentExport {
-                pk: r.get(0)?,
-                user_id: r.get(1)?,
-                username: r.get(2)?,
-                text: r.get(3)?,
-                created_at: r.get(4)?,
-                offset_s: r.get(5)?,
-            })
-        })?
+        .query_map(params![broadcast_id], comment_export)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }

@@ -102,6 +102,64 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (broadcast_id, name)
     ) WITHOUT ROWID;
     "#,
+    // 2: the library (src/library). Per-recording figures, so listing 10,000 recordings never
+    // counts 10 million comments, and full-text search over the chat: `comments_fts`
+    // (unicode61, diacritics folded) for words in every script, and `comments_cjk` (trigram)
+    // holding only comments with Han, kana or Hangul, whose words are not separated by spaces
+    // (docs/library.md explains the choice). Built here from the existing rows; from then on
+    // the writer keeps them (`search::index_comment`, `stats`): an insert trigger into FTS5
+    // would flush its pending index at every statement (a savepoint each), five times slower.
+    // Deletes, which iglive never does, are followed by a trigger.
+    r#"
+    CREATE TABLE recording_stats (
+        broadcast_id TEXT PRIMARY KEY,
+        comments     INTEGER NOT NULL DEFAULT 0,
+        likes        INTEGER,
+        peak_viewers REAL,
+        last_change  REAL
+    ) WITHOUT ROWID;
+    INSERT INTO recording_stats (broadcast_id, comments, last_change)
+        SELECT broadcast_id, count(*), max(created_at) FROM comments GROUP BY broadcast_id;
+    INSERT INTO recording_stats (broadcast_id, likes, last_change)
+        SELECT broadcast_id, max(likes), max(ts) FROM like_samples WHERE true GROUP BY broadcast_id
+        ON CONFLICT(broadcast_id) DO UPDATE SET likes = excluded.likes,
+            last_change = max(coalesce(last_change, 0), excluded.last_change);
+    INSERT INTO recording_stats (broadcast_id, peak_viewers, last_change)
+        SELECT broadcast_id, max(viewer_count), max(ts) FROM viewer_samples WHERE true GROUP BY broadcast_id
+        ON CONFLICT(broadcast_id) DO UPDATE SET peak_viewers = excluded.peak_viewers,
+            last_change = max(coalesce(last_change, 0), excluded.last_change);
+
+    -- Covering indexes for the library's paged list: choosing a page reads only these.
+    CREATE INDEX recordings_library ON recordings(broadcast_id, started_at, duration_s, state);
+    CREATE INDEX broadcasts_library ON broadcasts(broadcast_id, published_time, user_id, username);
+
+    CREATE VIRTUAL TABLE comments_fts USING fts5(
+        text, username, bid, broadcast_id UNINDEXED, pk UNINDEXED,
+        content = '', contentless_delete = 1, contentless_unindexed = 1,
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE VIRTUAL TABLE comments_cjk USING fts5(
+        text, username, broadcast_id UNINDEXED, pk UNINDEXED,
+        tokenize = 'trigram remove_diacritics 1'
+    );
+    INSERT INTO comments_fts (text, username, bid, broadcast_id, pk)
+        SELECT text, username, broadcast_id, broadcast_id, pk FROM comments ORDER BY created_at;
+    INSERT INTO comments_cjk (text, username, broadcast_id, pk)
+        SELECT text, username, broadcast_id, pk FROM comments
+        WHERE text GLOB '*[ᄀ-ᇿ぀-ヿ㄰-㆏㐀-䶿一-鿿가-힯豈-﫿ｦ-ﾟ]*' ORDER BY created_at;
+
+    CREATE TRIGGER comments_library_delete AFTER DELETE ON comments BEGIN
+        UPDATE recording_stats SET comments = max(0, comments - 1),
+            last_change = (julianday('now') - 2440587.5) * 86400.0
+            WHERE broadcast_id = old.broadcast_id;
+        DELETE FROM comments_fts WHERE rowid IN (
+            SELECT rowid FROM comments_fts
+            WHERE comments_fts MATCH 'bid:"' || replace(old.broadcast_id, '"', '""') || '"'
+            AND pk = old.pk);
+        DELETE FROM comments_cjk WHERE old.text GLOB '*[ᄀ-ᇿ぀-ヿ㄰-㆏㐀-䶿一-鿿가-힯豈-﫿ｦ-ﾟ]*'
+            AND broadcast_id = old.broadcast_id AND pk = old.pk;
+    END;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -139,4 +197,19 @@ pub struct MigrationReport {
     pub to: u32,
     /// The database was written by a newer iglive: refuse to write to it.
     pub newer_than_binary: bool,
+}
+
+/// The GLOB class migration 2 uses to pick comments for the trigram index (every occurrence in
+/// it must be the same; `search::is_cjk` must agree with it).
+#[cfg(test)]
+pub(crate) fn cjk_glob_for_tests() -> String {
+    let sql = MIGRATIONS[1];
+    let globs: Vec<&str> = sql
+        .split("GLOB '")
+        .skip(1)
+        .filter_map(|s| s.split('\'').next())
+        .collect();
+    assert_eq!(globs.len(), 2, "two uses of the class in migration 2");
+    assert!(globs.iter().all(|g| *g == globs[0]), "{globs:?}");
+    globs[0].to_string()
 }

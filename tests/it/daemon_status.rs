@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::daemon::{wait_until, Harness};
+use crate::support::daemon::{free_port, wait_until, Harness};
 use nix::sys::signal::Signal;
 
 fn scenario(id: &str, duration: f64, extra_top: &str) -> String {
@@ -26,13 +26,6 @@ end_status = "stopped"
 segments = {{ duration_ms = 2000, jitter_ms = 100, base_segments = 6 }}
 "#
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// Checks the Prometheus text exposition format line by line; returns the sample names.

@@ -8,19 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::daemon::{wait_until, Harness};
+use crate::support::daemon::{wait_until, Harness, FAST_ENGAGEMENT};
+use crate::support::hostile::{HOSTILE_TEXTS, HOSTILE_USER};
 
 const ID: &str = "17900000000000999";
-const HOSTILE_USER: &str = "../../evil/<script>\u{0}x";
-
-const HOSTILE_TEXTS: [&str; 6] = [
-    "<script>alert(1)</script>",
-    "a --> b",
-    "nul\u{0}inside",
-    "line one\n\nNOTE not a note",
-    "</script><img src=x onerror=alert(1)>",
-    "&amp; stays &lt;literal&gt;",
-];
 
 fn scenario() -> String {
     let mut s = format!(
@@ -67,13 +58,7 @@ fn toml_str(s: &str) -> String {
     serde_json::to_string(s).expect("string")
 }
 
-const CONFIG: &str = r#"
-[recording]
-heartbeat_interval = "300ms"
-comments_interval = "300ms"
-likes_interval = "400ms"
-interrupted_grace = "30s"
-
+const ACCOUNTS: &str = r#"
 [[accounts]]
 user_id = "8001"
 "#;
@@ -148,7 +133,7 @@ fn vtt_time(s: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_folder_explains_itself_and_contains_hostile_input() {
-    let h = Harness::start(&scenario(), 10.0, CONFIG).await;
+    let h = Harness::start(&scenario(), 10.0, &format!("{FAST_ENGAGEMENT}{ACCOUNTS}")).await;
     // The database exists (migrated) before the daemon and this test both open it: two first
     // opens racing on the migration can fail the daemon's start.
     drop(h.store());

@@ -76,6 +76,19 @@ listen = "off"
         std::fs::write(&self.config_path, edit(text)).expect("config");
     }
 
+    /// Turns the status listener (and the library) on at a free loopback port; returns its
+    /// base URL.
+    pub fn listen(&self) -> String {
+        let port = free_port();
+        self.edit_config(|t| {
+            t.replace(
+                "listen = \"off\"",
+                &format!("listen = \"127.0.0.1:{port}\""),
+            )
+        });
+        format!("http://127.0.0.1:{port}")
+    }
+
     pub fn config(&self) -> Config {
         Config::load(&self.config_path).expect("config loads")
     }
@@ -153,6 +166,23 @@ impl Running {
         let thread = self.thread;
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
+}
+
+/// Engagement polled every few hundred milliseconds, for tests that watch a recording.
+pub const FAST_ENGAGEMENT: &str = r#"
+[recording]
+heartbeat_interval = "300ms"
+comments_interval = "300ms"
+likes_interval = "400ms"
+interrupted_grace = "30s"
+"#;
+
+/// A loopback port nothing listens on right now (for `status.listen`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// Polls `cond` every 50 ms until it holds or `timeout` passes.

@@ -171,3 +171,15 @@ pub fn dash_package(dir: &Path, seconds: u32) -> PathBuf {
     );
     out
 }
+
+/// `seconds` of video and audio as a plain MP4 with the index first (`+faststart`), the way
+/// finalization leaves `video.mp4`: playable in a browser, seekable with Range requests.
+pub fn playable(dir: &Path, seconds: u32) -> PathBuf {
+    let out = dir.join("video.mp4");
+    encode_av(
+        seconds,
+        &["-pix_fmt", "yuv420p", "-movflags", "+faststart"],
+        &out,
+    );
+    out
+}

@@ -1,12 +1,14 @@
 //! Harnesses shared by the integration tests: the real binary (`cli`), the simulator (`sim`), a daemon wired to it
 //! (`daemon`), the capture engine at simulator speed (`capture`), a stub private API
-//! (`client`), the detector against the simulator (`watch`), and test media made with ffmpeg
-//! (`media`).
+//! (`client`), the detector against the simulator (`watch`), test media made with ffmpeg
+//! (`media`), hostile texts (`hostile`) and an archive served by the library (`library`).
 
 pub mod capture;
 pub mod cli;
 pub mod client;
 pub mod daemon;
+pub mod hostile;
+pub mod library;
 pub mod media;
 pub mod proxy;
 pub mod sim;
