@@ -118,6 +118,44 @@ impl std::fmt::Display for RecordingState {
     }
 }
 
+/// Where the engagement merge after the end stands (`recordings.merge_state`): the final
+/// status, the post-live comments and likes, asked for in the background once the folder is
+/// finalized. `None` in the database: no merge was wanted (a shutdown cut, a video-only
+/// footprint, `iglive record` from a bare MPD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeState {
+    /// Waiting for the API; the folder is re-rendered when it lands.
+    Pending,
+    /// Merged (or the API said there is nothing more: 404).
+    Done,
+    /// The API did not answer within `recording.merge_timeout`; the chat holds what the live
+    /// polls read.
+    GaveUp,
+}
+
+impl MergeState {
+    pub const ALL: [MergeState; 3] = [MergeState::Pending, MergeState::Done, MergeState::GaveUp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeState::Pending => "pending",
+            MergeState::Done => "done",
+            MergeState::GaveUp => "gave_up",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MergeState> {
+        MergeState::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for MergeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +178,9 @@ mod tests {
             assert_eq!(RecordingState::parse(st.as_str()), Some(st));
         }
         assert_eq!(RecordingState::parse("bogus"), None);
+        for m in MergeState::ALL {
+            assert_eq!(MergeState::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(MergeState::parse("bogus"), None);
     }
 }

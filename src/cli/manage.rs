@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::output::RecordingFacts;
-use crate::store::Store;
+use crate::store::{MergeState, Store};
 
 use super::ConfigArg;
 
@@ -110,6 +110,9 @@ pub fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         }
     );
     println!("  comments     {}", f.comments.len());
+    if let Some(m) = f.chat_merge {
+        println!("  chat merge   {m} ({})", merge_note(m));
+    }
     println!(
         "  peak viewers {}",
         opt(f.peak_viewers().map(|v| format!("{v:.0}")))
@@ -119,6 +122,19 @@ pub fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         opt(f.total_likes().map(|v| v.to_string()))
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a chat merge state means, for people.
+fn merge_note(m: MergeState) -> &'static str {
+    match m {
+        MergeState::Pending => {
+            "the post-live comments and likes are still to be merged; the folder is re-rendered when they are"
+        }
+        MergeState::Done => "the post-live comments and likes are merged",
+        MergeState::GaveUp => {
+            "the API did not answer within recording.merge_timeout; the chat holds what the live polls read"
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -152,6 +152,8 @@ pub struct RecordingConfig {
     pub comments_interval: Duration,
     pub likes_interval: Duration,
     pub interrupted_grace: Duration,
+    /// How long the engagement merge after the end may keep asking the API before it gives up.
+    pub merge_timeout: Duration,
     pub rewind: bool,
     pub engine: Engine,
     pub max_height: Option<u32>,

@@ -202,6 +202,8 @@ pub(super) struct RawRecording {
     pub(super) likes_interval: Duration,
     #[serde(deserialize_with = "duration")]
     pub(super) interrupted_grace: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub(super) merge_timeout: Duration,
     pub(super) rewind: bool,
     pub(super) engine: Engine,
     pub(super) max_height: Option<u32>,
@@ -217,6 +219,7 @@ impl Default for RawRecording {
             comments_interval: Duration::from_secs(3),
             likes_interval: Duration::from_secs(5),
             interrupted_grace: Duration::from_secs(120),
+            merge_timeout: Duration::from_secs(6 * 3600),
             rewind: true,
             engine: Engine::Native,
             max_height: None,

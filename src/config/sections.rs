@@ -65,6 +65,7 @@ impl RecordingConfig {
             comments_interval: raw.comments_interval,
             likes_interval: raw.likes_interval,
             interrupted_grace: raw.interrupted_grace,
+            merge_timeout: raw.merge_timeout,
             rewind: raw.rewind,
             engine: raw.engine,
             max_height: raw.max_height,

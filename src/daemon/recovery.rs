@@ -13,7 +13,7 @@ use tracing::Instrument as _;
 use crate::capture::CaptureProgress;
 use crate::config::Config;
 use crate::instagram::{ApiErrorKind, Broadcast};
-use crate::recording::{catch_up, supervise, AfterLive, Deps, Target};
+use crate::recording::{catch_up, supervise, AfterLive, Deps, MergeJob, Target};
 use crate::states::RecordingState;
 use crate::store::query::{self, Unfinished};
 use crate::store::{RecordingRow, Write};
@@ -40,6 +40,7 @@ pub(super) async fn run(
     shutdown: &CancellationToken,
     abort: &CancellationToken,
 ) {
+    resume_merges(deps).await;
     let store = deps.store.clone();
     let list = tokio::task::spawn_blocking(move || query::unfinished(&store.connect()?)).await;
     let list = match list {
@@ -94,16 +95,46 @@ pub(super) async fn run(
                 tracing::info!(broadcast_id = %id, "recovery: it has ended; finalizing it from disk");
                 let span =
                     tracing::info_span!("recording", broadcast_id = %id, user_id = %u.user_id);
-                let (deps, abort) = (deps.clone(), abort.clone());
-                recordings
-                    .spawn(async move { finalize_ended(&deps, &u, &abort).await }.instrument(span));
+                let deps = deps.clone();
+                recordings.spawn(async move { finalize_ended(&deps, &u).await }.instrument(span));
             }
         }
     }
 }
 
+/// Resumes the engagement merges a stop or a crash left `pending` (their recordings are
+/// finished; only the chat and the folder's files are still to be updated).
+async fn resume_merges(deps: &Deps) {
+    let store = deps.store.clone();
+    let list = tokio::task::spawn_blocking(move || query::pending_merges(&store.connect()?)).await;
+    let list = match list {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "recovery: cannot read the pending post-live merges");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "recovery crashed");
+            return;
+        }
+    };
+    for m in list {
+        let Some(folder) = m.folder.map(PathBuf::from) else {
+            continue;
+        };
+        tracing::info!(broadcast_id = %m.broadcast_id, "recovery: resuming its post-live merge");
+        let job = MergeJob {
+            broadcast_id: m.broadcast_id,
+            user_id: m.user_id,
+            published_time: m.published_time.unwrap_or(0.0),
+            folder,
+        };
+        deps.merges.spawn(deps.clone(), job);
+    }
+}
+
 /// Finalizes a recording whose broadcast has ended while iglive was not running.
-async fn finalize_ended(deps: &Deps, u: &Unfinished, abort: &CancellationToken) {
+async fn finalize_ended(deps: &Deps, u: &Unfinished) {
     let Some(folder) = u.folder.as_deref().map(PathBuf::from) else {
         tracing::warn!("detected but never recorded (no folder); marking it failed");
         let row = RecordingRow {
@@ -133,7 +164,7 @@ async fn finalize_ended(deps: &Deps, u: &Unfinished, abort: &CancellationToken) 
         cut_by_shutdown: false,
         merge: true,
     };
-    match after.run(deps, abort).await {
+    match after.run(deps).await {
         Ok(done) => tracing::info!("{done}"),
         Err(e) => tracing::error!(error = %e, "finalization failed"),
     }

@@ -22,7 +22,7 @@ use super::{recovery, systemd, Exit};
 use crate::config::Config;
 use crate::notify::Notifier;
 use crate::pool::{PlanOptions, Pool, PoolEvent, SessionState};
-use crate::recording::{Deps, RecorderEvent, Registry};
+use crate::recording::{Deps, Merges, RecorderEvent, Registry};
 use crate::status::{BoardEntry, ReloadOutcome, ReloadRequest, ReloadSender, SessionBoard};
 use crate::store::{now_unix, AccountRow, Store, Write, Writer, WriterThread};
 use crate::watch::{Accounts, AccountsState, DetectionSource, LiveEvent};
@@ -31,6 +31,8 @@ use crate::watch::{Accounts, AccountsState, DetectionSource, LiveEvent};
 const STOP_GRACE: Duration = Duration::from_secs(75);
 /// How long notifications still under way may delay the exit.
 const NOTIFY_GRACE: Duration = Duration::from_secs(5);
+/// How long a stop waits for the cancelled post-live merges to let go of the database.
+const MERGE_STOP_GRACE: Duration = Duration::from_secs(3);
 /// How often a broadcast waiting for a free slot or disk space is looked at again.
 const PENDING_RETRY: Duration = Duration::from_secs(30);
 
@@ -115,6 +117,7 @@ impl Daemon {
         let (events_tx, recorder) = mpsc::channel::<RecorderEvent>(256);
         let (reload_tx, reload) = mpsc::channel::<ReloadRequest>(4);
         let pool = Pool::new(sessions.members(), PlanOptions::default());
+        let shutdown = CancellationToken::new();
         let deps = Deps {
             pool: pool.clone(),
             http,
@@ -124,9 +127,10 @@ impl Daemon {
             recordings_dir: cfg.storage.recordings_dir.clone(),
             min_free_space: cfg.storage.min_free_space,
             registry: Registry::default(),
+            // A shutdown cancels the merges at once: they stay pending for the next start.
+            merges: Merges::new(shutdown.child_token()),
             events: Some(events_tx),
         };
-        let shutdown = CancellationToken::new();
         let accounts = Accounts::new(watched(&cfg));
         let (live_tx, live) = mpsc::channel::<LiveEvent>(256);
         let seen = Arc::new(DbSeenStore::load(&store)?);
@@ -324,7 +328,7 @@ impl Daemon {
                     }
                 }
                 Event::Signal(Some(_)) if daemon.shutdown.is_cancelled() => {
-                    return daemon.abort_now();
+                    return daemon.abort_now().await;
                 }
                 Event::Signal(Some(_)) | Event::Stop => daemon.begin_shutdown(),
                 Event::Signal(None) => {}
@@ -419,10 +423,11 @@ impl Daemon {
 
     /// A second stop signal: abort every recording and return; what is on disk is recovered
     /// at the next start.
-    fn abort_now(mut self) -> Exit {
+    async fn abort_now(mut self) -> Exit {
         tracing::warn!("second stop signal: exiting now; unfinished recordings are recovered at the next start");
         self.sessions.save_all();
         self.abort.cancel();
+        self.deps.merges.stop(MERGE_STOP_GRACE).await;
         let thread = self.writer_thread.take();
         drop(self);
         if let Some(t) = thread {
@@ -583,6 +588,8 @@ impl Daemon {
     async fn finish(mut self, mut sources: Sources) {
         self.detection.stop();
         self.background.close();
+        // Pending merges were cancelled with the shutdown; recovery resumes them.
+        self.deps.merges.stop(MERGE_STOP_GRACE).await;
         // Events sent just before the last recording ended may not have been read by the loop.
         while let Ok(ev) = sources.recorder.try_recv() {
             self.notifier.recorder_event(&ev);

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::store::query::{self, CommentExport};
-use crate::store::{RecordingState, StoreError};
+use crate::store::{MergeState, RecordingState, StoreError};
 
 /// One point of a time series, at `offset_s` seconds into the video.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -45,6 +45,8 @@ pub struct RecordingFacts {
     pub rewind_used: bool,
     pub quality: Option<String>,
     pub cut_by_shutdown: bool,
+    /// The engagement merge after the end; `None` when none was wanted.
+    pub chat_merge: Option<MergeState>,
     pub cover_frame_url: Option<String>,
     /// The live manifest's URL, for a catch-up capture.
     pub dash_url: Option<String>,
@@ -64,7 +66,7 @@ const FACTS_SQL: &str = "
            b.cover_frame_url, r.state, r.error, r.folder, r.video, r.duration_s,
            r.segments_expected, r.segments_captured, r.segments_missing, r.missing_ranges,
            r.bytes_captured, r.first_segment_t, r.rewind_used, r.quality, r.cut_by_shutdown,
-           r.started_at, b.dash_url
+           r.started_at, b.dash_url, r.merge_state
     FROM recordings r JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
     LEFT JOIN accounts a ON a.user_id = b.user_id
     WHERE r.broadcast_id = ?1";
@@ -125,6 +127,7 @@ impl RecordingFacts {
             quality: r.get(24)?,
             cut_by_shutdown: r.get(25)?,
             dash_url: r.get(27)?,
+            chat_merge: r.get(28)?,
             ..Default::default()
         })
     }
@@ -220,6 +223,7 @@ impl RecordingFacts {
                 "state": self.state,
                 "error": self.error,
                 "cut_by_shutdown": self.cut_by_shutdown,
+                "chat_merge": self.chat_merge,
                 "video": self.video.as_ref().map(|_| super::VIDEO),
             },
             "capture": {

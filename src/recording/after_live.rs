@@ -1,27 +1,19 @@
 //! What happens once the live is over and the capture has drained, the same for a recording
-//! that just ended and for one that crash recovery finds ended: the post-live merge fills in
-//! the engagement the live pollers missed, the last capture figures are stored, and the
-//! recording is finalized.
+//! that just ended and for one that crash recovery finds ended: the last capture figures are
+//! stored, the recording is finalized from what is on disk — without waiting on the API — and
+//! the engagement merge (final status, post-live comments and likes) is handed to the
+//! background, marked `pending` so that a restart resumes it.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
+use crate::backoff::MAX_DELAY;
 use crate::capture::CaptureProgress;
-use crate::pool::Demand;
-use crate::states::RecordingState;
-use crate::store::{RecordingRow, Write};
+use crate::states::{MergeState, RecordingState};
+use crate::store::{now_unix, RecordingRow, Write};
 
-use super::context::Ctx;
 use super::deps::Deps;
 use super::finalize::{FinalizeFailure, FinalizeJob, Finalized, Finalizer};
-use super::postlive;
-
-/// How long the post-live merge may take.
-const POSTLIVE_TIMEOUT: Duration = Duration::from_secs(120);
+use super::merge::MergeJob;
 
 /// One ended recording, ready for the after-live phase.
 #[derive(Debug, Clone)]
@@ -34,30 +26,31 @@ pub struct AfterLive {
     /// `progress` comes from a capture run of this process (else the stored figures stand).
     pub captured: bool,
     pub cut_by_shutdown: bool,
-    /// Ask for the replay's comments and likes (not when stopping: there is no time).
+    /// Merge the final status and the replay's comments and likes afterwards (not when
+    /// stopping: the broadcast may go on).
     pub merge: bool,
 }
 
 impl AfterLive {
-    pub async fn run(
-        self,
-        deps: &Deps,
-        abort: &CancellationToken,
-    ) -> Result<Finalized, FinalizeFailure> {
-        if self.merge && !abort.is_cancelled() {
-            self.merge_post_live(deps, abort).await;
-        }
-        if self.captured {
-            let row = RecordingRow {
+    pub async fn run(self, deps: &Deps) -> Result<Finalized, FinalizeFailure> {
+        let mut row = if self.captured {
+            RecordingRow {
                 cut_by_shutdown: Some(self.cut_by_shutdown),
                 ..figures_row(
                     &self.broadcast_id,
                     RecordingState::Finalizing,
                     &self.progress,
                 )
-            };
-            deps.writer.send(Write::Recording(row)).await?;
+            }
+        } else {
+            RecordingRow::new(&self.broadcast_id, RecordingState::Finalizing)
+        };
+        if self.merge {
+            let timeout = deps.recording.merge_timeout.min(MAX_DELAY);
+            row.merge_state = Some(MergeState::Pending);
+            row.merge_deadline = Some(now_unix() + timeout.as_secs_f64());
         }
+        deps.writer.send(Write::Recording(row)).await?;
         let finalizer = Finalizer {
             writer: deps.writer.clone(),
             store: deps.store.clone(),
@@ -65,33 +58,24 @@ impl AfterLive {
             keep_segments: deps.recording.keep_segments,
         };
         let job = FinalizeJob {
-            broadcast_id: self.broadcast_id,
-            folder: self.folder,
+            broadcast_id: self.broadcast_id.clone(),
+            folder: self.folder.clone(),
             progress: self.progress,
             published_time: self.published_time,
         };
-        job.run(&finalizer).await
-    }
-
-    async fn merge_post_live(&self, deps: &Deps, abort: &CancellationToken) {
-        let (signals, _unused) = mpsc::channel(1);
-        let ctx = Ctx {
-            broadcast_id: self.broadcast_id.clone(),
-            user_id: self.user_id.clone(),
-            published_time: self.published_time,
-            lease: Arc::new(deps.pool.lease(&self.broadcast_id, Demand::default())),
-            writer: deps.writer.clone(),
-            signals,
-            cancel: abort.child_token(),
-        };
-        match tokio::time::timeout(POSTLIVE_TIMEOUT, postlive::fetch(&ctx)).await {
-            Ok(r) => tracing::info!(
-                comments = r.comments_seen,
-                like_points = r.like_points,
-                "post-live merge done"
-            ),
-            Err(_) => tracing::warn!(timeout = ?POSTLIVE_TIMEOUT, "post-live merge timed out"),
+        let outcome = job.run(&finalizer).await;
+        if self.merge {
+            deps.merges.spawn(
+                deps.clone(),
+                MergeJob {
+                    broadcast_id: self.broadcast_id,
+                    user_id: self.user_id,
+                    published_time: self.published_time,
+                    folder: self.folder,
+                },
+            );
         }
+        outcome
     }
 }
 

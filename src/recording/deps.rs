@@ -8,6 +8,7 @@ use crate::config::RecordingConfig;
 use crate::pool::Pool;
 use crate::store::{Store, Writer};
 
+use super::merge::Merges;
 use super::registry::Registry;
 
 /// Everything a recording needs from the daemon.
@@ -24,6 +25,8 @@ pub struct Deps {
     /// Below this much free space a capture that failed to write waits instead of retrying.
     pub min_free_space: u64,
     pub registry: Registry,
+    /// The engagement merges after the end, in the background.
+    pub merges: Merges,
     pub events: Option<mpsc::Sender<RecorderEvent>>,
 }
 

@@ -102,8 +102,8 @@ impl FinalizeJob {
         let (row, outcome) = self.outcome(result);
         f.writer.send(Write::Recording(row)).await?;
         f.writer.flush().await?;
-        if let Some(facts) = load_facts(&f.store, id).await {
-            self.write_artifacts(f, facts).await;
+        if let Some(cover) = render_folder(&f.store, id, &self.folder).await {
+            fetch_cover(&f.http, &cover, &self.folder.join(output::COVER_JPG)).await;
         }
         outcome
     }
@@ -140,27 +140,26 @@ impl FinalizeJob {
             ),
         }
     }
+}
 
-    /// The folder's files (broadcast.json, chat, page, chart) and the cover; failures here are
-    /// logged, never a reason to fail the recording.
-    async fn write_artifacts(&self, f: &Finalizer, facts: RecordingFacts) {
-        let dir = self.folder.clone();
-        let cover = facts.cover_frame_url.clone();
-        let written =
-            tokio::task::spawn_blocking(move || output::write_artifacts(&dir, &facts)).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(
-                error = %e,
-                "cannot write the folder's files in {}",
-                self.folder.display()
-            ),
-            Err(e) => tracing::error!(error = %e, "the artifact writer crashed"),
-        }
-        if let Some(url) = cover.as_deref() {
-            fetch_cover(&f.http, url, &self.folder.join(output::COVER_JPG)).await;
-        }
+/// Writes the folder's files (broadcast.json, chat, page, chart) from what the database holds
+/// now, each atomically; returns the cover's URL when there is one. Failures are logged, never a
+/// reason to fail the recording. The end of the broadcast and the engagement merge both use it.
+pub(super) async fn render_folder(store: &Store, id: &str, folder: &Path) -> Option<String> {
+    let facts = load_facts(store, id).await?;
+    let dir = folder.to_path_buf();
+    let cover = facts.cover_frame_url.clone();
+    let written = tokio::task::spawn_blocking(move || output::write_artifacts(&dir, &facts)).await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(
+            error = %e,
+            "cannot write the folder's files in {}",
+            folder.display()
+        ),
+        Err(e) => tracing::error!(error = %e, "the artifact writer crashed"),
     }
+    cover
 }
 
 /// Tags for the video. The username is untrusted: a NUL or control character in an ffmpeg

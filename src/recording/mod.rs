@@ -1,6 +1,7 @@
 //! One broadcast's recording: the supervisor that owns the capture and the engagement pollers
 //! (heartbeat/viewers, comments, likes), decides when the broadcast has ended, and hands over
-//! to the after-live phase (post-live merge, finalization) it shares with crash recovery.
+//! to the after-live phase (finalization, then the engagement merge in the background) it
+//! shares with crash recovery.
 
 mod after_live;
 mod capture_task;
@@ -12,6 +13,7 @@ mod end;
 pub(crate) mod finalize;
 mod heartbeat;
 pub(crate) mod likes;
+mod merge;
 pub(crate) mod postlive;
 mod registry;
 mod supervisor;
@@ -22,5 +24,6 @@ pub use catch_up::catch_up;
 pub use context::Ctx;
 pub use deps::{Deps, RecorderEvent};
 pub use finalize::{FinalizeJob, Finalizer};
+pub use merge::{MergeJob, Merges};
 pub use registry::{LiveRecording, Registry};
 pub use supervisor::{supervise, Target};

@@ -1,8 +1,11 @@
 //! After the broadcast: the replay's comments and like time series (`get_post_live_comments`,
 //! `get_post_live_likes`), merged with what the live pollers stored. Comments missed while the
-//! daemon was down are added; the pk makes every comment unique, so nothing doubles.
+//! daemon was down are added; the pk makes every comment unique, so nothing doubles. The
+//! replay endpoints are legacy and may answer 404 (docs/instagram.md §8): that means "nothing
+//! more", never an error to retry.
 
-use crate::store::{LikeSample, Write};
+use crate::instagram::{ApiError, ApiErrorKind};
+use crate::store::{LikeSample, StoreError, Write};
 
 use super::comments::to_row;
 use super::context::Ctx;
@@ -18,60 +21,82 @@ pub struct PostLiveReport {
     pub pages: usize,
 }
 
-/// Pages through a replay's comments and likes. Errors end the merge early (what was read is
-/// kept); a 404 means no replay exists, which is normal for many broadcasts.
-pub async fn fetch(ctx: &Ctx) -> PostLiveReport {
-    let mut report = PostLiveReport::default();
-    let mut offset: i64 = 0;
-    for _ in 0..MAX_PAGES {
-        if ctx.cancel.is_cancelled() {
-            break;
-        }
-        let Some(client) = ctx.client().await else {
-            break;
-        };
-        let page = match client.post_live_comments(&ctx.broadcast_id, offset).await {
+/// Where a merge stands, so a retry after a throttled page continues from it.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct PostLiveCursor {
+    comments_offset: i64,
+    comments_done: bool,
+    comments_pages: usize,
+    likes_offset: i64,
+    likes_done: bool,
+    likes_pages: usize,
+    pub report: PostLiveReport,
+}
+
+/// Why a merge attempt stopped before the end.
+#[derive(Debug, thiserror::Error)]
+pub enum PostLiveStop {
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Database(#[from] StoreError),
+}
+
+/// Pages through a replay's comments, then its likes, from where `cursor` stands. `Ok` once
+/// both are read to their end (or answered 404); an API error stops the attempt, keeping what
+/// was read and where, for the caller to retry after its backoff.
+pub async fn fetch(ctx: &Ctx, cursor: &mut PostLiveCursor) -> Result<PostLiveReport, PostLiveStop> {
+    while !cursor.comments_done {
+        let client = ctx.client().await.ok_or(PostLiveStop::Cancelled)?;
+        let page = match client
+            .post_live_comments(&ctx.broadcast_id, cursor.comments_offset)
+            .await
+        {
             Ok(p) => p,
-            Err(e) => {
-                tracing::info!(error = %e, "post-live comments end here");
+            Err(e) if e.kind() == ApiErrorKind::NotFound => {
+                tracing::info!("no post-live comments (404): nothing more to merge");
+                cursor.comments_done = true;
                 break;
             }
+            Err(e) => return Err(e.into()),
         };
-        report.pages += 1;
+        cursor.report.pages += 1;
+        cursor.comments_pages += 1;
         for c in &page.comments {
             if let Some(mut row) = to_row(ctx, &c.comment, "comment", "post_live") {
                 if let Some(o) = c.offset.filter(|o| o.is_finite()) {
                     row.offset_s = Some(o.max(0.0));
                 }
-                report.comments_seen += 1;
-                if ctx.write(Write::Comment(row)).await.is_err() {
-                    return report;
-                }
+                cursor.report.comments_seen += 1;
+                ctx.write(Write::Comment(row)).await?;
             }
         }
-        let Some(next) = page.next_fetch_offset.filter(|_| !page.comments.is_empty()) else {
-            break;
-        };
-        // Always move forward, even if the service repeats an offset.
-        offset = next.max(offset + 1);
-    }
-
-    let mut offset: i64 = 0;
-    for _ in 0..MAX_PAGES {
-        if ctx.cancel.is_cancelled() {
-            break;
+        match page.next_fetch_offset.filter(|_| !page.comments.is_empty()) {
+            // Always move forward, even if the service repeats an offset.
+            Some(next) if cursor.comments_pages < MAX_PAGES => {
+                cursor.comments_offset = next.max(cursor.comments_offset + 1)
+            }
+            _ => cursor.comments_done = true,
         }
-        let Some(client) = ctx.client().await else {
-            break;
-        };
-        let page = match client.post_live_likes(&ctx.broadcast_id, offset).await {
+    }
+    while !cursor.likes_done {
+        let client = ctx.client().await.ok_or(PostLiveStop::Cancelled)?;
+        let page = match client
+            .post_live_likes(&ctx.broadcast_id, cursor.likes_offset)
+            .await
+        {
             Ok(p) => p,
-            Err(e) => {
-                tracing::info!(error = %e, "post-live likes end here");
+            Err(e) if e.kind() == ApiErrorKind::NotFound => {
+                tracing::info!("no post-live likes (404): nothing more to merge");
+                cursor.likes_done = true;
                 break;
             }
+            Err(e) => return Err(e.into()),
         };
-        report.pages += 1;
+        cursor.report.pages += 1;
+        cursor.likes_pages += 1;
         let points = page
             .time_series
             .as_ref()
@@ -86,17 +111,17 @@ pub async fn fetch(ctx: &Ctx) -> PostLiveReport {
                 offset_s: Some(*at),
                 source: "post_live".into(),
             };
-            report.like_points += 1;
-            if ctx.write(Write::Like(sample)).await.is_err() {
-                return report;
-            }
+            cursor.report.like_points += 1;
+            ctx.write(Write::Like(sample)).await?;
         }
-        let Some(next) = page.next_fetch_offset.filter(|_| !points.is_empty()) else {
-            break;
-        };
-        offset = next.max(offset + 1);
+        match page.next_fetch_offset.filter(|_| !points.is_empty()) {
+            Some(next) if cursor.likes_pages < MAX_PAGES => {
+                cursor.likes_offset = next.max(cursor.likes_offset + 1)
+            }
+            _ => cursor.likes_done = true,
+        }
     }
-    report
+    Ok(cursor.report)
 }
 
 /// The like time series' shape is undocumented: accept `[[offset, likes], …]` and

@@ -41,7 +41,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often live figures are written to the database.
 const FIGURES_EVERY: Duration = Duration::from_secs(5);
 /// How long the one `info` call after a stream-signalled end may take.
-const FINAL_STATUS_TIMEOUT: Duration = Duration::from_secs(15);
+const FINAL_STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 /// The status check of a chat-only recording: slow, since viewer counts are not wanted.
 const CHAT_STATUS_EVERY: Duration = Duration::from_secs(30);
 /// The status check of a video-only recording: what the end of the broadcast needs, when
@@ -241,6 +241,8 @@ impl Recording {
         tracing::info!(reason = %end.describe(), "the broadcast ended");
         self.settle_final_status(&end).await;
         let progress = self.drain(running, &end, shutdown, abort).await;
+        // The engagement merge (the final status, the replay's comments and likes) runs after
+        // the folder is finalized, in the background: nothing here waits on the API.
         let after = AfterLive {
             broadcast_id: self.id.clone(),
             user_id: self.user_id.clone(),
@@ -253,7 +255,7 @@ impl Recording {
                 && !shutdown.is_cancelled()
                 && !abort.is_cancelled(),
         };
-        let outcome = after.run(&self.deps, abort).await;
+        let outcome = after.run(&self.deps).await;
         match &outcome {
             Ok(done) => tracing::info!("{done}"),
             Err(e) => tracing::error!(error = %e, "finalization failed"),
@@ -497,9 +499,10 @@ impl Recording {
         None
     }
 
-    /// Phase 4: when the end came from the stream or a 404, ask once for the final status so
-    /// the folder says `stopped`/`hard_stop`/`post_live` rather than the last status seen live;
-    /// then record the end.
+    /// Phase 4: record the end. When it came from the stream or a 404 the final status is
+    /// worth asking for, so the folder says `stopped`/`hard_stop`/`post_live` rather than the
+    /// last status seen live: the engagement merge asks for it after the folder is finalized;
+    /// a footprint without that merge asks here, briefly (`FINAL_STATUS_TIMEOUT`).
     async fn settle_final_status(&self, end: &EndReason) {
         let mut final_status = match end {
             EndReason::Status(s) => Some(s.clone()),
@@ -509,7 +512,7 @@ impl Recording {
             .deps
             .pool
             .any_client()
-            .filter(|_| end.wants_final_status())
+            .filter(|_| end.wants_final_status() && self.footprint != Footprint::Full)
         {
             let info =
                 tokio::time::timeout(FINAL_STATUS_TIMEOUT, client.broadcast_info(&self.id)).await;

@@ -32,6 +32,16 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
             broadcast_id,
             video_start,
         } => offsets(tx, broadcast_id, *video_start),
+        Write::Merge {
+            broadcast_id,
+            state,
+        } => {
+            tx.prepare_cached(
+                "UPDATE recordings SET merge_state = ?2, updated_at = ?3 WHERE broadcast_id = ?1",
+            )?
+            .execute(params![broadcast_id, state, now])?;
+            Ok(())
+        }
     }
 }
 
@@ -119,10 +129,10 @@ fn recording(tx: &Transaction<'_>, r: &RecordingRow, now: f64) -> rusqlite::Resu
         "INSERT INTO recordings (broadcast_id, state, folder, video, started_at, finished_at,
            error, duration_s, segments_expected, segments_captured, segments_missing,
            missing_ranges, bytes_captured, first_segment_t, rewind_used, quality,
-           cut_by_shutdown, updated_at)
+           cut_by_shutdown, updated_at, merge_state, merge_deadline)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), coalesce(?10, 0),
            coalesce(?11, 0), ?12, coalesce(?13, 0), ?14, coalesce(?15, 0), ?16,
-           coalesce(?17, 0), ?18)
+           coalesce(?17, 0), ?18, ?19, ?20)
          ON CONFLICT(broadcast_id) DO UPDATE SET
            state = excluded.state,
            folder = coalesce(excluded.folder, folder),
@@ -141,6 +151,8 @@ fn recording(tx: &Transaction<'_>, r: &RecordingRow, now: f64) -> rusqlite::Resu
            rewind_used = coalesce(?15, rewind_used),
            quality = coalesce(excluded.quality, quality),
            cut_by_shutdown = coalesce(?17, cut_by_shutdown),
+           merge_state = coalesce(excluded.merge_state, merge_state),
+           merge_deadline = coalesce(merge_deadline, excluded.merge_deadline),
            updated_at = excluded.updated_at",
     )?
     .execute(params![
@@ -161,7 +173,9 @@ fn recording(tx: &Transaction<'_>, r: &RecordingRow, now: f64) -> rusqlite::Resu
         r.rewind_used,
         r.quality,
         r.cut_by_shutdown,
-        now
+        now,
+        r.merge_state,
+        r.merge_deadline
     ])?;
     Ok(())
 }
@@ -248,9 +262,11 @@ fn cursor(
     Ok(())
 }
 
-/// Sets every offset of a broadcast's comments and samples from where its video starts.
+/// Sets every offset of a broadcast's comments and samples from where its video starts, and
+/// keeps that start for what is merged later.
 fn offsets(tx: &Transaction<'_>, broadcast_id: &str, video_start: f64) -> rusqlite::Result<()> {
     for sql in [
+        "UPDATE recordings SET video_start = ?2 WHERE broadcast_id = ?1",
         "UPDATE comments SET offset_s = max(0.0, created_at - ?2) WHERE broadcast_id = ?1",
         "UPDATE viewer_samples SET offset_s = max(0.0, ts - ?2) WHERE broadcast_id = ?1",
         "UPDATE like_samples SET offset_s = max(0.0, ts - ?2) WHERE broadcast_id = ?1",

@@ -27,6 +27,9 @@ pub struct RecordingSummary {
     pub segments_captured: i64,
     pub segments_missing: i64,
     pub error: Option<String>,
+    /// The engagement merge after the end: `pending`, `done`, `gave_up`, or `null` when none
+    /// was wanted.
+    pub chat_merge: Option<crate::states::MergeState>,
 }
 
 /// Filters for `iglive list`.
@@ -44,7 +47,7 @@ pub(crate) const SUMMARY_COLUMNS: &str = "
     r.broadcast_id, b.user_id, coalesce(b.username, a.username), r.state, b.status,
     coalesce(b.published_time, r.started_at), coalesce(b.ended_at, r.finished_at),
     r.duration_s, r.folder, r.video, coalesce(s.comments, 0), s.likes, s.peak_viewers,
-    r.segments_captured, r.segments_missing, r.error";
+    r.segments_captured, r.segments_missing, r.error, r.merge_state";
 
 /// The tables `SUMMARY_COLUMNS` reads, joined to `recordings r`.
 pub(crate) const SUMMARY_JOINS: &str = "
@@ -70,6 +73,7 @@ pub(crate) fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingSumm
         segments_captured: row.get(13)?,
         segments_missing: row.get(14)?,
         error: row.get(15)?,
+        chat_merge: row.get(16)?,
     })
 }
 
@@ -246,6 +250,72 @@ pub fn unfinished(conn: &Connection) -> Result<Vec<Unfinished>, StoreError> {
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// A finished recording whose engagement merge has not landed yet, as recovery resumes it.
+#[derive(Debug, Clone)]
+pub struct PendingMerge {
+    pub broadcast_id: String,
+    pub user_id: String,
+    pub published_time: Option<f64>,
+    pub folder: Option<String>,
+    /// Unix time it gives up.
+    pub deadline: Option<f64>,
+}
+
+/// Every recording whose merge is pending, oldest broadcast first.
+pub fn pending_merges(conn: &Connection) -> Result<Vec<PendingMerge>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT r.broadcast_id, b.user_id, coalesce(b.published_time, r.started_at), r.folder,
+                r.merge_deadline
+         FROM recordings r JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
+         WHERE r.merge_state = 'pending' AND r.state IN ('finished', 'failed')
+         ORDER BY b.published_time",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(PendingMerge {
+                broadcast_id: r.get(0)?,
+                user_id: r.get(1)?,
+                published_time: r.get(2)?,
+                folder: r.get(3)?,
+                deadline: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// What the engagement merge of one recording reads before it starts and when it lands.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MergeFacts {
+    pub state: Option<crate::states::MergeState>,
+    /// Unix time it gives up.
+    pub deadline: Option<f64>,
+    /// Where the video starts (unix time), once the recording was finalized.
+    pub video_start: Option<f64>,
+    /// The last `broadcast_status` known.
+    pub status: Option<crate::states::BroadcastStatus>,
+}
+
+/// The merge's facts of one recording (all unknown when there is no such recording).
+pub fn merge_facts(conn: &Connection, broadcast_id: &str) -> Result<MergeFacts, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT r.merge_state, r.merge_deadline, r.video_start, b.status FROM recordings r
+             JOIN broadcasts b ON b.broadcast_id = r.broadcast_id WHERE r.broadcast_id = ?1",
+            params![broadcast_id],
+            |r| {
+                Ok(MergeFacts {
+                    state: r.get(0)?,
+                    deadline: r.get(1)?,
+                    video_start: r.get(2)?,
+                    status: r.get(3)?,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default())
 }
 
 /// What the database knows about one account, for `iglive accounts list`.

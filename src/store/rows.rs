@@ -4,7 +4,7 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::Serialize;
 
-pub use crate::states::{BroadcastStatus, RecordingState};
+pub use crate::states::{BroadcastStatus, MergeState, RecordingState};
 
 /// An Instagram account as last seen (usernames change; the pk does not).
 #[derive(Debug, Clone, Default)]
@@ -53,6 +53,10 @@ pub struct RecordingRow {
     pub rewind_used: Option<bool>,
     pub quality: Option<String>,
     pub cut_by_shutdown: Option<bool>,
+    /// The engagement merge after the end (`None`: keep what is stored).
+    pub merge_state: Option<MergeState>,
+    /// Unix time the merge gives up; the first one written stays.
+    pub merge_deadline: Option<f64>,
 }
 
 impl RecordingRow {
@@ -76,6 +80,8 @@ impl RecordingRow {
             rewind_used: None,
             quality: None,
             cut_by_shutdown: None,
+            merge_state: None,
+            merge_deadline: None,
         }
     }
 }
@@ -156,6 +162,21 @@ impl FromSql for RecordingState {
         let s = value.as_str()?;
         RecordingState::parse(s).ok_or_else(|| {
             FromSqlError::Other(format!("unknown recording state {s:?} in the database").into())
+        })
+    }
+}
+
+impl ToSql for MergeState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for MergeState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = value.as_str()?;
+        MergeState::parse(s).ok_or_else(|| {
+            FromSqlError::Other(format!("unknown merge state {s:?} in the database").into())
         })
     }
 }

@@ -160,6 +160,16 @@ const MIGRATIONS: &[&str] = &[
             AND broadcast_id = old.broadcast_id AND pk = old.pk;
     END;
     "#,
+    // 3: the engagement merge runs after the folder is finalized (src/recording/merge.rs):
+    // where it stands (`pending`, `done`, `gave_up`; NULL when none was wanted), when it gives
+    // up (unix time), and where the video starts, so the comments it adds get the same offsets
+    // as those finalized before them.
+    r#"
+    ALTER TABLE recordings ADD COLUMN merge_state TEXT;
+    ALTER TABLE recordings ADD COLUMN merge_deadline REAL;
+    ALTER TABLE recordings ADD COLUMN video_start REAL;
+    CREATE INDEX recordings_by_merge ON recordings(merge_state) WHERE merge_state IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

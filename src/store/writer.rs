@@ -46,6 +46,11 @@ pub enum Write {
         broadcast_id: String,
         video_start: f64,
     },
+    /// Where the engagement merge after the end stands, whatever the recording's state.
+    Merge {
+        broadcast_id: String,
+        state: MergeState,
+    },
 }
 
 // Almost every message is a write; boxing them would add an allocation per row.

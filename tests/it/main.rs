@@ -28,6 +28,7 @@ mod library_browser;
 mod library_live;
 mod library_store;
 mod login;
+mod merge_after_end;
 mod notify_hooks;
 mod notify_webhook;
 mod packaging;

@@ -67,6 +67,9 @@ pub struct Recording {
     pub segments_captured: i64,
     pub segments_missing: i64,
     pub error: Option<String>,
+    /// The engagement merge after the end: `pending`, `done`, `gave_up`, or `null` when none
+    /// was wanted.
+    pub chat_merge: Option<String>,
     /// Bytes of the recording folder on disk.
     pub size_bytes: Option<u64>,
     /// The account's label in the config.
@@ -85,7 +88,7 @@ pub struct Recording {
 }
 
 /// Field names for `fields=` on the list (the detail adds `facts`).
-pub const RECORDING_FIELDS: [&str; 26] = [
+pub const RECORDING_FIELDS: [&str; 27] = [
     "broadcast_id",
     "user_id",
     "username",
@@ -102,6 +105,7 @@ pub const RECORDING_FIELDS: [&str; 26] = [
     "segments_captured",
     "segments_missing",
     "error",
+    "chat_merge",
     "size_bytes",
     "label",
     "bytes_captured",
@@ -169,7 +173,9 @@ pub fn recording_object(lib: &Library, row: BrowseRow) -> Recording {
     let base = format!("/api/v1/recordings/{}", urlencode(&id));
     let video_url = s.video.as_ref().map(|_| lib.link(format!("{base}/video")));
     Recording {
-        is_being_updated: live || in_progress(&s.status),
+        is_being_updated: live
+            || in_progress(&s.status)
+            || s.chat_merge == Some(crate::states::MergeState::Pending),
         video_url,
         cover_url: has_cover.then(|| lib.link(format!("{base}/cover"))),
         page_url: format!("/recording/{}", urlencode(&id)),
@@ -198,6 +204,7 @@ pub fn recording_object(lib: &Library, row: BrowseRow) -> Recording {
         segments_captured: s.segments_captured,
         segments_missing: s.segments_missing,
         error: s.error,
+        chat_merge: s.chat_merge.map(|m| m.as_str().to_string()),
         size_bytes,
         label: row.label,
         bytes_captured: row.bytes_captured,
@@ -705,6 +712,7 @@ mod tests {
             segments_captured: 0,
             segments_missing: 0,
             error: None,
+            chat_merge: None,
             size_bytes: None,
             label: None,
             bytes_captured: 0,
