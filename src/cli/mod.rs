@@ -9,6 +9,7 @@ mod export;
 mod list;
 mod login;
 mod manage;
+mod record;
 mod serve;
 
 use std::path::PathBuf;
@@ -53,6 +54,10 @@ pub enum Command {
     List(list::ListArgs),
     /// Export one recording's comments, likes or viewer counts.
     Export(export::ExportArgs),
+    /// Record one live now, in the foreground: a username, profile URL, broadcast id or MPD URL.
+    /// Exit 0 finished, 1 error, 2 usage, 3 not live or not found, 4 stopped by a second
+    /// Ctrl-C without finalizing, 130 interrupted and finalized.
+    Record(record::RecordArgs),
     /// Run the daemon in the foreground (systemd runs exactly this).
     Run(ConfigArg),
     /// Show one recording in full (what broadcast.json holds).
@@ -84,7 +89,11 @@ impl Command {
     pub fn is_interactive(&self) -> bool {
         matches!(
             self,
-            Command::Demo(_) | Command::Login(_) | Command::Session(_) | Command::Accounts(_)
+            Command::Demo(_)
+                | Command::Login(_)
+                | Command::Session(_)
+                | Command::Accounts(_)
+                | Command::Record(_)
         )
     }
 }
@@ -125,6 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(c) => doctor::run(&c.load()?),
         Command::List(a) => list::run(a),
         Command::Export(a) => export::run(a),
+        Command::Record(a) => record::run(a),
         Command::Run(c) => manage::run_daemon(&c),
         Command::Show(a) => manage::show(a),
         Command::Finalize(a) => manage::finalize(a),

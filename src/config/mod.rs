@@ -325,6 +325,11 @@ impl Config {
         Config::parse_at(text, path, true)
     }
 
+    /// Like `from_str_at`, without requiring `[[accounts]]` (`iglive record` without a config).
+    pub fn from_str_for_onboarding(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::parse_at(text, path, false)
+    }
+
     fn parse_at(text: &str, path: &Path, require_accounts: bool) -> Result<Config, ConfigError> {
         let src = Source { text, path };
         let raw = RawConfig::parse(&src)?;

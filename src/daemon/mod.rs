@@ -12,11 +12,16 @@
 mod detection;
 mod launch;
 mod push;
+mod record;
+mod record_target;
 mod recovery;
 mod seen;
 mod service;
 mod sessions;
 mod systemd;
+
+pub use record::{record, RecordOutcome};
+pub use record_target::RecordTarget;
 
 use tokio_util::sync::CancellationToken;
 

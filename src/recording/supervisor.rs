@@ -377,6 +377,10 @@ impl Recording {
 
     /// The pollers this footprint runs, with their class and nominal interval.
     fn pollers(&self) -> Vec<(Poller, PollerClass, Duration)> {
+        // No session at all (`iglive record` from an MPD URL): nothing is asked of the API.
+        if self.deps.pool.names().is_empty() {
+            return Vec::new();
+        }
         let rc = &self.deps.recording;
         let heartbeat = (
             Poller::Heartbeat,

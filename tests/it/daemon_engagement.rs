@@ -196,6 +196,14 @@ async fn restart_resumes_cursors_and_recovers_missed_comments() {
     .await;
     let d = h.run_daemon();
     wait_until("recovery finalizes", Duration::from_secs(60), || done(&h)).await;
+    // The post-live merge runs after finalizing, in the background.
+    wait_until("the post-live merge lands", Duration::from_secs(60), || {
+        h.count(
+            "SELECT count(*) FROM recordings WHERE broadcast_id = ?1 AND merge_state = 'done'",
+            ID,
+        ) == 1
+    })
+    .await;
     d.stop().await;
     let stored = stored_pks(&h);
     let unique: BTreeSet<String> = stored.iter().cloned().collect();

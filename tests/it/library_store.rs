@@ -145,7 +145,7 @@ async fn a_database_from_before_the_library_gets_its_index_and_figures() {
     let store = Store::open(&path).expect("open");
     fill(&store).await;
     let want = counted(&store);
-    // Back to schema version 1: what migration 2 added is gone, the rows stay.
+    // Back to schema version 1: what migrations 2 and 3 added is gone, the rows stay.
     {
         let conn = store.connect().expect("connect");
         conn.execute_batch(
@@ -154,6 +154,10 @@ async fn a_database_from_before_the_library_gets_its_index_and_figures() {
              -- SQLite 3.50 leaves this shadow table of a contentless_unindexed table behind.
              DROP TABLE IF EXISTS comments_fts_content;
              DROP INDEX recordings_library; DROP INDEX broadcasts_library;
+             DROP INDEX recordings_by_merge;
+             ALTER TABLE recordings DROP COLUMN merge_state;
+             ALTER TABLE recordings DROP COLUMN merge_deadline;
+             ALTER TABLE recordings DROP COLUMN video_start;
              PRAGMA user_version = 1;",
         )
         .expect("downgrade");

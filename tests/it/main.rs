@@ -33,6 +33,7 @@ mod notify_hooks;
 mod notify_webhook;
 mod packaging;
 mod pool;
+mod record_cli;
 mod session_source;
 mod sim_api;
 mod sim_dash;
