@@ -86,15 +86,13 @@ fn no_config(dir: &Path) -> anyhow::Result<Config> {
     let text = r#"
 [instagram]
 session_file = "no-session.json"
-[storage]
-recordings_dir = "."
 [status]
 listen = "off"
 "#;
-    Ok(Config::from_str_for_onboarding(
-        text,
-        &dir.join("iglive.toml"),
-    )?)
+    let mut cfg = Config::from_str_for_onboarding(text, &dir.join("iglive.toml"))?;
+    cfg.storage.database = dir.join("iglive.sqlite3");
+    cfg.storage.recordings_dir = dir;
+    Ok(cfg)
 }
 
 async fn record(
