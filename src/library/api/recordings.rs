@@ -713,6 +713,7 @@ mod tests {
             segments_captured: 0,
             segments_missing: 0,
             error: None,
+            via: Vec::new(),
             size_bytes: None,
             label: None,
             bytes_captured: 0,
