@@ -160,6 +160,11 @@ const MIGRATIONS: &[&str] = &[
             AND broadcast_id = old.broadcast_id AND pk = old.pk;
     END;
     "#,
+    // 3: the watched accounts a broadcast was found through (its owner, guests of it), as a
+    // JSON list of `{user_id, username}`; `user_id` stays the broadcast's owner.
+    r#"
+    ALTER TABLE broadcasts ADD COLUMN via TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

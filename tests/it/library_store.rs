@@ -154,6 +154,7 @@ async fn a_database_from_before_the_library_gets_its_index_and_figures() {
              -- SQLite 3.50 leaves this shadow table of a contentless_unindexed table behind.
              DROP TABLE IF EXISTS comments_fts_content;
              DROP INDEX recordings_library; DROP INDEX broadcasts_library;
+             ALTER TABLE broadcasts DROP COLUMN via;
              PRAGMA user_version = 1;",
         )
         .expect("downgrade");

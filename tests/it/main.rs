@@ -15,6 +15,7 @@ mod daemon_engagement;
 mod daemon_lifecycle;
 mod daemon_signals;
 mod daemon_status;
+mod daemon_waiting;
 mod dash_manifest;
 mod dash_media;
 mod dash_store;
