@@ -440,7 +440,11 @@ async fn budget_case(mode: &'static str, n: usize) -> BudgetRow {
         recordings: n,
         recording,
         max_59: max_in_span(times.clone(), 59.0),
-        max_session: per_session.into_values().map(max_in_window).max().unwrap_or(0),
+        max_session: per_session
+            .into_values()
+            .map(max_in_window)
+            .max()
+            .unwrap_or(0),
         max_window: max_in_window(times),
         limit: 2 * BUDGET as usize,
         per_recording_minute: in_window.len() as f64 / minutes,
@@ -532,6 +536,14 @@ async fn detection_case(
             per_session.entry(s).or_default().push(r.at);
         }
     }
+    // Detection polls per simulated minute over the run, to see when the pace changes.
+    let mut minutes = vec![0usize; (now / 60.0).ceil().max(1.0) as usize];
+    for r in api(&log).filter(|r| r.path.contains("/story/")) {
+        if let Some(m) = minutes.get_mut((r.at / 60.0) as usize) {
+            *m += 1;
+        }
+    }
+    eprintln!("{label} K={k} N={n}: detection polls per minute {minutes:?}");
     DetectionRow {
         label: label.to_string(),
         k,
@@ -746,7 +758,7 @@ fn main() {
         for r in &rows {
             let k = |n: &str| r.by_kind.get(n).copied().unwrap_or(0.0);
             println!(
-                "| {} | {} | {} | {}{} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} s |",
+                "| {} | {} | {} | {}{} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} s |",
                 r.mode,
                 r.recordings,
                 r.recording,
@@ -756,6 +768,8 @@ fn main() {
                 } else {
                     ""
                 },
+                r.max_59,
+                r.max_session,
                 r.limit,
                 r.per_recording_minute,
                 k("heartbeat"),
