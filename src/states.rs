@@ -68,12 +68,15 @@ impl Serialize for BroadcastStatus {
 }
 
 /// The recording's state machine, persisted in `recordings.state`:
-/// detected → recording ⇄ interrupted → finalizing → finished | failed.
+/// detected → (waiting →) recording ⇄ interrupted → finalizing → finished | failed.
+/// `waiting`: no recording slot was free (`recording.max_concurrent`) or too little disk space;
+/// it is recorded from the CDN, from its first segment, once one frees.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordingState {
     #[default]
     Detected,
+    Waiting,
     Recording,
     Interrupted,
     Finalizing,
@@ -82,8 +85,9 @@ pub enum RecordingState {
 }
 
 impl RecordingState {
-    pub const ALL: [RecordingState; 6] = [
+    pub const ALL: [RecordingState; 7] = [
         RecordingState::Detected,
+        RecordingState::Waiting,
         RecordingState::Recording,
         RecordingState::Interrupted,
         RecordingState::Finalizing,
@@ -94,6 +98,7 @@ impl RecordingState {
     pub fn as_str(self) -> &'static str {
         match self {
             RecordingState::Detected => "detected",
+            RecordingState::Waiting => "waiting",
             RecordingState::Recording => "recording",
             RecordingState::Interrupted => "interrupted",
             RecordingState::Finalizing => "finalizing",

@@ -18,6 +18,17 @@ pub use crate::config::Engine;
 pub use contract::{CaptureControl, CaptureError, CaptureExit, CaptureProgress, CaptureRequest};
 pub use native::CaptureOptions;
 
+/// Keeps a manifest beside the segments in `dir` (created if missing), for a capture that
+/// starts after the live manifest lost its `<Period>` or is gone: a live that waited for a
+/// recording slot saves the one it was detected with.
+pub async fn keep_manifest(dir: &std::path::Path, body: &bytes::Bytes, url: &url::Url) {
+    if let Err(e) = tokio::fs::create_dir_all(dir).await {
+        tracing::warn!(error = %e, "cannot create {}", dir.display());
+        return;
+    }
+    native::save_manifest(dir, body, url).await;
+}
+
 /// Runs one capture with the chosen engine until it ends, is drained or aborted, or fails.
 /// A panic inside the engine comes back as [`CaptureError::Crashed`].
 pub async fn run(

@@ -1,7 +1,10 @@
 //! `iglive doctor`: everything the daemon needs from the machine, checked one by one, each
 //! failure with what to do about it.
 
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::instagram::SessionSource;
@@ -65,6 +68,9 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
                 ))
             }),
     );
+    if let Some(addr) = cfg.status.listen {
+        report("status listener", listener_check(addr));
+    }
     for session in &cfg.instagram.sessions {
         let source = SessionSource::for_commands(cfg, session);
         let name = if cfg.instagram.sessions.len() == 1 {
@@ -125,4 +131,39 @@ fn session_check(
             .unwrap_or_default(),
         session.max_requests_per_minute
     ))
+}
+
+/// How long the look at a taken status address may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `status.listen`: free to bind, or held by an iglive that answers `/health` there; anything
+/// else holding it keeps the daemon's listener from coming up.
+fn listener_check(addr: SocketAddr) -> Result<String, String> {
+    let taken = match std::net::TcpListener::bind(addr) {
+        Ok(_) => return Ok(format!("{addr} is free")),
+        Err(e) => e,
+    };
+    if answers_health(addr) {
+        return Ok(format!("{addr} is served by a running iglive"));
+    }
+    Err(format!(
+        "cannot listen on {addr}: {taken}; another program holds it (see `ss -ltnp`): set status.listen to another port, or \"off\" (iglive records without it and keeps retrying)"
+    ))
+}
+
+/// Whether `GET /health` at `addr` answers iglive's `ok`.
+fn answers_health(addr: SocketAddr) -> bool {
+    let Ok(mut conn) = std::net::TcpStream::connect_timeout(&addr, PROBE_TIMEOUT) else {
+        return false;
+    };
+    let _ = conn.set_read_timeout(Some(PROBE_TIMEOUT));
+    let _ = conn.set_write_timeout(Some(PROBE_TIMEOUT));
+    let request = format!("GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if conn.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let _ = (&mut conn).take(4096).read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    answer.starts_with("HTTP/1.") && answer.contains(" 200 ") && answer.ends_with("\r\n\r\nok\n")
 }

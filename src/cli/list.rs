@@ -58,7 +58,7 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<20} {:<20} {:<17} {:>9} {:<11} {:>8} {:>8} {:>10}",
+        "{:<20} {:<20} {:<17} {:>9} {:<11} {:>8} {:>8} {:>10}  VIA",
         "ACCOUNT", "BROADCAST", "START (UTC)", "DURATION", "STATUS", "COMMENTS", "PEAK", "SIZE"
     );
     for r in rows {
@@ -67,8 +67,20 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
             .as_deref()
             .map(|f| crate::output::human_size(crate::output::folder_size(Path::new(f))))
             .unwrap_or_else(|| "-".into());
+        // Only the watched accounts other than the owner (guests): the owner is ACCOUNT.
+        let guests: Vec<_> = r
+            .via
+            .iter()
+            .filter(|v| v.user_id != r.user_id)
+            .cloned()
+            .collect();
+        let via = if guests.is_empty() {
+            "-".to_string()
+        } else {
+            crate::store::via_names(&guests)
+        };
         println!(
-            "{:<20} {:<20} {:<17} {:>9} {:<11} {:>8} {:>8} {:>10}",
+            "{:<20} {:<20} {:<17} {:>9} {:<11} {:>8} {:>8} {:>10}  {via}",
             r.username.as_deref().unwrap_or(&r.user_id),
             r.broadcast_id,
             r.started_at.map(format_time).unwrap_or_else(|| "-".into()),
@@ -80,7 +92,7 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
             r.peak_viewers
                 .map(|v| format!("{v:.0}"))
                 .unwrap_or_else(|| "-".into()),
-            size
+            size,
         );
     }
     Ok(ExitCode::SUCCESS)

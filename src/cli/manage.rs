@@ -76,6 +76,9 @@ pub fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         f.username.as_deref().unwrap_or("?"),
         f.user_id
     );
+    if !f.via.is_empty() {
+        println!("  found via    {}", crate::store::via_names(&f.via));
+    }
     println!(
         "  state        {}{}",
         f.state,
@@ -172,8 +175,16 @@ pub fn finalize(a: FinalizeArgs) -> anyhow::Result<ExitCode> {
             .and_then(|u| url::Url::parse(u).ok());
         let caught = match dash_url {
             Some(mpd) => {
-                crate::recording::catch_up(&cfg.recording, &http, &a.broadcast_id, mpd, &folder)
-                    .await
+                let never = tokio_util::sync::CancellationToken::new();
+                crate::recording::catch_up(
+                    &cfg.recording,
+                    &http,
+                    &a.broadcast_id,
+                    mpd,
+                    &folder,
+                    &never,
+                )
+                .await
             }
             None => None,
         };

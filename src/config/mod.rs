@@ -86,6 +86,10 @@ pub struct InstagramConfig {
     /// How long a session pauses after a throttling answer without `Retry-After` (doubling
     /// while they repeat, recovering slowly).
     pub throttle_pause: Duration,
+    /// The window every session's budget counts over: 60 s. Only benchmarks running the
+    /// simulator on a faster clock shorten it (a budget of B per window is then B per
+    /// simulated minute).
+    pub budget_window: Duration,
     /// The pool of sessions, in file order: `[[sessions]]`, or one named `default` from
     /// `instagram.session_file`. Never empty.
     pub sessions: Vec<SessionConfig>,

@@ -98,6 +98,13 @@ pub(super) struct RawInstagram {
     /// How long a session pauses after a throttling answer (doubling while they repeat).
     #[serde(default = "default_throttle_pause", deserialize_with = "duration")]
     pub(super) throttle_pause: Duration,
+    /// The budget's window (60 s; shortened only against a sped-up simulator).
+    #[serde(default = "default_budget_window", deserialize_with = "duration")]
+    pub(super) budget_window: Duration,
+}
+
+fn default_budget_window() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_throttle_pause() -> Duration {

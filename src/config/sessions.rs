@@ -2,6 +2,7 @@
 //! with its own budget, proxy and push switch; and `[push]`, how push connections are made.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::raw::{RawInstagram, RawPush, RawSession, RawWatch};
 use super::{ConfigError, InstagramConfig, PushConfig, SessionConfig, SessionFile, Source};
@@ -56,8 +57,18 @@ impl InstagramConfig {
             }],
             (None, false) => session_list(sessions, budget, push.enabled, base, src)?,
         };
+        let window = raw.budget_window;
+        if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&window) {
+            return Err(src.error(
+                "instagram",
+                "budget_window",
+                None,
+                "must be within 100ms..=60s (leave it out: 60s; shorter only for the simulator's fast clock)",
+            ));
+        }
         Ok(InstagramConfig {
             api_base_url,
+            budget_window: window,
             request_timeout: raw.request_timeout,
             session_retry: raw.session_retry,
             throttle_pause: raw.throttle_pause,

@@ -1,6 +1,6 @@
 //! Starting a recording for a detected live: durable before anything else, then either
-//! started now or kept waiting (the concurrency limit, low disk space), and looked at again
-//! later.
+//! started now or kept `waiting` (the concurrency limit, low disk space) and started, in
+//! detection order, as soon as a slot frees — from the CDN, without asking the API again.
 
 use std::collections::VecDeque;
 
@@ -8,11 +8,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::instagram::ApiErrorKind;
-use crate::pool::Pool;
-use crate::recording::{supervise, Deps, Target};
+use crate::recording::{
+    folder_of, prepare_waiting, record_waiting, supervise_claimed, via_json, Deps, Target, Waiting,
+};
 use crate::states::RecordingState;
-use crate::store::{now_unix, BroadcastRow, RecordingRow, Write};
+use crate::store::{now_unix, BroadcastRow, RecordingRow, Via, Write};
 use crate::watch::{Accounts, LiveEvent};
 
 /// What starting a recording needs from the daemon.
@@ -25,50 +25,146 @@ pub(super) struct Launcher<'a> {
     pub abort: &'a CancellationToken,
 }
 
+/// What a detected live is recorded as: under its owner (`broadcast_owner`, else the watched
+/// account that found it when the owner is unknown), found through the watched accounts among
+/// its participants — the finder first (docs/instagram.md §2 "Broadcast object", §8
+/// "Co-broadcast": a guest's story feed shows the host's broadcast).
+pub(super) fn target_of(cfg: &Config, accounts: &Accounts, ev: &LiveEvent) -> Target {
+    let b = &ev.broadcast;
+    let state = accounts.snapshot();
+    let owner = b.owner_pk().unwrap_or_else(|| ev.user_id.clone());
+    let owner_name = b.broadcast_owner.as_ref().and_then(|o| o.username.clone());
+    let name_of = |pk: &str| {
+        let watched = state.watched.get(pk).and_then(|a| a.username.clone());
+        let guest = b
+            .cobroadcasters
+            .iter()
+            .find(|c| c.pk.as_deref() == Some(pk))
+            .and_then(|c| c.username.clone());
+        let own = (pk == owner).then(|| owner_name.clone()).flatten();
+        let finder = (pk == ev.user_id).then(|| ev.username.clone()).flatten();
+        own.or(guest).or(watched).or(finder)
+    };
+    let mut via = vec![Via {
+        user_id: ev.user_id.clone(),
+        username: name_of(&ev.user_id),
+    }];
+    for pk in b.participant_pks() {
+        if state.watched.contains_key(&pk) && !via.iter().any(|v| v.user_id == pk) {
+            via.push(Via {
+                username: name_of(&pk),
+                user_id: pk,
+            });
+        }
+    }
+    let username = name_of(&owner);
+    Target {
+        footprint: cfg.footprint_of(&ev.user_id),
+        broadcast: b.clone(),
+        user_id: owner,
+        username,
+        via,
+    }
+}
+
 impl Launcher<'_> {
-    /// Starts recording a detected broadcast, or hands it back when it must wait.
-    pub(super) async fn start(&self, ev: LiveEvent) -> Option<LiveEvent> {
+    /// Starts recording a detected broadcast, or queues it `waiting` behind those that wait
+    /// already (detection order).
+    pub(super) async fn start(&self, ev: LiveEvent, pending: &mut VecDeque<Waiting>) {
         let id = ev.broadcast.id.clone();
         let deps = self.deps;
         if deps.registry.contains(&id) {
-            return None;
+            return;
         }
-        self.persist_detected(&ev).await;
+        let target = target_of(self.cfg, self.accounts, &ev);
+        self.persist_detected(&ev, &target).await;
+        let guests: Vec<&str> = target
+            .via
+            .iter()
+            .filter(|v| v.user_id != target.user_id)
+            .map(|v| v.username.as_deref().unwrap_or(&v.user_id))
+            .collect();
         tracing::info!(
             broadcast_id = %id,
-            user_id = %ev.user_id,
-            "{} is live",
-            ev.username.as_deref().unwrap_or(&ev.user_id)
+            user_id = %target.user_id,
+            via = ?guests,
+            "{} is live{}",
+            target.username.as_deref().unwrap_or(&target.user_id),
+            if guests.is_empty() {
+                String::new()
+            } else {
+                format!(" with watched guest(s) {}", guests.join(", "))
+            }
         );
-        if deps.registry.len() >= self.cfg.recording.max_concurrent {
-            tracing::error!(
-                broadcast_id = %id,
-                "{} recordings already in progress (recording.max_concurrent); it waits for a free slot",
-                deps.registry.len()
-            );
-            return Some(ev);
+        let via: Vec<String> = target.via.iter().map(|v| v.user_id.clone()).collect();
+        self.accounts.pause_for(&id, &via);
+        if pending.is_empty() && self.slot_free(&id) {
+            if let Some(folder) = folder_of(deps, &target).await {
+                if deps
+                    .registry
+                    .claim(target.entry(RecordingState::Recording, &folder))
+                {
+                    self.recordings.spawn(supervise_claimed(
+                        deps.clone(),
+                        target,
+                        folder,
+                        self.shutdown.clone(),
+                        self.abort.clone(),
+                    ));
+                }
+                return;
+            }
         }
-        if !self.enough_space(&id) {
-            return Some(ev);
-        }
-        self.accounts.pause(&ev.user_id);
-        let target = Target {
-            footprint: self.cfg.footprint_of(&ev.user_id),
-            broadcast: ev.broadcast,
-            user_id: ev.user_id,
-            username: ev.username,
-        };
-        self.recordings.spawn(supervise(
-            deps.clone(),
-            target,
-            self.shutdown.clone(),
-            self.abort.clone(),
-        ));
-        None
+        pending.push_back(prepare_waiting(deps, target).await);
+        self.fill(pending);
     }
 
-    /// Durable before anything else: a restart now still knows about this broadcast.
-    async fn persist_detected(&self, ev: &LiveEvent) {
+    /// Whether a recording can start now; says why not.
+    fn slot_free(&self, id: &str) -> bool {
+        let running = self.deps.registry.len();
+        if running >= self.cfg.recording.max_concurrent {
+            tracing::warn!(
+                broadcast_id = %id,
+                "{running} recordings already in progress (recording.max_concurrent); it waits for a free slot and is recorded from its first segment then"
+            );
+            return false;
+        }
+        self.enough_space(id)
+    }
+
+    /// Starts waiting lives, oldest detection first, while slots are free and the disk has
+    /// room; each is recorded from the CDN whether it is still live or has ended.
+    pub(super) fn fill(&self, pending: &mut VecDeque<Waiting>) {
+        while self.deps.registry.len() < self.cfg.recording.max_concurrent {
+            let Some(front) = pending.front() else {
+                return;
+            };
+            if !self.enough_space(front.broadcast_id()) {
+                return;
+            }
+            let Some(w) = pending.pop_front() else {
+                return;
+            };
+            let folder = w.folder.clone().unwrap_or_default();
+            if !self
+                .deps
+                .registry
+                .claim(w.target.entry(RecordingState::Recording, &folder))
+            {
+                continue;
+            }
+            self.recordings.spawn(record_waiting(
+                self.deps.clone(),
+                w,
+                self.shutdown.clone(),
+                self.abort.clone(),
+            ));
+        }
+    }
+
+    /// Durable before anything else: a restart now still knows about this broadcast, its
+    /// owner, how it was found and where its manifest is.
+    async fn persist_detected(&self, ev: &LiveEvent, target: &Target) {
         let id = ev.broadcast.id.clone();
         let detected_at = ev
             .detected_at
@@ -77,12 +173,15 @@ impl Launcher<'_> {
             .unwrap_or_else(|_| now_unix());
         let broadcast = Write::Broadcast(BroadcastRow {
             broadcast_id: id.clone(),
-            user_id: ev.user_id.clone(),
-            username: ev.username.clone(),
+            user_id: target.user_id.clone(),
+            username: target.username.clone(),
             status: ev.broadcast.broadcast_status.clone(),
             published_time: ev.broadcast.published_time.map(|t| t as f64),
             detected_at: Some(detected_at),
             dash_url: ev.broadcast.mpd_url().map(str::to_string),
+            cover_frame_url: ev.broadcast.cover_frame_url.clone(),
+            raw_json: Some(crate::recording::broadcast_json(&ev.broadcast).to_string()),
+            via: via_json(&target.via),
             ..Default::default()
         });
         let recording = Write::Recording(RecordingRow::new(&id, RecordingState::Detected));
@@ -111,37 +210,6 @@ impl Launcher<'_> {
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check free space in {}", dir.display());
                 true
-            }
-        }
-    }
-
-    /// Looks at every waiting live again: still live ones start (or wait on), ended ones are
-    /// dropped with a warning.
-    pub(super) async fn retry(&self, pool: &Pool, pending: &mut VecDeque<LiveEvent>) {
-        let Some(client) = pool.any_client() else {
-            tracing::warn!("no session is usable to ask whether the waiting lives go on");
-            return;
-        };
-        let waiting: Vec<LiveEvent> = pending.drain(..).collect();
-        for ev in waiting {
-            let id = ev.broadcast.id.clone();
-            match client.broadcast_info(&id).await {
-                Ok(b) if b.is_live() => {
-                    let ev = LiveEvent { broadcast: b, ..ev };
-                    if let Some(ev) = self.start(ev).await {
-                        pending.push_back(ev);
-                    }
-                }
-                Ok(_) => tracing::warn!(
-                    broadcast_id = %id,
-                    "ended before a recording slot was free; it was not recorded"
-                ),
-                Err(e) => {
-                    tracing::warn!(broadcast_id = %id, error = %e, "cannot ask whether the waiting live goes on");
-                    if !e.kind().expires_session() && e.kind() != ApiErrorKind::NotFound {
-                        pending.push_back(ev);
-                    }
-                }
             }
         }
     }

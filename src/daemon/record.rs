@@ -188,6 +188,7 @@ async fn resolve(pool: &Pool, target: &RecordTarget) -> anyhow::Result<Result<Ta
         user_id,
         username: None,
         footprint: Footprint::Full,
+        via: Vec::new(),
     }))
 }
 
@@ -204,5 +205,6 @@ fn mpd_target(url: &url::Url) -> anyhow::Result<Target> {
         user_id: "mpd".into(),
         username: None,
         footprint: Footprint::Video,
+        via: Vec::new(),
     })
 }

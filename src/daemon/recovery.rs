@@ -2,8 +2,10 @@
 //! broadcast is still live the capture resumes into the same folder (the segment store knows
 //! what it holds; rewind fills the gap while the daemon was down); otherwise a catch-up
 //! capture fetches what the CDN still holds and the after-live phase finalizes it, as for a
-//! recording that just ended.
+//! recording that just ended. Lives that were detected or waiting for a recording slot wait
+//! again, in detection order.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
@@ -13,7 +15,10 @@ use tracing::Instrument as _;
 use crate::capture::CaptureProgress;
 use crate::config::Config;
 use crate::instagram::{ApiErrorKind, Broadcast};
-use crate::recording::{catch_up, supervise, AfterLive, Deps, MergeJob, Target};
+use crate::recording::{
+    catch_up, prepare_waiting, supervise, supervise_claimed, AfterLive, Deps, MergeJob, Target,
+    Waiting,
+};
 use crate::states::RecordingState;
 use crate::store::query::{self, Unfinished};
 use crate::store::{RecordingRow, Write};
@@ -32,6 +37,24 @@ fn reconstructed(u: &Unfinished) -> Option<Broadcast> {
     .ok()
 }
 
+/// What recovery makes of a row: the target it is recorded as.
+fn target_of(cfg: &Config, u: &Unfinished, broadcast: Broadcast) -> Target {
+    let finder = u
+        .via
+        .first()
+        .map_or(u.user_id.as_str(), |v| v.user_id.as_str());
+    Target {
+        footprint: cfg.footprint_of(finder),
+        broadcast,
+        user_id: u.user_id.clone(),
+        username: u.username.clone(),
+        via: u.via.clone(),
+    }
+}
+
+/// Examines every unfinished recording; returns the lives that were detected or waiting for a
+/// slot, in detection order, to wait again (never a stale `detected`: each is recorded from the
+/// CDN, or fails saying why, when its slot comes).
 pub(super) async fn run(
     cfg: &Config,
     deps: &Deps,
@@ -39,27 +62,42 @@ pub(super) async fn run(
     accounts: &Accounts,
     shutdown: &CancellationToken,
     abort: &CancellationToken,
-) {
+) -> VecDeque<Waiting> {
     resume_merges(deps).await;
+    let mut waiting = VecDeque::new();
     let store = deps.store.clone();
     let list = tokio::task::spawn_blocking(move || query::unfinished(&store.connect()?)).await;
     let list = match list {
         Ok(Ok(l)) => l,
         Ok(Err(e)) => {
             tracing::error!(error = %e, "recovery: cannot read unfinished recordings");
-            return;
+            return waiting;
         }
         Err(e) => {
             tracing::error!(error = %e, "recovery crashed");
-            return;
+            return waiting;
         }
     };
     if list.is_empty() {
-        return;
+        return waiting;
     }
     tracing::info!("recovery: {} unfinished recording(s)", list.len());
     for u in list {
         let id = u.broadcast_id.clone();
+        let held: Vec<String> = if u.via.is_empty() {
+            vec![u.user_id.clone()]
+        } else {
+            u.via.iter().map(|v| v.user_id.clone()).collect()
+        };
+        if matches!(u.state, RecordingState::Detected | RecordingState::Waiting) {
+            let Some(b) = reconstructed(&u) else {
+                continue;
+            };
+            tracing::info!(broadcast_id = %id, "recovery: it waits for a recording slot again");
+            accounts.pause_for(&id, &held);
+            waiting.push_back(prepare_waiting(deps, target_of(cfg, &u, b)).await);
+            continue;
+        }
         let answer = match deps.pool.any_client() {
             Some(client) => client.broadcast_info(&id).await.map_err(Some),
             None => Err(None),
@@ -77,29 +115,45 @@ pub(super) async fn run(
         match live {
             Some(b) => {
                 tracing::info!(broadcast_id = %id, "recovery: still live; resuming its recording");
-                accounts.pause(&u.user_id);
-                let target = Target {
-                    broadcast: b,
-                    user_id: u.user_id.clone(),
-                    username: u.username.clone(),
-                    footprint: cfg.footprint_of(&u.user_id),
-                };
-                recordings.spawn(supervise(
-                    deps.clone(),
-                    target,
-                    shutdown.clone(),
-                    abort.clone(),
-                ));
+                accounts.pause_for(&id, &held);
+                let target = target_of(cfg, &u, b);
+                match u.folder.as_deref().map(PathBuf::from) {
+                    // Claimed now, so the slots left for waiting lives are counted right.
+                    Some(folder)
+                        if deps
+                            .registry
+                            .claim(target.entry(RecordingState::Recording, &folder)) =>
+                    {
+                        recordings.spawn(supervise_claimed(
+                            deps.clone(),
+                            target,
+                            folder,
+                            shutdown.clone(),
+                            abort.clone(),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        recordings.spawn(supervise(
+                            deps.clone(),
+                            target,
+                            shutdown.clone(),
+                            abort.clone(),
+                        ));
+                    }
+                }
             }
             None => {
                 tracing::info!(broadcast_id = %id, "recovery: it has ended; finalizing it from disk");
                 let span =
                     tracing::info_span!("recording", broadcast_id = %id, user_id = %u.user_id);
-                let deps = deps.clone();
-                recordings.spawn(async move { finalize_ended(&deps, &u).await }.instrument(span));
+                let (deps, abort) = (deps.clone(), abort.clone());
+                recordings
+                    .spawn(async move { finalize_ended(&deps, &u, &abort).await }.instrument(span));
             }
         }
     }
+    waiting
 }
 
 /// Resumes the engagement merges a stop or a crash left `pending` (their recordings are
@@ -134,7 +188,7 @@ async fn resume_merges(deps: &Deps) {
 }
 
 /// Finalizes a recording whose broadcast has ended while iglive was not running.
-async fn finalize_ended(deps: &Deps, u: &Unfinished) {
+async fn finalize_ended(deps: &Deps, u: &Unfinished, abort: &CancellationToken) {
     let Some(folder) = u.folder.as_deref().map(PathBuf::from) else {
         tracing::warn!("detected but never recorded (no folder); marking it failed");
         let row = RecordingRow {
@@ -147,7 +201,17 @@ async fn finalize_ended(deps: &Deps, u: &Unfinished) {
         return;
     };
     let caught = match u.dash_url.as_deref().and_then(|d| url::Url::parse(d).ok()) {
-        Some(mpd) => catch_up(&deps.recording, &deps.http, &u.broadcast_id, mpd, &folder).await,
+        Some(mpd) => {
+            catch_up(
+                &deps.recording,
+                &deps.http,
+                &u.broadcast_id,
+                mpd,
+                &folder,
+                abort,
+            )
+            .await
+        }
         None => None,
     };
     let progress = caught.clone().unwrap_or_else(|| CaptureProgress {

@@ -22,7 +22,7 @@ use super::{recovery, systemd, Exit};
 use crate::config::Config;
 use crate::notify::Notifier;
 use crate::pool::{PlanOptions, Pool, PoolEvent, SessionState};
-use crate::recording::{Deps, Merges, RecorderEvent, Registry};
+use crate::recording::{Deps, Merges, RecorderEvent, Registry, Waiting};
 use crate::status::{BoardEntry, ReloadOutcome, ReloadRequest, ReloadSender, SessionBoard};
 use crate::store::{now_unix, AccountRow, Store, Write, Writer, WriterThread};
 use crate::watch::{Accounts, AccountsState, DetectionSource, LiveEvent};
@@ -33,7 +33,8 @@ const STOP_GRACE: Duration = Duration::from_secs(75);
 const NOTIFY_GRACE: Duration = Duration::from_secs(5);
 /// How long a stop waits for the cancelled post-live merges to let go of the database.
 const MERGE_STOP_GRACE: Duration = Duration::from_secs(3);
-/// How often a broadcast waiting for a free slot or disk space is looked at again.
+/// How often a live waiting for disk space is looked at again (a freed slot starts the next
+/// waiting live at once).
 const PENDING_RETRY: Duration = Duration::from_secs(30);
 
 /// The running daemon's state; every field is shared with the tasks it started.
@@ -58,7 +59,8 @@ pub(super) struct Daemon {
     shutdown: CancellationToken,
     abort: CancellationToken,
     recordings: TaskTracker,
-    pending: VecDeque<LiveEvent>,
+    /// Lives waiting for a recording slot, in detection order.
+    pending: VecDeque<Waiting>,
     stop_deadline: Option<Instant>,
 }
 
@@ -166,8 +168,9 @@ impl Daemon {
         };
         daemon.persist_accounts().await;
         daemon.serve_status(reload_tx).await?;
-        // Recovery before watching: unfinished recordings resume or are finalized.
-        recovery::run(
+        // Recovery before watching: unfinished recordings resume or are finalized, lives that
+        // waited for a slot wait again (in detection order) and start as slots free.
+        daemon.pending = recovery::run(
             &daemon.cfg,
             &daemon.deps,
             &daemon.recordings,
@@ -176,6 +179,9 @@ impl Daemon {
             &daemon.abort,
         )
         .await;
+        let mut pending = std::mem::take(&mut daemon.pending);
+        daemon.launcher().fill(&mut pending);
+        daemon.pending = pending;
         let pool_events = daemon.start_monitor();
         daemon.sync_detection();
         daemon.sync_push();
@@ -275,18 +281,22 @@ impl Daemon {
                 pool: self.deps.pool.clone(),
             },
         )?;
-        let bound = crate::status::serve(addr, state, library, self.shutdown.clone()).await?;
-        tracing::info!(
-            "status endpoint and library on http://{bound}/ (/health, /ready, /metrics, /recordings, /sessions, /api/v1, /docs)"
-        );
+        // A taken address is retried in the background: it never stops recording.
+        let listening = crate::status::serve(addr, state, library, self.shutdown.clone()).await?;
+        if let crate::status::Listening::Bound(bound) = listening {
+            tracing::info!(
+                "status endpoint and library on http://{bound}/ (/health, /ready, /metrics, /recordings, /sessions, /api/v1, /docs)"
+            );
+        }
         Ok(())
     }
 
     fn summary(&self) -> String {
         format!(
-            "watching {} account(s), {} recording(s) in progress",
+            "watching {} account(s), {} recording(s) in progress, {} waiting for a slot",
             self.accounts.snapshot().watched.len(),
-            self.deps.registry.len()
+            self.deps.registry.len(),
+            self.pending.len()
         )
     }
 
@@ -336,7 +346,7 @@ impl Daemon {
                 Event::StopDeadline => daemon.on_stop_deadline(),
                 Event::Live(ev) => daemon.on_live(ev).await,
                 Event::Recorder(ev) => daemon.on_recorder_event(ev),
-                Event::RetryPending => daemon.on_retry_pending().await,
+                Event::RetryPending => daemon.fill_slots(),
                 Event::DetectorEnded(ended) => daemon.on_detector_ended(ended),
                 Event::Pool(ev) => daemon.on_pool_event(ev),
                 Event::AccountsChanged => daemon.sync_detection(),
@@ -450,9 +460,9 @@ impl Daemon {
             self.note_push_reliability(ev.source == DetectionSource::Push);
         }
         self.notifier.live_detected(&ev);
-        if let Some(ev) = self.launcher().start(ev).await {
-            self.pending.push_back(ev);
-        }
+        let mut pending = std::mem::take(&mut self.pending);
+        self.launcher().start(ev, &mut pending).await;
+        self.pending = pending;
     }
 
     fn on_recorder_event(&mut self, ev: Option<RecorderEvent>) {
@@ -471,7 +481,9 @@ impl Daemon {
                 reason,
                 ..
             } => {
-                self.accounts.resume(&user_id);
+                self.accounts.resume_for(&broadcast_id, &user_id);
+                // Its slot is free: the live that waits longest takes it.
+                self.fill_slots();
                 if ok {
                     tracing::info!(%broadcast_id, "recording finished: {reason}");
                 } else {
@@ -484,9 +496,13 @@ impl Daemon {
         }
     }
 
-    async fn on_retry_pending(&mut self) {
+    /// Starts waiting lives while slots are free (and the disk has room).
+    fn fill_slots(&mut self) {
+        if self.shutdown.is_cancelled() {
+            return;
+        }
         let mut pending = std::mem::take(&mut self.pending);
-        self.launcher().retry(&self.deps.pool, &mut pending).await;
+        self.launcher().fill(&mut pending);
         self.pending = pending;
     }
 

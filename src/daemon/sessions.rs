@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -61,6 +62,7 @@ impl Sessions {
             ClientOptions {
                 timeout: cfg.instagram.request_timeout,
                 max_requests_per_minute: spec.max_requests_per_minute,
+                budget_window: cfg.instagram.budget_window,
                 proxy: spec.proxy.clone(),
                 governor: GovernorOptions {
                     throttle_pause: cfg.instagram.throttle_pause,
@@ -80,7 +82,7 @@ impl Sessions {
             name: spec.name.clone(),
             client,
             cdn,
-            budget: spec.max_requests_per_minute,
+            budget: per_minute(spec.max_requests_per_minute, cfg.instagram.budget_window),
         };
         self.running.insert(
             spec.name.clone(),
@@ -123,7 +125,7 @@ impl Sessions {
                         && r.spec.proxy == spec.proxy
                         && r.spec.proxy_cdn == spec.proxy_cdn =>
                 {
-                    refresh(r, spec)
+                    refresh(r, spec, cfg.instagram.budget_window)
                 }
                 Some(_) => self.restart(cfg, spec).await,
                 None => self.start(cfg, spec).map_err(|e| format!("{e:#}")),
@@ -162,13 +164,13 @@ impl Sessions {
 }
 
 /// The same file and proxy: the session file is read again, the budget may have changed.
-fn refresh(r: &mut Running, spec: &SessionConfig) -> Result<(), String> {
+fn refresh(r: &mut Running, spec: &SessionConfig, window: Duration) -> Result<(), String> {
     if r.spec.max_requests_per_minute != spec.max_requests_per_minute {
         r.member
             .client
             .budget()
             .set_limit(spec.max_requests_per_minute);
-        r.member.budget = spec.max_requests_per_minute;
+        r.member.budget = per_minute(spec.max_requests_per_minute, window);
         tracing::info!(session = %spec.name, budget = spec.max_requests_per_minute, "new request budget");
     }
     r.spec = spec.clone();
@@ -179,5 +181,25 @@ fn refresh(r: &mut Running, spec: &SessionConfig) -> Result<(), String> {
         }
         Ok(Reloaded::Unchanged) => Ok(()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A budget of `limit` per `window` in requests per minute, the unit the pool's plan shares
+/// (the intervals it stretches are real ones): `limit` itself with the normal 60 s window.
+fn per_minute(limit: u32, window: Duration) -> u32 {
+    let scale = 60.0 / window.as_secs_f64().max(0.1);
+    (f64::from(limit) * scale).round().min(f64::from(u32::MAX)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::per_minute;
+    use std::time::Duration;
+
+    #[test]
+    fn a_budget_per_shortened_window_is_planned_per_real_minute() {
+        assert_eq!(per_minute(60, Duration::from_secs(60)), 60);
+        assert_eq!(per_minute(120, Duration::from_secs(3)), 2400);
+        assert_eq!(per_minute(u32::MAX, Duration::from_millis(100)), u32::MAX);
     }
 }

@@ -92,7 +92,11 @@ impl Default for Feed {
 /// database's rows in a live state, with engagement from the database.
 pub fn snapshot(conn: &Connection, running: &[LiveRecording]) -> Result<Vec<LiveItem>, StoreError> {
     let filter = BrowseFilter {
-        states: STATES[..4].iter().map(|s| s.as_str().to_string()).collect(),
+        states: STATES
+            .iter()
+            .filter(|s| !s.is_final())
+            .map(|s| s.as_str().to_string())
+            .collect(),
         ..Default::default()
     };
     let (rows, _) = browse::recordings(conn, &filter, SortKey::Started, true, None, MAX_LIVE)?;

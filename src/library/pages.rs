@@ -149,7 +149,7 @@ fn shell(page: Page) -> String {
 const RECORDINGS: &str = r#"<h1>Recordings</h1>
 <form id="filters" class="filters" role="search" aria-label="Filter recordings">
 <div class="field"><label for="f-account">Account</label><select id="f-account" name="account"><option value="">All accounts</option></select></div>
-<div class="field"><label for="f-status">Status</label><select id="f-status" name="status"><option value="">Any status</option><option value="recording">Recording</option><option value="interrupted">Interrupted</option><option value="finalizing">Finalizing</option><option value="finished">Finished</option><option value="failed">Failed</option><option value="detected">Detected</option></select></div>
+<div class="field"><label for="f-status">Status</label><select id="f-status" name="status"><option value="">Any status</option><option value="recording">Recording</option><option value="interrupted">Interrupted</option><option value="finalizing">Finalizing</option><option value="finished">Finished</option><option value="failed">Failed</option><option value="waiting">Waiting</option><option value="detected">Detected</option></select></div>
 <div class="field"><label for="f-since">From</label><input id="f-since" name="since" type="date"></div>
 <div class="field"><label for="f-until">To</label><input id="f-until" name="until" type="date"></div>
 <div class="field"><label for="f-sort">Sort by</label><select id="f-sort" name="sort"><option value="started">Start time</option><option value="duration">Duration</option><option value="comments">Comments</option><option value="peak_viewers">Peak viewers</option><option value="likes">Likes</option><option value="account">Account</option></select></div>

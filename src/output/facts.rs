@@ -25,6 +25,8 @@ pub struct RecordingFacts {
     pub is_verified: Option<bool>,
     pub label: Option<String>,
     pub cobroadcasters: Vec<serde_json::Value>,
+    /// The watched accounts it was found through (the owner, guests of it).
+    pub via: Vec<crate::store::Via>,
     pub broadcast_message: Option<String>,
     pub published_time: Option<f64>,
     pub detected_at: Option<f64>,
@@ -66,7 +68,7 @@ const FACTS_SQL: &str = "
            b.cover_frame_url, r.state, r.error, r.folder, r.video, r.duration_s,
            r.segments_expected, r.segments_captured, r.segments_missing, r.missing_ranges,
            r.bytes_captured, r.first_segment_t, r.rewind_used, r.quality, r.cut_by_shutdown,
-           r.started_at, b.dash_url, r.merge_state
+           r.started_at, b.dash_url, b.via, r.merge_state
     FROM recordings r JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
     LEFT JOIN accounts a ON a.user_id = b.user_id
     WHERE r.broadcast_id = ?1";
@@ -127,7 +129,8 @@ impl RecordingFacts {
             quality: r.get(24)?,
             cut_by_shutdown: r.get(25)?,
             dash_url: r.get(27)?,
-            chat_merge: r.get(28)?,
+            via: crate::store::via_from_json(r.get::<_, Option<String>>(28)?.as_deref()),
+            chat_merge: r.get(29)?,
             ..Default::default()
         })
     }
@@ -208,6 +211,7 @@ impl RecordingFacts {
                 "label": self.label,
             },
             "cobroadcasters": self.cobroadcasters,
+            "via": self.via,
             "broadcast_message": self.broadcast_message,
             "published_time": self.published_time,
             "published_at": self.published_time.map(rfc3339),

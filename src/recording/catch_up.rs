@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::capture::{self, CaptureControl, CaptureProgress, CaptureRequest};
 use crate::config::RecordingConfig;
@@ -14,13 +15,15 @@ use crate::config::RecordingConfig;
 /// How long the catch-up capture may take.
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// Runs it; the figures when it learned where the video starts, `None` otherwise.
+/// Runs it (`stop` ends it early, keeping what is on disk); the figures when it learned where
+/// the video starts, `None` otherwise.
 pub async fn catch_up(
     rc: &RecordingConfig,
     http: &reqwest::Client,
     broadcast_id: &str,
     mpd_url: url::Url,
     folder: &Path,
+    stop: &CancellationToken,
 ) -> Option<CaptureProgress> {
     let segments_dir = folder.join(".segments");
     if crate::media::finalize::is_finalized(&segments_dir, folder) {
@@ -28,7 +31,10 @@ pub async fn catch_up(
         tracing::info!("already muxed before the restart; no catch-up capture");
         return None;
     }
-    let control = CaptureControl::default();
+    let control = CaptureControl {
+        drain: CancellationToken::new(),
+        abort: stop.child_token(),
+    };
     control.drain.cancel();
     let req = CaptureRequest {
         broadcast_id: broadcast_id.to_string(),

@@ -18,6 +18,7 @@ pub(crate) mod postlive;
 mod registry;
 mod supervisor;
 mod tasks;
+mod waiting;
 
 pub use after_live::AfterLive;
 pub use catch_up::catch_up;
@@ -26,4 +27,5 @@ pub use deps::{Deps, RecorderEvent};
 pub use finalize::{FinalizeJob, Finalizer};
 pub use merge::{MergeJob, Merges};
 pub use registry::{LiveRecording, Registry};
-pub use supervisor::{supervise, Target};
+pub use supervisor::{broadcast_json, folder_of, supervise, supervise_claimed, via_json, Target};
+pub use waiting::{prepare as prepare_waiting, record_waiting, Waiting};

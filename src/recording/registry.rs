@@ -13,8 +13,11 @@ use crate::states::RecordingState;
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveRecording {
     pub broadcast_id: String,
+    /// The broadcast's owner.
     pub user_id: String,
     pub username: Option<String>,
+    /// The watched accounts it was found through (the owner, guests).
+    pub via: Vec<crate::store::Via>,
     pub state: RecordingState,
     pub started_at: f64,
     pub folder: String,
@@ -33,15 +36,37 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Registers a recording; `false` when that broadcast is already being recorded.
+    /// Registers a recording; `false` when that broadcast is already being recorded. A
+    /// waiting entry of the same broadcast is taken over: its slot has come.
     pub fn claim(&self, r: LiveRecording) -> bool {
+        let Ok(mut m) = self.inner.lock() else {
+            return false;
+        };
+        if m.get(&r.broadcast_id)
+            .is_some_and(|cur| cur.state != RecordingState::Waiting)
+        {
+            return false;
+        }
+        m.insert(r.broadcast_id.clone(), r);
+        true
+    }
+
+    /// Shows a live that waits for a recording slot (state `waiting`); it takes no slot.
+    /// `false` when the broadcast is already known.
+    pub fn wait(&self, r: LiveRecording) -> bool {
         let Ok(mut m) = self.inner.lock() else {
             return false;
         };
         if m.contains_key(&r.broadcast_id) {
             return false;
         }
-        m.insert(r.broadcast_id.clone(), r);
+        m.insert(
+            r.broadcast_id.clone(),
+            LiveRecording {
+                state: RecordingState::Waiting,
+                ..r
+            },
+        );
         true
     }
 
@@ -75,8 +100,28 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// Recordings taking a slot (`recording.max_concurrent`): every entry but the waiting.
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|m| m.len()).unwrap_or(0)
+        self.inner
+            .lock()
+            .map(|m| {
+                m.values()
+                    .filter(|r| r.state != RecordingState::Waiting)
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Lives waiting for a slot.
+    pub fn waiting(&self) -> usize {
+        self.inner
+            .lock()
+            .map(|m| {
+                m.values()
+                    .filter(|r| r.state == RecordingState::Waiting)
+                    .count()
+            })
+            .unwrap_or(0)
     }
 
     pub fn contains(&self, broadcast_id: &str) -> bool {
@@ -84,5 +129,44 @@ impl Registry {
             .lock()
             .map(|m| m.contains_key(broadcast_id))
             .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> LiveRecording {
+        LiveRecording {
+            broadcast_id: id.into(),
+            user_id: "1".into(),
+            username: None,
+            via: Vec::new(),
+            state: RecordingState::Recording,
+            started_at: 0.0,
+            folder: String::new(),
+            viewers: None,
+            comments: 0,
+            segments_captured: 0,
+            segments_missing: 0,
+            bytes: 0,
+            duration_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn waiting_entries_take_no_slot_until_claimed() {
+        let r = Registry::default();
+        assert!(r.claim(entry("a")));
+        assert!(r.wait(entry("b")));
+        assert!(
+            !r.wait(entry("a")),
+            "a recording is not put back to waiting"
+        );
+        assert_eq!((r.len(), r.waiting()), (1, 1));
+        assert!(r.contains("b"));
+        assert!(r.claim(entry("b")), "the slot of a waiting live comes");
+        assert!(!r.claim(entry("b")), "no second recording of one broadcast");
+        assert_eq!((r.len(), r.waiting()), (2, 0));
     }
 }

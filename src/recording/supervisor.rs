@@ -24,7 +24,7 @@ use crate::output;
 use crate::pool::{Demand, PollerClass};
 use crate::states::{BroadcastStatus, RecordingState};
 use crate::store::{
-    now_unix, query, AccountRow, BroadcastRow, RecordingRow, StatusSource, Store, Write,
+    now_unix, query, AccountRow, BroadcastRow, RecordingRow, StatusSource, Store, Via, Write,
 };
 
 use super::after_live::{figures_row, AfterLive};
@@ -87,36 +87,112 @@ pub async fn supervise(
     shutdown: CancellationToken,
     abort: CancellationToken,
 ) {
-    let Target {
-        broadcast,
-        user_id,
-        username,
-        footprint,
-    } = target;
-    // The broadcast object's owner is the freshest source of the username (it can change).
-    let username = broadcast
-        .broadcast_owner
-        .as_ref()
-        .and_then(|o| o.username.clone())
-        .or(username);
-    let span = tracing::info_span!(
-        "recording",
-        broadcast_id = %broadcast.id,
-        user_id = %user_id,
-        username = username.as_deref().unwrap_or("?"),
-    );
-    let recording = Recording::new(deps, broadcast, user_id, username, footprint);
-    recording.supervise(shutdown, abort).instrument(span).await
+    let span = target.span();
+    async move {
+        let Some(folder) = folder_of(&deps, &target).await else {
+            return;
+        };
+        if !deps
+            .registry
+            .claim(target.entry(RecordingState::Recording, &folder))
+        {
+            tracing::debug!("already being recorded");
+            return;
+        }
+        Recording::new(deps, target)
+            .run_claimed(folder, shutdown, abort)
+            .await
+    }
+    .instrument(span)
+    .await
 }
 
-/// What to record: the broadcast, the watched account it was found through, and how much
-/// to ask the API while recording it.
+/// [`supervise`] for a broadcast whose slot the caller has claimed in the registry already
+/// (with [`Target::entry`]), into `folder`; the slot is released at the end.
+pub async fn supervise_claimed(
+    deps: Deps,
+    target: Target,
+    folder: PathBuf,
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+) {
+    let span = target.span();
+    run_claimed(deps, target, folder, shutdown, abort)
+        .instrument(span)
+        .await
+}
+
+/// [`supervise_claimed`] inside the caller's span.
+pub(super) async fn run_claimed(
+    deps: Deps,
+    target: Target,
+    folder: PathBuf,
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+) {
+    Recording::new(deps, target)
+        .run_claimed(folder, shutdown, abort)
+        .await
+}
+
+/// The folder a broadcast's recording uses: the one an earlier run (or its wait for a slot)
+/// made, else a new one under its owner's folder.
+pub async fn folder_of(deps: &Deps, target: &Target) -> Option<PathBuf> {
+    Recording::new(deps.clone(), target.clone()).folder().await
+}
+
+/// What to record: the broadcast, its owner (whose folder it goes in), the watched accounts
+/// it was found through, and how much to ask the API while recording it.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub broadcast: Broadcast,
+    /// The broadcast's owner (`broadcast_owner`), or the watched account that found it when
+    /// the owner is unknown.
     pub user_id: String,
     pub username: Option<String>,
+    /// The watched accounts it was found through: the owner when watched, guests of it.
+    pub via: Vec<Via>,
     pub footprint: Footprint,
+}
+
+impl Target {
+    /// The span every log line of the recording carries.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "recording",
+            broadcast_id = %self.broadcast.id,
+            user_id = %self.user_id,
+            username = self.owner_username().unwrap_or("?"),
+        )
+    }
+
+    /// The broadcast object's owner is the freshest source of the username (it can change).
+    fn owner_username(&self) -> Option<&str> {
+        self.broadcast
+            .broadcast_owner
+            .as_ref()
+            .and_then(|o| o.username.as_deref())
+            .or(self.username.as_deref())
+    }
+
+    /// Its registry entry in `state`, recorded into `folder`.
+    pub fn entry(&self, state: RecordingState, folder: &std::path::Path) -> LiveRecording {
+        LiveRecording {
+            broadcast_id: self.broadcast.id.clone(),
+            user_id: self.user_id.clone(),
+            username: self.owner_username().map(str::to_string),
+            via: self.via.clone(),
+            state,
+            started_at: now_unix(),
+            folder: folder.display().to_string(),
+            viewers: None,
+            comments: 0,
+            segments_captured: 0,
+            segments_missing: 0,
+            bytes: 0,
+            duration_s: 0.0,
+        }
+    }
 }
 
 /// The facts of one recording every phase uses.
@@ -126,6 +202,7 @@ struct Recording {
     id: String,
     user_id: String,
     username: Option<String>,
+    via: Vec<Via>,
     published_time: f64,
     footprint: Footprint,
 }
@@ -140,13 +217,15 @@ struct Running {
 }
 
 impl Recording {
-    fn new(
-        deps: Deps,
-        broadcast: Broadcast,
-        user_id: String,
-        username: Option<String>,
-        footprint: Footprint,
-    ) -> Self {
+    fn new(deps: Deps, target: Target) -> Self {
+        let username = target.owner_username().map(str::to_string);
+        let Target {
+            broadcast,
+            user_id,
+            via,
+            footprint,
+            ..
+        } = target;
         let published_time = broadcast
             .published_time
             .map(|t| t as f64)
@@ -157,19 +236,18 @@ impl Recording {
             broadcast,
             user_id,
             username,
+            via,
             published_time,
             footprint,
         }
     }
 
-    async fn supervise(self, shutdown: CancellationToken, abort: CancellationToken) {
-        let Some(folder) = self.folder().await else {
-            return;
-        };
-        if !self.deps.registry.claim(self.live_entry(&folder)) {
-            tracing::debug!("already being recorded");
-            return;
-        }
+    async fn run_claimed(
+        self,
+        folder: PathBuf,
+        shutdown: CancellationToken,
+        abort: CancellationToken,
+    ) {
         let (end, result) = self.record(&folder, &shutdown, &abort).await;
         self.deps.registry.release(&self.id);
         let (ok, reason) = match result {
@@ -207,23 +285,6 @@ impl Recording {
                 tracing::error!(error = %e, "cannot create the recording's folder under {}", dir.display());
                 None
             }
-        }
-    }
-
-    fn live_entry(&self, folder: &std::path::Path) -> LiveRecording {
-        LiveRecording {
-            broadcast_id: self.id.clone(),
-            user_id: self.user_id.clone(),
-            username: self.username.clone(),
-            state: RecordingState::Recording,
-            started_at: now_unix(),
-            folder: folder.display().to_string(),
-            viewers: None,
-            comments: 0,
-            segments_captured: 0,
-            segments_missing: 0,
-            bytes: 0,
-            duration_s: 0.0,
         }
     }
 
@@ -284,6 +345,7 @@ impl Recording {
             dash_url: b.mpd_url().map(str::to_string),
             cover_frame_url: b.cover_frame_url.clone(),
             raw_json: Some(broadcast_json(b).to_string()),
+            via: via_json(&self.via),
             ..Default::default()
         });
         let recording = Write::Recording(RecordingRow {
@@ -602,8 +664,16 @@ async fn sleep_until(t: Option<Instant>) {
     }
 }
 
+/// `broadcasts.via` as written; `None` (keep what is stored) when the list is empty.
+pub fn via_json(via: &[Via]) -> Option<String> {
+    if via.is_empty() {
+        return None;
+    }
+    serde_json::to_string(via).ok()
+}
+
 /// The broadcast object as stored in `broadcasts.raw_json`: what `broadcast.json` reports.
-fn broadcast_json(b: &Broadcast) -> serde_json::Value {
+pub fn broadcast_json(b: &Broadcast) -> serde_json::Value {
     let owner = b.broadcast_owner.as_ref();
     serde_json::json!({
         "id": b.id,

@@ -114,11 +114,22 @@ fn post_live_of(state: &SimState, owner: u64, now: f64) -> Option<&BroadcastWorl
         .max_by(|x, y| x.spec.start.total_cmp(&y.spec.start))
 }
 
-/// `GET feed/user/{pk}/story/`.
+/// The live broadcast `pk` is a guest of, if any.
+fn guest_of(state: &SimState, pk: u64, now: f64) -> Option<&BroadcastWorld> {
+    state
+        .broadcasts
+        .iter()
+        .find(|b| b.phase(now) == Phase::Live && b.cobroadcasters.iter().any(|a| a.pk == pk))
+}
+
+/// `GET feed/user/{pk}/story/`: a guest's feed shows the host's broadcast (docs/instagram.md §8
+/// "Co-broadcast").
 pub async fn story(State(state): State<Arc<SimState>>, Path(pk): Path<String>) -> Response {
     let now = state.clock.now();
     let pk: u64 = pk.parse().unwrap_or(0);
-    let broadcast = live_of(&state, pk, now).map(|b| broadcast_json(&state, b, now));
+    let broadcast = live_of(&state, pk, now)
+        .or_else(|| guest_of(&state, pk, now))
+        .map(|b| broadcast_json(&state, b, now));
     let post_live = post_live_of(&state, pk, now).map(|b| post_live_item(&state, b, now));
     Json(json!({
         "broadcast": broadcast,

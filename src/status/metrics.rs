@@ -93,14 +93,7 @@ fn recordings(o: &mut Out, state: &StatusState, by_state: &[(String, i64)]) {
         "Recordings by state (database).",
     );
     // Every state gets a sample, zero included, so a series never disappears.
-    for st in [
-        "detected",
-        "recording",
-        "interrupted",
-        "finalizing",
-        "finished",
-        "failed",
-    ] {
+    for st in crate::states::RecordingState::ALL.map(|s| s.as_str()) {
         let n = by_state
             .iter()
             .find(|(k, _)| k == st)
@@ -117,6 +110,16 @@ fn recordings(o: &mut Out, state: &StatusState, by_state: &[(String, i64)]) {
         "iglive_recordings_in_progress",
         &[],
         state.registry.len() as f64,
+    );
+    o.family(
+        "iglive_recordings_waiting",
+        "gauge",
+        "Lives waiting for a recording slot (recording.max_concurrent) or disk space.",
+    );
+    o.sample(
+        "iglive_recordings_waiting",
+        &[],
+        state.registry.waiting() as f64,
     );
 }
 

@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -201,27 +201,83 @@ pub fn router(state: StatusState) -> Router {
         .with_state(state)
 }
 
+/// How the listener came up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listening {
+    /// Serving on this address (port 0 → the ephemeral one chosen).
+    Bound(SocketAddr),
+    /// The address could not be bound; a background task retries it (recording goes on).
+    Retrying,
+}
+
+/// The first and the longest pause between two attempts to bind a taken address.
+const BIND_RETRY_FIRST: Duration = Duration::from_secs(1);
+const BIND_RETRY_CAP: Duration = Duration::from_secs(60);
+
 /// Binds `addr` and serves the status routes and the library (web app and API) until
-/// `shutdown`; returns the bound address (port 0 → ephemeral).
+/// `shutdown`. An address that cannot be bound (taken by another program) never stops the
+/// daemon: it is logged loudly with the fix, and retried on a bounded backoff (1 s doubling to
+/// 60 s) until it binds, logged once, or the daemon stops. Only what the configuration got
+/// wrong (the library's token) is an error.
 pub async fn serve(
     addr: SocketAddr,
     state: StatusState,
     library: crate::library::Library,
     shutdown: CancellationToken,
-) -> anyhow::Result<SocketAddr> {
+) -> anyhow::Result<Listening> {
     let app = crate::library::mount(router(state), library, addr, &shutdown)?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!(
-            "cannot listen on {addr} for the status endpoint (status.listen; \"off\" disables it)"
-        )
-    })?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        // Peer addresses: the reload is only served to loopback peers.
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-    });
-    Ok(bound)
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            let bound = listener.local_addr()?;
+            tokio::spawn(serve_on(listener, app, shutdown));
+            Ok(Listening::Bound(bound))
+        }
+        Err(e) => {
+            tracing::error!(
+                listen = %addr,
+                error = %e,
+                "cannot listen on {addr} for the status endpoint and the library; recording goes on without them and the address is retried in the background: set status.listen to a free port, or \"off\", and reload"
+            );
+            tokio::spawn(retry_bind(addr, app, shutdown));
+            Ok(Listening::Retrying)
+        }
+    }
+}
+
+/// Binds `addr` again and again, each pause longer, until it works or the daemon stops.
+async fn retry_bind(addr: SocketAddr, app: Router, shutdown: CancellationToken) {
+    let mut backoff = crate::backoff::Backoff::new(BIND_RETRY_FIRST, BIND_RETRY_CAP);
+    let mut attempts = 0u32;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+        attempts = attempts.saturating_add(1);
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                tracing::info!(
+                    listen = %addr,
+                    attempts,
+                    "status endpoint and library on http://{addr}/ at last (the address was free again)"
+                );
+                serve_on(listener, app, shutdown).await;
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(listen = %addr, error = %e, attempts, "status address still taken")
+            }
+        }
+    }
+}
+
+async fn serve_on(listener: tokio::net::TcpListener, app: Router, shutdown: CancellationToken) {
+    // Peer addresses: the reload is only served to loopback peers.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+    {
+        tracing::error!(error = %e, "the status endpoint stopped serving");
+    }
 }

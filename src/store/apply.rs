@@ -70,8 +70,8 @@ fn account(tx: &Transaction<'_>, a: &AccountRow, now: f64) -> rusqlite::Result<(
 fn broadcast(tx: &Transaction<'_>, b: &BroadcastRow, now: f64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO broadcasts (broadcast_id, user_id, username, status, published_time,
-           detected_at, ended_at, end_reason, dash_url, cover_frame_url, raw_json, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+           detected_at, ended_at, end_reason, dash_url, cover_frame_url, raw_json, updated_at, via)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT(broadcast_id) DO UPDATE SET
            username = coalesce(excluded.username, username),
            status = coalesce(excluded.status, status),
@@ -82,6 +82,7 @@ fn broadcast(tx: &Transaction<'_>, b: &BroadcastRow, now: f64) -> rusqlite::Resu
            dash_url = coalesce(excluded.dash_url, dash_url),
            cover_frame_url = coalesce(excluded.cover_frame_url, cover_frame_url),
            raw_json = coalesce(excluded.raw_json, raw_json),
+           via = coalesce(excluded.via, via),
            updated_at = excluded.updated_at",
     )?
     .execute(params![
@@ -96,7 +97,8 @@ fn broadcast(tx: &Transaction<'_>, b: &BroadcastRow, now: f64) -> rusqlite::Resu
         b.dash_url,
         b.cover_frame_url,
         b.raw_json,
-        now
+        now,
+        b.via
     ])?;
     Ok(())
 }

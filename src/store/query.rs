@@ -12,7 +12,8 @@ pub struct RecordingSummary {
     pub broadcast_id: String,
     pub user_id: String,
     pub username: Option<String>,
-    /// The recording's state: detected, recording, interrupted, finalizing, finished, failed.
+    /// The recording's state: detected, waiting, recording, interrupted, finalizing,
+    /// finished, failed.
     pub status: String,
     /// Instagram's last known `broadcast_status`.
     pub broadcast_status: Option<String>,
@@ -27,6 +28,8 @@ pub struct RecordingSummary {
     pub segments_captured: i64,
     pub segments_missing: i64,
     pub error: Option<String>,
+    /// The watched accounts it was found through (`user_id` is the broadcast's owner).
+    pub via: Vec<super::Via>,
     /// The engagement merge after the end: `pending`, `done`, `gave_up`, or `null` when none
     /// was wanted.
     pub chat_merge: Option<crate::states::MergeState>,
@@ -47,7 +50,7 @@ pub(crate) const SUMMARY_COLUMNS: &str = "
     r.broadcast_id, b.user_id, coalesce(b.username, a.username), r.state, b.status,
     coalesce(b.published_time, r.started_at), coalesce(b.ended_at, r.finished_at),
     r.duration_s, r.folder, r.video, coalesce(s.comments, 0), s.likes, s.peak_viewers,
-    r.segments_captured, r.segments_missing, r.error, r.merge_state";
+    r.segments_captured, r.segments_missing, r.error, b.via, r.merge_state";
 
 /// The tables `SUMMARY_COLUMNS` reads, joined to `recordings r`.
 pub(crate) const SUMMARY_JOINS: &str = "
@@ -73,7 +76,8 @@ pub(crate) fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingSumm
         segments_captured: row.get(13)?,
         segments_missing: row.get(14)?,
         error: row.get(15)?,
-        chat_merge: row.get(16)?,
+        via: super::via_from_json(row.get::<_, Option<String>>(16)?.as_deref()),
+        chat_merge: row.get(17)?,
     })
 }
 
@@ -219,33 +223,39 @@ pub fn broadcast_known(conn: &Connection, broadcast_id: &str) -> Result<bool, St
 #[derive(Debug, Clone)]
 pub struct Unfinished {
     pub broadcast_id: String,
+    pub state: super::RecordingState,
     pub user_id: String,
     pub username: Option<String>,
     pub published_time: Option<f64>,
+    pub detected_at: Option<f64>,
     pub dash_url: Option<String>,
     pub folder: Option<String>,
     pub first_segment_t: Option<i64>,
+    pub via: Vec<super::Via>,
 }
 
-/// Every unfinished recording, oldest broadcast first.
+/// Every unfinished recording, in detection order (oldest broadcast first without one).
 pub fn unfinished(conn: &Connection) -> Result<Vec<Unfinished>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT r.broadcast_id, b.user_id, b.username, b.published_time, b.dash_url, r.folder,
-                r.first_segment_t
+        "SELECT r.broadcast_id, r.state, b.user_id, b.username, b.published_time,
+                b.detected_at, b.dash_url, r.folder, r.first_segment_t, b.via
          FROM recordings r JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
          WHERE r.state NOT IN ('finished', 'failed')
-         ORDER BY b.published_time",
+         ORDER BY coalesce(b.detected_at, b.published_time), b.published_time, r.broadcast_id",
     )?;
     let rows = stmt
         .query_map([], |r| {
             Ok(Unfinished {
                 broadcast_id: r.get(0)?,
-                user_id: r.get(1)?,
-                username: r.get(2)?,
-                published_time: r.get(3)?,
-                dash_url: r.get(4)?,
-                folder: r.get(5)?,
-                first_segment_t: r.get(6)?,
+                state: r.get(1)?,
+                user_id: r.get(2)?,
+                username: r.get(3)?,
+                published_time: r.get(4)?,
+                detected_at: r.get(5)?,
+                dash_url: r.get(6)?,
+                folder: r.get(7)?,
+                first_segment_t: r.get(8)?,
+                via: super::via_from_json(r.get::<_, Option<String>>(9)?.as_deref()),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;

@@ -2,7 +2,7 @@
 //! an upsert never overwrites a known value with an unknown one.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::states::{BroadcastStatus, MergeState, RecordingState};
 
@@ -16,7 +16,31 @@ pub struct AccountRow {
     pub label: Option<String>,
 }
 
-/// One broadcast. `raw_json` keeps the last broadcast object so nothing Instagram adds is lost.
+/// A watched account a broadcast was found through: its owner, or a guest of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Via {
+    pub user_id: String,
+    pub username: Option<String>,
+}
+
+/// `broadcasts.via` as stored (a JSON list); an unreadable value reads as none.
+pub fn via_from_json(raw: Option<&str>) -> Vec<Via> {
+    raw.and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default()
+}
+
+/// The accounts of a `via` list for a person: `name (pk), …`.
+pub fn via_names(via: &[Via]) -> String {
+    via.iter()
+        .map(|v| match &v.username {
+            Some(u) => format!("{u} ({})", v.user_id),
+            None => v.user_id.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One broadcast (`user_id` is its owner's). `raw_json` keeps the last broadcast object so nothing Instagram adds is lost.
 #[derive(Debug, Clone, Default)]
 pub struct BroadcastRow {
     pub broadcast_id: String,
@@ -30,6 +54,8 @@ pub struct BroadcastRow {
     pub dash_url: Option<String>,
     pub cover_frame_url: Option<String>,
     pub raw_json: Option<String>,
+    /// The watched accounts it was found through, as JSON (`via_from_json` reads it).
+    pub via: Option<String>,
 }
 
 /// The recorder's own state of a broadcast's recording. Built with [`RecordingRow::new`]: every

@@ -160,7 +160,12 @@ const MIGRATIONS: &[&str] = &[
             AND broadcast_id = old.broadcast_id AND pk = old.pk;
     END;
     "#,
-    // 3: the engagement merge runs after the folder is finalized (src/recording/merge.rs):
+    // 3: the watched accounts a broadcast was found through (its owner, guests of it), as a
+    // JSON list of `{user_id, username}`; `user_id` stays the broadcast's owner.
+    r#"
+    ALTER TABLE broadcasts ADD COLUMN via TEXT;
+    "#,
+    // 4: the engagement merge runs after the folder is finalized (src/recording/merge.rs):
     // where it stands (`pending`, `done`, `gave_up`; NULL when none was wanted), when it gives
     // up (unix time), and where the video starts, so the comments it adds get the same offsets
     // as those finalized before them.

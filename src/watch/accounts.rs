@@ -4,6 +4,7 @@
 //! of stale edits.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -40,6 +41,8 @@ pub struct AccountsState {
 #[derive(Debug, Clone)]
 pub struct Accounts {
     tx: watch::Sender<AccountsState>,
+    /// Which accounts each broadcast being recorded (or waiting) holds paused.
+    holds: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
 }
 
 impl Default for Accounts {
@@ -59,6 +62,7 @@ impl Accounts {
         };
         Accounts {
             tx: watch::Sender::new(state),
+            holds: Arc::default(),
         }
     }
 
@@ -100,6 +104,36 @@ impl Accounts {
         self.tx.send_if_modified(|s| s.paused.remove(user_id));
     }
 
+    /// Pauses each of `user_ids` for broadcast `broadcast_id` (found through them: its owner,
+    /// its watched guests) until [`Accounts::resume_for`] that broadcast.
+    pub fn pause_for(&self, broadcast_id: &str, user_ids: &[String]) {
+        if let Ok(mut holds) = self.holds.lock() {
+            holds.insert(broadcast_id.to_string(), user_ids.to_vec());
+        }
+        for id in user_ids {
+            self.pause(id);
+        }
+    }
+
+    /// Resumes what `broadcast_id` paused, except accounts another broadcast still holds
+    /// (a guest on two lives); `fallback` when that broadcast paused nothing through here.
+    pub fn resume_for(&self, broadcast_id: &str, fallback: &str) {
+        let freed = self.holds.lock().ok().map(|mut holds| {
+            let mine = holds.remove(broadcast_id)?;
+            let still: BTreeSet<&String> = holds.values().flatten().collect();
+            Some(
+                mine.iter()
+                    .filter(|id| !still.contains(id))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+        });
+        match freed.flatten() {
+            Some(ids) => ids.iter().for_each(|id| self.resume(id)),
+            None => self.resume(fallback),
+        }
+    }
+
     pub fn snapshot(&self) -> AccountsState {
         self.tx.borrow().clone()
     }
@@ -127,6 +161,21 @@ mod tests {
         assert_eq!(s.paused.iter().collect::<Vec<_>>(), vec!["1"]);
         assert_eq!(s.watched.keys().collect::<Vec<_>>(), vec!["1", "4"]);
         a.resume("1");
+        assert!(a.snapshot().paused.is_empty());
+    }
+
+    #[test]
+    fn a_guest_on_two_lives_stays_paused_until_both_end() {
+        let a = Accounts::new([WatchedAccount::new("1"), WatchedAccount::new("2")]);
+        a.pause_for("b1", &["1".into(), "2".into()]);
+        a.pause_for("b2", &["2".into()]);
+        a.resume_for("b1", "1");
+        assert_eq!(a.snapshot().paused.iter().collect::<Vec<_>>(), vec!["2"]);
+        a.resume_for("b2", "2");
+        assert!(a.snapshot().paused.is_empty());
+        // A broadcast paused the old way falls back to its account.
+        a.pause("1");
+        a.resume_for("b3", "1");
         assert!(a.snapshot().paused.is_empty());
     }
 }

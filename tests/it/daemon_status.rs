@@ -215,7 +215,11 @@ async fn no_new_recording_below_min_free_space() {
         p.log_text().contains("not recording until space is freed")
     })
     .await;
-    assert_eq!(h.state(id).as_deref(), Some("detected"));
+    // Not dropped: it waits, visibly, for space to be freed.
+    wait_until("the live waits", Duration::from_secs(10), || {
+        h.state(id).as_deref() == Some("waiting")
+    })
+    .await;
     p.signal(Signal::SIGTERM);
     let st = p.wait(Duration::from_secs(30)).await.expect("exits");
     assert!(st.success(), "{}", p.log_text());

@@ -158,6 +158,7 @@ async fn a_database_from_before_the_library_gets_its_index_and_figures() {
              ALTER TABLE recordings DROP COLUMN merge_state;
              ALTER TABLE recordings DROP COLUMN merge_deadline;
              ALTER TABLE recordings DROP COLUMN video_start;
+             ALTER TABLE broadcasts DROP COLUMN via;
              PRAGMA user_version = 1;",
         )
         .expect("downgrade");

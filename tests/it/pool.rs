@@ -107,21 +107,6 @@ fn finished(h: &Harness) -> bool {
     matches!(h.state(ID).as_deref(), Some("finished" | "failed"))
 }
 
-async fn force(h: &Harness, session: &str, stage: &str) {
-    let url = h
-        .sim
-        .base_url()
-        .join(&format!("control/sessions/sid-{session}/{stage}"))
-        .expect("url");
-    let status = reqwest::Client::new()
-        .post(url)
-        .send()
-        .await
-        .expect("control")
-        .status();
-    assert!(status.is_success(), "control answered {status}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_challenged_session_hands_its_chat_to_another_with_nothing_lost_or_read_twice() {
     let h = Harness::start(&scenario(60.0, 0, ""), SPEED, &accounts(0)).await;
@@ -132,7 +117,7 @@ async fn a_challenged_session_hands_its_chat_to_another_with_nothing_lost_or_rea
     })
     .await;
     let first = chat_sessions(&h)[0].1.clone();
-    force(&h, &first, "challenged").await;
+    h.force_session(&first, "challenged").await;
     let challenged_at = h.sim.now();
     wait_until("the recording finishes", Duration::from_secs(90), || {
         finished(&h)
@@ -227,8 +212,8 @@ async fn every_session_challenged_keeps_the_video_and_the_chat_catches_up_once_o
         chat_sessions(&h).len() >= 5
     })
     .await;
-    force(&h, "a", "challenged").await;
-    force(&h, "b", "challenged").await;
+    h.force_session("a", "challenged").await;
+    h.force_session("b", "challenged").await;
     let outage_from = h.sim.now();
     // 40 simulated seconds (4 real ones) without any usable session: the chat poller, every
     // 300 ms, would ask 13 times; refused sessions are only retried every 5 s.
@@ -241,7 +226,7 @@ async fn every_session_challenged_keeps_the_video_and_the_chat_catches_up_once_o
         .iter()
         .filter(|(at, _)| *at > outage_from + 1.0 && *at < until)
         .count();
-    force(&h, "b", "fine").await;
+    h.force_session("b", "fine").await;
     wait_until("the recording finishes", Duration::from_secs(90), || {
         finished(&h)
     })

@@ -111,8 +111,13 @@ async fn broadcast_objects_use_instagrams_keys_and_types() {
     assert_eq!(live.len(), 1);
     assert_eq!(live[0]["broadcast_owner"]["pk"], 1001);
 
-    let (_, _, other) = get(&h, "api/v1/feed/user/1002/story/").await;
-    assert!(other["broadcast"].is_null());
+    // The guest's story feed shows the host's broadcast (docs/instagram.md §8 "Co-broadcast"),
+    // while its web_info answers 404 (above).
+    let (_, _, guest) = get(&h, "api/v1/feed/user/1002/story/").await;
+    assert_eq!(guest["broadcast"]["id"], ID, "{guest}");
+    assert_eq!(guest["broadcast"]["broadcast_owner"]["pk"], 1001);
+    let (_, _, nobody) = get(&h, "api/v1/feed/user/424242/story/").await;
+    assert!(nobody["broadcast"].is_null());
     let (status, _, _) = get(&h, "api/v1/live/1/info/").await;
     assert_eq!(status, 404);
 

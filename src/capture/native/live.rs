@@ -116,6 +116,15 @@ impl Live {
                     next
                 }
                 Err(PollError::Aborted) => return CaptureExit::Stopped,
+                // Draining and the manifest is gone (404/410): the broadcast is over and
+                // waiting out the failure budget only delays what the saved manifest can
+                // still reach (a catch-up after the end, docs/instagram.md §3).
+                Err(PollError::Fetch(e)) if draining && e.is_absent() => {
+                    tracing::info!(error = %e, "the manifest is gone; walking from the saved one");
+                    self.walk_tail().await;
+                    let bound = self.shared.opts.drain_walk_bound;
+                    return self.finish(bound, CaptureExit::Stopped).await;
+                }
                 Err(e) => {
                     let since = *failing_since.get_or_insert_with(Instant::now);
                     let failing_for = since.elapsed();
@@ -246,6 +255,10 @@ impl Live {
         if self.tracks.is_none() {
             match saved_manifest::load(&self.req.segments_dir).await {
                 Some(m) => {
+                    if let Some(pft) = m.publish_frame_time {
+                        self.shared
+                            .books(|l| l.publish_frame_time = l.publish_frame_time.or(Some(pft)));
+                    }
                     if let Err(e) = self.ensure_tracks(&m).await {
                         tracing::warn!(error = %e, "the saved manifest is unusable");
                         return;

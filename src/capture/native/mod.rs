@@ -33,6 +33,7 @@ use ledger::Ledger;
 use segments::Shared;
 
 pub use options::CaptureOptions;
+pub(crate) use saved_manifest::save as save_manifest;
 
 /// Later rounds for a segment given up on (a long 5xx spell outlasts one round's retries).
 pub const MISSING_ROUNDS: u32 = 3;

@@ -12,7 +12,7 @@ const SAVED_MANIFEST: &str = "manifest.mpd";
 
 /// Saves it atomically; a failure is logged and otherwise harmless (only a later recovery
 /// loses the tail walk).
-pub(super) async fn save(dir: &Path, body: &Bytes, url: &url::Url) {
+pub(crate) async fn save(dir: &Path, body: &Bytes, url: &url::Url) {
     let dir = dir.to_path_buf();
     let (body, url) = (body.clone(), url.to_string());
     let saved = tokio::task::spawn_blocking(move || -> std::io::Result<()> {

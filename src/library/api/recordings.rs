@@ -25,7 +25,7 @@ use crate::store::StoreError;
 use rusqlite::Connection;
 
 /// Every recording state, as `recordings.state` and the `status` field hold it.
-pub const STATES: [RecState; 6] = RecState::ALL;
+pub const STATES: [RecState; 7] = RecState::ALL;
 
 /// States in which a recording still changes (live, finalizing, merging the post-live chat).
 pub fn in_progress(state: &str) -> bool {
@@ -51,7 +51,7 @@ pub struct Recording {
     pub broadcast_id: String,
     pub user_id: String,
     pub username: Option<String>,
-    /// detected, recording, interrupted, finalizing, finished or failed.
+    /// detected, waiting, recording, interrupted, finalizing, finished or failed.
     pub status: String,
     /// Instagram's last known `broadcast_status`.
     pub broadcast_status: Option<String>,
@@ -67,6 +67,9 @@ pub struct Recording {
     pub segments_captured: i64,
     pub segments_missing: i64,
     pub error: Option<String>,
+    /// The watched accounts it was found through (`user_id` is the broadcast's owner; a
+    /// watched guest of someone else's broadcast is listed here).
+    pub via: Vec<crate::store::Via>,
     /// The engagement merge after the end: `pending`, `done`, `gave_up`, or `null` when none
     /// was wanted.
     pub chat_merge: Option<String>,
@@ -88,7 +91,7 @@ pub struct Recording {
 }
 
 /// Field names for `fields=` on the list (the detail adds `facts`).
-pub const RECORDING_FIELDS: [&str; 27] = [
+pub const RECORDING_FIELDS: [&str; 28] = [
     "broadcast_id",
     "user_id",
     "username",
@@ -105,6 +108,7 @@ pub const RECORDING_FIELDS: [&str; 27] = [
     "segments_captured",
     "segments_missing",
     "error",
+    "via",
     "chat_merge",
     "size_bytes",
     "label",
@@ -204,6 +208,7 @@ pub fn recording_object(lib: &Library, row: BrowseRow) -> Recording {
         segments_captured: s.segments_captured,
         segments_missing: s.segments_missing,
         error: s.error,
+        via: s.via,
         chat_merge: s.chat_merge.map(|m| m.as_str().to_string()),
         size_bytes,
         label: row.label,
@@ -288,7 +293,10 @@ pub async fn list(State(lib): State<Library>, p: Params) -> ApiResult<Vec<Value>
             ));
         }
     }
-    let fields = FieldSet::parse(p.list("fields"), &RECORDING_FIELDS[..25])?;
+    let fields = FieldSet::parse(
+        p.list("fields"),
+        &RECORDING_FIELDS[..RECORDING_FIELDS.len() - 1],
+    )?;
     let kind = format!(
         "recordings/{}/{}",
         sort.as_str(),
@@ -712,6 +720,7 @@ mod tests {
             segments_captured: 0,
             segments_missing: 0,
             error: None,
+            via: Vec::new(),
             chat_merge: None,
             size_bytes: None,
             label: None,

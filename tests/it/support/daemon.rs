@@ -284,3 +284,60 @@ pub fn session_of(r: &iglive::sim::RecordedRequest) -> Option<String> {
         .find(|(k, _)| *k == "sessionid")
         .and_then(|(_, v)| v.strip_prefix("sid-").map(str::to_string))
 }
+
+impl Harness {
+    /// Puts the simulated session `sid-<name>` at `stage` (`challenged`, `expired`,
+    /// `throttled`, `fine`) through the simulator's control endpoint.
+    pub async fn force_session(&self, name: &str, stage: &str) {
+        let url = self
+            .sim
+            .base_url()
+            .join(&format!("control/sessions/sid-{name}/{stage}"))
+            .expect("url");
+        let status = reqwest::Client::new()
+            .post(url)
+            .send()
+            .await
+            .expect("control")
+            .status();
+        assert!(status.is_success(), "control answered {status}");
+    }
+
+    /// The `[push]` table that points the daemon at the simulator's FBNS broker, trusting
+    /// its certificate (written to `fbns.pem` in the test folder).
+    pub fn push_config(&self) -> String {
+        let addr = self.sim.fbns_addr().expect("the scenario has [fbns]");
+        let pem = self.dir().join("fbns.pem");
+        std::fs::write(&pem, self.sim.fbns_cert_pem().expect("certificate")).expect("pem");
+        format!(
+            "[push]\nenabled = true\nhost = \"127.0.0.1\"\nport = {}\nca_file = \"fbns.pem\"\nconnack_timeout = \"2s\"\nbackoff_max = \"1s\"\n",
+            addr.port()
+        )
+    }
+}
+
+/// GET `url` and parse the answer as JSON (the status endpoint's `/sessions`).
+pub async fn get_json(url: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// GET `url` as text (the status endpoint's `/metrics`).
+pub async fn get_text(url: &str) -> String {
+    reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body")
+}
