@@ -126,15 +126,16 @@ async fn a_push_starts_the_recording_before_polling_could_and_a_stranger_s_push_
     );
     assert_eq!(h.state(STRANGER_LIVE), None, "and records nothing");
     let conn = h.store().connect().expect("connect");
-    let guest_user: String = conn
+    let (owner, via): (String, String) = conn
         .query_row(
-            "SELECT user_id FROM broadcasts WHERE broadcast_id = ?1",
+            "SELECT user_id, via FROM broadcasts WHERE broadcast_id = ?1",
             [GUEST_LIVE],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .expect("the guest's recording");
-    assert_eq!(
-        guest_user, "9003",
-        "recorded for the watched guest the push named"
+    assert_eq!(owner, "9002", "recorded under the broadcast's owner");
+    assert!(
+        via.contains("\"9003\""),
+        "found through the watched guest the push named: {via}"
     );
 }
