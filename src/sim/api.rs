@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::scenario::Account;
+use super::scenario::{Account, ReplayEndpoints};
 use super::state::SimState;
 use super::world::{BroadcastWorld, Comment, Phase};
 
@@ -370,6 +370,12 @@ pub async fn get_like_count(
     .into_response()
 }
 
+/// Whether the replay endpoints answer for `b` now: only after the end, and only when the
+/// scenario has not withdrawn them (docs/instagram.md §8: replays are legacy).
+fn replay_answers(b: &BroadcastWorld, now: f64) -> bool {
+    b.phase(now) == Phase::Ended && b.spec.replay_endpoints == ReplayEndpoints::Serve
+}
+
 /// `GET live/{id}/get_post_live_comments/?starting_offset=&encoding_tag=`.
 ///
 /// Offsets are seconds since the broadcast start. A page holds about `comment_page_cap`
@@ -382,7 +388,7 @@ pub async fn get_post_live_comments(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let now = state.clock.now();
-    let Some(b) = answering(&state, &id, now).filter(|b| b.phase(now) == Phase::Ended) else {
+    let Some(b) = answering(&state, &id, now).filter(|b| replay_answers(b, now)) else {
         return broadcast_not_found();
     };
     let start = num_param(&q, "starting_offset");
@@ -426,7 +432,7 @@ pub async fn get_post_live_likes(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let now = state.clock.now();
-    let Some(b) = answering(&state, &id, now).filter(|b| b.phase(now) == Phase::Ended) else {
+    let Some(b) = answering(&state, &id, now).filter(|b| replay_answers(b, now)) else {
         return broadcast_not_found();
     };
     let start = num_param(&q, "starting_offset").max(0.0).floor();

@@ -48,8 +48,8 @@ pub use login::totp_code;
 pub use media::{AUDIO_ID, QUALITIES};
 pub use scenario::{
     Account, Broadcast, ChallengeScript, CommentScript, CommentStream, EndStatus, Fault, FaultKind,
-    FbnsSpec, LiveWithNames, Login, LoginRefusal, PushDelay, Scenario, ScriptedPush, SegmentSpec,
-    TwoFactorScript, Window,
+    FbnsSpec, LiveWithNames, Login, LoginRefusal, PushDelay, ReplayEndpoints, RepresentationIds,
+    Scenario, ScriptedPush, SegmentSpec, TwoFactorScript, Window,
 };
 pub use state::RecordedRequest;
 pub use truth::{

@@ -2,9 +2,11 @@
 //! the broadcast's clock (docs/instagram.md §3).
 //!
 //! Every published segment stays fetchable until the broadcast is gone (rewind, docs/instagram.md §3
-//! "Rewind availability"); unpublished ones answer 404. At the end the manifest carries
+//! "Rewind availability"); unpublished ones answer 404, and once the broadcast is gone the ones
+//! that existed answer 410 (docs/instagram.md §8). At the end the manifest carries
 //! `x-fb-video-broadcast-ended: 1` while still listing the final segments, and a little later
-//! it loses its `<Period>`.
+//! it loses its `<Period>`. Representation ids follow the scenario's scheme (`dash-lp-…` or
+//! `live-…`); the media set names its tracks in the `live-` scheme internally.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -28,16 +30,27 @@ pub fn manifest_path(b: &BroadcastWorld) -> String {
     format!("/live-dash/dash-abr/{}.mpd", b.spec.id)
 }
 
-fn ext(rep: &str) -> &'static str {
-    if rep == AUDIO_ID {
+/// File extension of a track, by its media-set name.
+fn ext(canonical: &str) -> &'static str {
+    if canonical == AUDIO_ID {
         "m4a"
     } else {
         "m4v"
     }
 }
 
-pub fn init_path(b: &BroadcastWorld, rep: &str) -> String {
-    format!("/live-dash/{rep}/{}_0-init.{}", b.stream_id, ext(rep))
+/// The id a track is served under.
+pub fn public_id(b: &BroadcastWorld, track: &CutTrack) -> String {
+    b.rep_ids.public(&track.id)
+}
+
+pub fn init_path(b: &BroadcastWorld, track: &CutTrack) -> String {
+    format!(
+        "/live-dash/{}/{}_0-init.{}",
+        public_id(b, track),
+        b.stream_id,
+        ext(&track.id)
+    )
 }
 
 /// Video tracks, then the audio track.
@@ -49,10 +62,22 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not Found").into_response()
 }
 
+fn gone() -> Response {
+    (StatusCode::GONE, "Gone").into_response()
+}
+
+/// Instagram writes the manifest's clock values in Pacific time with an explicit offset
+/// (`-07:00` in the 2024 samples, docs/instagram.md §8), not in UTC.
+const MANIFEST_OFFSET: time::UtcOffset = match time::UtcOffset::from_hms(-7, 0, 0) {
+    Ok(o) => o,
+    Err(_) => time::UtcOffset::UTC,
+};
+
 fn iso(unix: f64) -> String {
     // Millisecond precision, like the rest of the manifest's clock values.
     OffsetDateTime::from_unix_timestamp_nanos((unix * 1000.0).round() as i128 * 1_000_000)
         .ok()
+        .map(|t| t.to_offset(MANIFEST_OFFSET))
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
@@ -124,7 +149,7 @@ fn render(
     let _ = write!(
         x,
         r#"<?xml version="1.0" encoding="UTF-8"?>
-<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="dynamic" availabilityStartTime="{ast}" availabilityEndTime="{aet}" publishTime="{ast}" minimumUpdatePeriod="PT1S" timeShiftBufferDepth="PT20S" suggestedPresentationDelay="PT2S" minBufferTime="PT1S" loapStreamId="{sid}" publishFrameTime="{first_t}" currentServerTimeMs="{server_ms}" firstAvTimeMs="{first_av}" lastVideoFrameTs="{last_frame}" fblsVersion="sve.live_streaming:iglive-sim" FBWasLive="true">
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="dynamic" availabilityStartTime="{ast}" availabilityEndTime="{aet}" publishTime="{ast}" minimumUpdatePeriod="PT1S" timeShiftBufferDepth="PT20S" suggestedPresentationDelay="PT2S" minBufferTime="PT1S" loapStreamId="{sid}" publishFrameTime="{first_t}" currentServerTimeMs="{server_ms}" firstAvTimeMs="{first_av}" lastVideoFrameTs="{last_frame}" fblsVersion="sve.live_streaming:iglive-sim" FBWasLive="true" FBIsLiveTemplated="true" loapStreamType="live" FBManifestIdentifier="{sid}-{server_ms}" validationErrors="">
 "#,
         ast = iso(ast),
         aet = iso(state.clock.unix(now) + 360.0),
@@ -149,16 +174,19 @@ fn render(
         );
         for v in &b.media.video {
             let class = v.id.trim_start_matches("live-").trim_end_matches("-v");
+            let id = public_id(b, v);
+            // The FB* attributes are Meta's own; a client must ignore them (docs/instagram.md §8).
             let _ = writeln!(
                 x,
-                "   <Representation id=\"{id}\" mimeType=\"video/mp4\" codecs=\"{c}\" width=\"{w}\" height=\"{h}\" frameRate=\"{fps}\" sar=\"1:1\" startWithSAP=\"1\" bandwidth=\"{bw}\" FBQualityClass=\"{class}\" FBQualityLabel=\"{h}p\">",
-                id = v.id,
+                "   <Representation id=\"{id}\" mimeType=\"video/mp4\" codecs=\"{c}\" width=\"{w}\" height=\"{h}\" frameRate=\"{fps}\" sar=\"1:1\" startWithSAP=\"1\" bandwidth=\"{bw}\" FBQualityClass=\"{class}\" FBQualityLabel=\"{h}p\" FBMaxBandwidth=\"{max_bw}\" FBPlaybackResolutionMos=\"0:100,360:{mos}\" FBAbrPolicyTags=\"\" FBDynamicQualityDropped=\"false\">",
+                max_bw = v.bandwidth * 3 / 2,
+                mos = 60 + v.height % 40,
                 c = v.codecs,
                 w = v.width,
                 h = v.height,
                 bw = v.bandwidth,
             );
-            template(&mut x, b, &v.id, &timeline);
+            template(&mut x, b, v, &timeline);
             x.push_str("   </Representation>\n");
         }
         x.push_str("  </AdaptationSet>\n");
@@ -166,29 +194,29 @@ fn render(
         let _ = writeln!(
             x,
             "  <AdaptationSet id=\"1\" contentType=\"audio\" segmentAlignment=\"true\">\n   <Representation id=\"{id}\" mimeType=\"audio/mp4\" codecs=\"{c}\" audioSamplingRate=\"{sr}\" startWithSAP=\"1\" bandwidth=\"{bw}\">\n    <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"2\"/>",
-            id = a.id,
+            id = public_id(b, a),
             c = a.codecs,
             sr = a.timescale,
             bw = a.bandwidth,
         );
-        template(&mut x, b, &a.id, &timeline);
+        template(&mut x, b, a, &timeline);
         x.push_str("   </Representation>\n  </AdaptationSet>\n </Period>\n");
     }
     x.push_str("</MPD>\n");
     x
 }
 
-fn template(x: &mut String, b: &BroadcastWorld, rep: &str, timeline: &str) {
-    let (sid, e) = (&b.stream_id, ext(rep));
+fn template(x: &mut String, b: &BroadcastWorld, track: &CutTrack, timeline: &str) {
+    let (rep, sid, e) = (public_id(b, track), &b.stream_id, ext(&track.id));
     let _ = write!(
         x,
-        "    <SegmentTemplate presentationTimeOffset=\"0\" timescale=\"1000\" initialization=\"../{rep}/{sid}_0-init.{e}?{MS_QUERY}\" media=\"../{rep}/{sid}_0-$Time$.{e}?{MS_QUERY}\">\n     <SegmentTimeline>\n{timeline}     </SegmentTimeline>\n    </SegmentTemplate>\n"
+        "    <SegmentTemplate presentationTimeOffset=\"0\" timescale=\"1000\" initialization=\"../{rep}/{sid}_0-init.{e}?{MS_QUERY}\" media=\"../{rep}/{sid}_0-$Time$.{e}?{MS_QUERY}\">\n     <SegmentTimeline FBPredictedMedia=\"false\" FBPredictedMediaStartNumber=\"0\" FBPredictedMediaEndNumber=\"0\">\n{timeline}     </SegmentTimeline>\n    </SegmentTemplate>\n"
     );
 }
 
 fn segment(state: &SimState, rep: &str, file: &str) -> Response {
     let now = state.clock.now();
-    let Some(stem) = file.strip_suffix(&format!(".{}", ext(rep))) else {
+    let Some((stem, file_ext)) = file.rsplit_once('.') else {
         return not_found();
     };
     let Some((sid, what)) = stem.split_once("_0-") else {
@@ -197,13 +225,24 @@ fn segment(state: &SimState, rep: &str, file: &str) -> Response {
     let Some(b) = state.broadcasts.iter().find(|b| b.stream_id == sid) else {
         return not_found();
     };
-    if matches!(b.phase(now), Phase::NotStarted | Phase::Gone) {
-        return not_found();
-    }
-    let Some(track) = tracks(b).find(|t| t.id == rep) else {
+    let Some(canonical) = b.rep_ids.canonical(rep).filter(|c| ext(c) == file_ext) else {
         return not_found();
     };
-    let mime = if rep == AUDIO_ID {
+    let Some(track) = tracks(b).find(|t| t.id == canonical) else {
+        return not_found();
+    };
+    match b.phase(now) {
+        Phase::NotStarted => return not_found(),
+        Phase::Gone => {
+            let existed = what == "init"
+                || what
+                    .parse::<u64>()
+                    .is_ok_and(|t| b.segments.binary_search_by_key(&t, |s| s.t).is_ok());
+            return if existed { gone() } else { not_found() };
+        }
+        Phase::Live | Phase::Ended => {}
+    }
+    let mime = if canonical == AUDIO_ID {
         "audio/mp4"
     } else {
         "video/mp4"

@@ -10,6 +10,7 @@
 //! seed = 42
 //! comment_page_cap = 50            # most comments per get_comment call
 //! session_expires_at = 600.0       # then every API call answers 403 login_required
+//! representation_ids = "dash_lp"   # dash-lp-hd-v … (2024–26, the default) or "live" (live-hd-v …)
 //!
 //! [[accounts]]
 //! pk = 1001
@@ -26,7 +27,8 @@
 //! end_status = "hard_stop"         # or "stopped"
 //! post_live_after = 5.0            # status post_live 5 s after the end
 //! period_removed_after = 6.0       # ended manifest loses its <Period>
-//! gone_after = 120.0               # then info, manifest and segments answer 404
+//! gone_after = 120.0               # then info and manifest answer 404, published segments 410
+//! replay_endpoints = "not_found"   # get_post_live_* answer 404 after the end (default "serve")
 //! interruptions = [{ from = 60.0, to = 80.0 }]
 //! segments = { duration_ms = 2000, jitter_ms = 150, outlier_probability = 0.1 }
 //! likes = [[-30.0, 0.0], [270.0, 5000.0]]           # piecewise linear
@@ -107,6 +109,55 @@ pub struct Scenario {
     /// How the simulated Instagram treats sessions that ask too much (`[throttle]`).
     #[serde(default)]
     pub throttle: Option<super::throttle::ThrottleSpec>,
+    /// Which representation ids the manifests and segment URLs use.
+    #[serde(default)]
+    pub representation_ids: RepresentationIds,
+}
+
+/// The two naming schemes seen on Instagram's CDN (docs/instagram.md §3 and §8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepresentationIds {
+    /// `dash-lp-ld-v`, `dash-lp-md-v`, `dash-lp-hd-v`, audio `dash-lp-hd-a` (2024–26).
+    #[default]
+    DashLp,
+    /// `live-ld-v`, `live-md-v`, `live-hd-v`, audio `live-hd-a` (until 2023–24).
+    Live,
+}
+
+impl RepresentationIds {
+    /// The id served for one of the media set's tracks, which are named in the `live-` scheme.
+    pub fn public(self, canonical: &str) -> String {
+        match self {
+            RepresentationIds::Live => canonical.to_string(),
+            RepresentationIds::DashLp => match canonical.strip_prefix("live-") {
+                Some(rest) => format!("dash-lp-{rest}"),
+                None => canonical.to_string(),
+            },
+        }
+    }
+
+    /// The media set's name for a served id; `None` for an id of the other scheme.
+    pub fn canonical(self, public: &str) -> Option<String> {
+        match self {
+            RepresentationIds::Live => public.starts_with("live-").then(|| public.to_string()),
+            RepresentationIds::DashLp => public
+                .strip_prefix("dash-lp-")
+                .map(|rest| format!("live-{rest}")),
+        }
+    }
+}
+
+/// What the replay endpoints (`get_post_live_comments`, `get_post_live_likes`) do once a
+/// broadcast has ended. Replays are legacy (docs/instagram.md §8): they may answer 404.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayEndpoints {
+    /// Pages of comments and likes, as in the years when replays existed.
+    #[default]
+    Serve,
+    /// 404 for every call.
+    NotFound,
 }
 
 /// The account that can log in, and what Instagram asks of it.
@@ -260,9 +311,13 @@ pub struct Broadcast {
     /// Seconds after the end at which the ended manifest loses its `<Period>` (docs/instagram.md §3).
     #[serde(default = "default_period_removed_after")]
     pub period_removed_after: f64,
-    /// Seconds after the end at which `info`, the manifest and the segments answer 404.
+    /// Seconds after the end at which `info` and the manifest answer 404 and the segments that
+    /// were published 410 (docs/instagram.md §8: gone, not "never existed").
     #[serde(default = "default_gone_after")]
     pub gone_after: f64,
+    /// Whether the replay endpoints answer after the end.
+    #[serde(default)]
+    pub replay_endpoints: ReplayEndpoints,
     /// Co-broadcasters' pks (must be in `accounts`).
     #[serde(default)]
     pub cobroadcasters: Vec<u64>,
@@ -633,6 +688,7 @@ impl Scenario {
                 post_live_after: Some(5.0),
                 period_removed_after: default_period_removed_after(),
                 gone_after: default_gone_after(),
+                replay_endpoints: ReplayEndpoints::default(),
                 cobroadcasters: vec![],
                 interruptions: vec![],
                 segments: SegmentSpec::default(),
@@ -675,6 +731,7 @@ impl Scenario {
             login: None,
             fbns: None,
             throttle: None,
+            representation_ids: RepresentationIds::default(),
         }
     }
 

@@ -193,12 +193,12 @@ impl BroadcastTruth {
             ended: now >= b.end(),
             representations: super::origin::tracks(b)
                 .map(|tr| RepresentationTruth {
-                    id: tr.id.clone(),
+                    id: super::origin::public_id(b, tr),
                     codecs: tr.codecs.clone(),
                     timescale: tr.timescale,
                     width: tr.width,
                     height: tr.height,
-                    init_path: super::origin::init_path(b, &tr.id),
+                    init_path: super::origin::init_path(b, tr),
                     init_bytes: tr.init.len(),
                 })
                 .collect(),

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::media::MediaSet;
-use super::scenario::{Account, Broadcast, EndStatus, Scenario};
+use super::scenario::{Account, Broadcast, EndStatus, RepresentationIds, Scenario};
 
 /// A published media segment of a broadcast.
 #[derive(Debug, Clone)]
@@ -51,6 +51,8 @@ pub struct BroadcastWorld {
     pub comments: Vec<Comment>,
     /// Status changes `(at, status)`, in time order, from the start on.
     pub statuses: Vec<(f64, &'static str)>,
+    /// How its representations are named on the CDN.
+    pub rep_ids: RepresentationIds,
 }
 
 /// Where a broadcast is in its life at some instant.
@@ -249,6 +251,7 @@ pub fn build(
         segments,
         comments,
         statuses,
+        rep_ids: scenario.representation_ids,
     }
 }
 

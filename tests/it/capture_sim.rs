@@ -75,23 +75,46 @@ async fn finalize_and_probe(dir: &Path, out: &Path, truth: &BroadcastTruth) {
     assert!(!dir.exists(), "segments are removed after a verified mux");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clean_broadcast_is_captured_completely() {
-    let h = support::sim::start(&scenario(0.0, 30.0, ""), SPEED).await;
+/// A whole broadcast captured from its start, in either representation naming scheme
+/// (docs/instagram.md §8: `dash-lp-…` since 2024, `live-…` before); the choice is by
+/// mimeType, height and bandwidth, never by id.
+async fn clean_capture(scheme: &str, hd_video: &str) {
+    let toml = format!(
+        "representation_ids = \"{scheme}\"\n{}",
+        scenario(0.0, 30.0, "")
+    );
+    let h = support::sim::start(&toml, SPEED).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join(".segments");
     let run = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
     let (exit, p) = run.join(Duration::from_secs(60)).await;
     assert_eq!(exit, CaptureExit::StreamEnded);
     let truth = broadcast(&h);
+    assert!(truth.representations.iter().any(|r| r.id == hd_video));
     assert_complete(&dir, &truth);
     assert!(p.stream_ended);
     assert_eq!(p.segments_captured, truth.segments.len() as u64);
     assert_eq!(p.segments_missing, 0, "{p:?}");
     assert_eq!(p.segments_expected, p.segments_captured);
     assert_eq!(p.first_t, Some(truth.publish_frame_time));
-    assert!(p.quality.as_deref().is_some_and(|q| q.starts_with("live-")));
+    assert!(
+        p.quality
+            .as_deref()
+            .is_some_and(|q| q.starts_with(hd_video)),
+        "{:?}",
+        p.quality
+    );
     finalize_and_probe(&dir, tmp.path(), &truth).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_broadcast_is_captured_completely() {
+    clean_capture("dash_lp", "dash-lp-hd-v").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_broadcast_with_the_older_representation_ids_is_captured_completely() {
+    clean_capture("live", "live-hd-v").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,4 +305,48 @@ async fn wait_until_period_gone(h: &iglive::sim::SimHandle) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_answering_410_are_given_up_at_once_and_the_capture_goes_on() {
+    // For 4 s the CDN says the audio segments are gone (docs/instagram.md §8): 410 means it
+    // existed and expired, so asking again only burns requests.
+    let faults = r#"
+[[faults]]
+kind = "segment_error"
+from = 6.0
+to = 10.0
+path = "-hd-a/"
+status = 410
+"#;
+    let h = support::sim::start(&scenario(0.0, 30.0, faults), SPEED).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join(".segments");
+    let run = spawn_capture(request(mpd_url(&h), &dir, true), fast_options());
+    let (exit, p) = run.join(Duration::from_secs(60)).await;
+    assert_eq!(exit, CaptureExit::StreamEnded);
+    let truth = broadcast(&h);
+    let requests = h.requests();
+    let gone: std::collections::HashSet<&str> = requests
+        .iter()
+        .filter(|r| r.status == 410)
+        .map(|r| r.path.as_str())
+        .collect();
+    assert!(!gone.is_empty(), "the CDN answered 410");
+    for path in &gone {
+        let asked = requests.iter().filter(|r| r.path == *path).count();
+        let seen: Vec<(u16, f64)> = requests
+            .iter()
+            .filter(|r| r.path == *path)
+            .map(|r| (r.status, r.at))
+            .collect();
+        assert_eq!(asked, 1, "{path} was asked again after its 410: {seen:?}");
+    }
+    assert_eq!(p.segments_missing, gone.len() as u64, "{p:?}");
+    assert_eq!(
+        p.segments_captured + p.segments_missing,
+        truth.segments.len() as u64
+    );
+    let (video, _) = held(&dir, "video");
+    assert_eq!(video.len(), truth.segments.len(), "the video is whole");
 }

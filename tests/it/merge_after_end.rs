@@ -16,6 +16,11 @@ const STORM_END: f64 = 70.0;
 const SPEED: f64 = 2.0;
 
 fn scenario() -> String {
+    scenario_with(STORM_END, "")
+}
+
+/// The storm lasts until `storm_end`; `broadcast_extra` adds keys to the broadcast.
+fn scenario_with(storm_end: f64, broadcast_extra: &str) -> String {
     format!(
         r#"
 seed = 11
@@ -35,6 +40,7 @@ end_status = "stopped"
 gone_after = 600.0
 segments = {{ duration_ms = 2000, jitter_ms = 0, base_segments = 4 }}
 likes = [[0.0, 0.0], [30.0, 900.0]]
+{broadcast_extra}
 
 [[broadcasts.comment_streams]]
 from = 2.0
@@ -45,7 +51,7 @@ texts = ["storm", "🌧️", "hello"]
 [[faults]]
 kind = "throttle"
 from = 27.0
-to = {STORM_END}
+to = {storm_end}
 path = "api"
 retry_after = 1
 "#
@@ -65,7 +71,11 @@ user_id = "5101"
 "#;
 
 async fn storm_harness() -> Harness {
-    let h = Harness::start(&scenario(), SPEED, CONFIG).await;
+    harness(&scenario(), CONFIG).await
+}
+
+async fn harness(scenario: &str, config: &str) -> Harness {
+    let h = Harness::start(scenario, SPEED, config).await;
     h.edit_config(|t| {
         t.replace(
             "max_requests_per_minute = 600",
@@ -233,4 +243,73 @@ async fn a_merge_pending_at_shutdown_completes_after_a_restart() {
     .await;
     d.stop().await;
     assert_chat_complete(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_the_api_never_lets_through_gives_up_and_the_recording_stays_finished() {
+    // The storm never ends; the merge may try for 3 s.
+    let config = CONFIG.replace("merge_timeout = \"10m\"", "merge_timeout = \"3s\"");
+    let h = harness(&scenario_with(100_000.0, ""), &config).await;
+    let d = h.run_daemon();
+    finished_after_end(&h).await;
+    wait_until("the merge gives up", Duration::from_secs(60), || {
+        merge_state(&h).as_deref() == Some("gave_up")
+    })
+    .await;
+    d.stop().await;
+    assert_eq!(h.state(ID).as_deref(), Some("finished"));
+    assert!(folder(&h).join("video.mp4").is_file());
+    let doc = broadcast_json(&h);
+    assert_eq!(doc["recording"]["chat_merge"], "gave_up", "re-rendered");
+    // What the live polls read before the storm is kept, and nothing the truth lacks.
+    let (kept, truth) = (stored(&h), truth(&h));
+    assert!(
+        !kept.is_empty() && kept.is_subset(&truth),
+        "{} kept",
+        kept.len()
+    );
+    let list = crate::support::cli::iglive(
+        ["list", "--json", "-c", &h.config_path.display().to_string()],
+        "",
+    )
+    .await;
+    let rows: serde_json::Value = serde_json::from_str(&list.stdout).expect("list --json");
+    assert_eq!(rows[0]["chat_merge"], "gave_up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_endpoints_answering_404_end_the_merge_with_what_the_live_read() {
+    // No storm at all (it "ends" before the start); the replay endpoints are withdrawn
+    // (docs/instagram.md §8), so the merge learns the final status and stops at the 404.
+    let h = harness(
+        &scenario_with(0.5, "replay_endpoints = \"not_found\""),
+        CONFIG,
+    )
+    .await;
+    let d = h.run_daemon();
+    finished_after_end(&h).await;
+    wait_until("the merge lands", Duration::from_secs(60), || {
+        merge_state(&h).as_deref() == Some("done")
+    })
+    .await;
+    d.stop().await;
+    let doc = broadcast_json(&h);
+    assert_eq!(doc["recording"]["chat_merge"], "done");
+    assert_eq!(doc["final_status"], "stopped");
+    let asked: Vec<u16> = h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("get_post_live_comments"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(asked, [404], "one call, answered 404, not retried");
+    let (kept, truth) = (stored(&h), truth(&h));
+    assert!(kept.is_subset(&truth));
+    assert!(
+        kept.len() * 10 >= truth.len() * 9,
+        "the live polls read {} of {} comments",
+        kept.len(),
+        truth.len()
+    );
 }

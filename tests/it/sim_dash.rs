@@ -68,6 +68,16 @@ async fn fetch_mpd(h: &SimHandle, b: &BroadcastTruth) -> (u16, reqwest::header::
     )
 }
 
+/// The id of the representation whose id ends with `suffix` (`hd-v`, `hd-a`, …), whichever
+/// naming scheme the scenario uses.
+fn rep(b: &BroadcastTruth, suffix: &str) -> String {
+    b.representations
+        .iter()
+        .map(|r| r.id.clone())
+        .find(|id| id.ends_with(suffix))
+        .expect("a representation with that suffix")
+}
+
 fn segment_path(b: &BroadcastTruth, rep: &str, t: u64) -> String {
     let ext = if rep.ends_with("-a") { "m4a" } else { "m4v" };
     format!("/live-dash/{rep}/{}_0-{t}.{ext}?ms=m_C", b.stream_id)
@@ -87,6 +97,18 @@ async fn manifest_parses_window_slides_and_old_segments_stay_fetchable() {
         "timeShiftBufferDepth=\"PT20S\"",
         "currentServerTimeMs=\"",
         "availabilityStartTime=\"",
+        // Meta's extras that clients ignore (docs/instagram.md §8).
+        "FBIsLiveTemplated=\"",
+        "loapStreamType=\"",
+        "FBManifestIdentifier=\"",
+        "validationErrors=\"",
+        "FBMaxBandwidth=\"",
+        "FBPlaybackResolutionMos=\"",
+        "FBAbrPolicyTags=\"",
+        "FBDynamicQualityDropped=\"",
+        "FBPredictedMedia=\"",
+        "FBPredictedMediaStartNumber=\"",
+        "-07:00\"",
     ] {
         assert!(text.contains(attr), "manifest lacks {attr}: {text}");
     }
@@ -94,7 +116,16 @@ async fn manifest_parses_window_slides_and_old_segments_stay_fetchable() {
     assert_eq!(mpd.mpdtype.as_deref(), Some("dynamic"));
     let tls = timelines(&mpd);
     let ids: Vec<&str> = tls.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(ids, ["live-ld-v", "live-md-v", "live-hd-v", "live-hd-a"]);
+    // The 2024–26 naming is the default (docs/instagram.md §8).
+    assert_eq!(
+        ids,
+        [
+            "dash-lp-ld-v",
+            "dash-lp-md-v",
+            "dash-lp-hd-v",
+            "dash-lp-hd-a"
+        ]
+    );
     let first = &tls[0].1;
     assert!(
         tls.iter().all(|(_, tl)| tl == first),
@@ -140,20 +171,59 @@ async fn manifest_parses_window_slides_and_old_segments_stay_fetchable() {
     // Rewind: the first segment of the broadcast left the window but is still served.
     let oldest = published[0];
     assert!(!second.iter().any(|s| s.0 == oldest.0));
-    for rep in ["live-hd-v", "live-hd-a"] {
-        let (status, _, body) = get_bytes(&h, &segment_path(&b, rep, oldest.0)).await;
+    for rep in [rep(&b, "hd-v"), rep(&b, "hd-a")] {
+        let (status, _, body) = get_bytes(&h, &segment_path(&b, &rep, oldest.0)).await;
         assert_eq!(status, 200, "{rep} oldest segment");
         assert_eq!(&body[4..8], b"moof");
     }
     // Not yet published, and not a segment start: 404.
     let last = *second.last().expect("non-empty");
     let next_t = last.0 + last.1 + 40_000;
-    let (status, _, _) = get_bytes(&h, &segment_path(&b, "live-hd-v", next_t)).await;
+    let hd = rep(&b, "hd-v");
+    let (status, _, _) = get_bytes(&h, &segment_path(&b, &hd, next_t)).await;
     assert_eq!(status, 404, "unpublished segment");
-    let (status, _, _) = get_bytes(&h, &segment_path(&b, "live-hd-v", oldest.0 + 1)).await;
+    let (status, _, _) = get_bytes(&h, &segment_path(&b, &hd, oldest.0 + 1)).await;
     assert_eq!(status, 404, "not a segment boundary");
     let (status, _, _) = get_bytes(&h, "/live-dash/dash-abr/123.mpd").await;
     assert_eq!(status, 404, "unknown broadcast");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_older_naming_scheme_serves_live_ids_and_refuses_the_newer_ones() {
+    let toml = format!("representation_ids = \"live\"\n{}", scenario("", 300.0));
+    let h = start(&toml, 4.0).await;
+    let b = broadcast(&h);
+    let (status, _, text) = fetch_mpd(&h, &b).await;
+    assert_eq!(status, 200);
+    let mpd = dash_mpd_core::parse(&text).expect("manifest parses");
+    let ids: Vec<String> = timelines(&mpd).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["live-ld-v", "live-md-v", "live-hd-v", "live-hd-a"]);
+    let truth_ids: Vec<&str> = b.representations.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(truth_ids, ids, "the truth names what the manifest names");
+    let t = b.segments[0].t;
+    assert_eq!(
+        get_bytes(&h, &segment_path(&b, "live-hd-v", t)).await.0,
+        200
+    );
+    assert_eq!(
+        get_bytes(&h, &segment_path(&b, "live-hd-a", t)).await.0,
+        200
+    );
+    // The other scheme's names, and a video id with the audio extension, are not segments.
+    assert_eq!(
+        get_bytes(&h, &segment_path(&b, "dash-lp-hd-v", t)).await.0,
+        404
+    );
+    assert_eq!(
+        get_bytes(
+            &h,
+            &format!("/live-dash/live-hd-v/{}_0-{t}.m4a", b.stream_id)
+        )
+        .await
+        .0,
+        404
+    );
     h.shutdown().await;
 }
 
@@ -283,7 +353,8 @@ async fn end_signals_then_empty_manifest_then_gone() {
     let mpd = dash_mpd_core::parse(&text).expect("empty manifest parses");
     assert!(mpd.periods.is_empty(), "no Period: {text}");
     // Segments stay fetchable until the broadcast is gone.
-    let (status, _, _) = get_bytes(&h, &segment_path(&b, "live-ld-v", last.t)).await;
+    let ld = rep(&b, "ld-v");
+    let (status, _, _) = get_bytes(&h, &segment_path(&b, &ld, last.t)).await;
     assert_eq!(status, 200);
 
     wait_sim(&h, 10.5).await;
@@ -291,6 +362,17 @@ async fn end_signals_then_empty_manifest_then_gone() {
     assert_eq!(status, 404);
     let (status, _, _) = support::sim::get(&h, &format!("api/v1/live/{}/info/", b.id)).await;
     assert_eq!(status, 404);
+    // Gone from the CDN: what existed answers 410, what never existed 404 (docs/instagram.md §8).
+    let first = truth.segments[0].t;
+    for (path, want) in [
+        (segment_path(&b, &ld, last.t), 410),
+        (segment_path(&b, &rep(&b, "hd-a"), first), 410),
+        (truth.representations[0].init_path.clone(), 410),
+        (segment_path(&b, &ld, last.t + 1), 404),
+        (segment_path(&b, &ld, last.t + last.d + 2000), 404),
+    ] {
+        assert_eq!(get_bytes(&h, &path).await.0, want, "{path}");
+    }
     h.shutdown().await;
 }
 
@@ -301,12 +383,12 @@ async fn segment_errors_and_manifest_outage_follow_their_windows() {
 kind = "segment_error"
 from = -100.0
 to = 2.0
-path = "live-md-v"
+path = "-md-v/"
 [[faults]]
 kind = "segment_error"
 from = -100.0
 to = 2.0
-path = "live-hd-a"
+path = "-hd-a/"
 status = 404
 [[faults]]
 kind = "manifest_outage"
@@ -320,25 +402,35 @@ status = 502
     let t = b.segments[0].t;
     assert_eq!(get_bytes(&h, &b.manifest_path).await.0, 502);
     assert_eq!(
-        get_bytes(&h, &segment_path(&b, "live-md-v", t)).await.0,
+        get_bytes(&h, &segment_path(&b, &rep(&b, "md-v"), t))
+            .await
+            .0,
         503
     );
     assert_eq!(
-        get_bytes(&h, &segment_path(&b, "live-hd-a", t)).await.0,
+        get_bytes(&h, &segment_path(&b, &rep(&b, "hd-a"), t))
+            .await
+            .0,
         404
     );
     assert_eq!(
-        get_bytes(&h, &segment_path(&b, "live-hd-v", t)).await.0,
+        get_bytes(&h, &segment_path(&b, &rep(&b, "hd-v"), t))
+            .await
+            .0,
         200
     );
     wait_sim(&h, 2.0).await;
     assert_eq!(get_bytes(&h, &b.manifest_path).await.0, 200);
     assert_eq!(
-        get_bytes(&h, &segment_path(&b, "live-md-v", t)).await.0,
+        get_bytes(&h, &segment_path(&b, &rep(&b, "md-v"), t))
+            .await
+            .0,
         200
     );
     assert_eq!(
-        get_bytes(&h, &segment_path(&b, "live-hd-a", t)).await.0,
+        get_bytes(&h, &segment_path(&b, &rep(&b, "hd-a"), t))
+            .await
+            .0,
         200
     );
     h.shutdown().await;

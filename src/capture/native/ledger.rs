@@ -22,6 +22,9 @@ pub enum SegState {
     Captured,
     /// Given up on after retries.
     Missing,
+    /// The CDN answered 410 for a track: it existed and expired (docs/instagram.md §8), so no
+    /// later round asks again. Counts as missing.
+    Gone,
 }
 
 /// The books of one capture.
@@ -123,7 +126,7 @@ impl Ledger {
                     p.first_t = Some(p.first_t.map_or(t, |f: u64| f.min(t)));
                     p.last_t = Some(t);
                 }
-                SegState::Missing => {
+                SegState::Missing | SegState::Gone => {
                     p.segments_missing += 1;
                     push(&mut ranges, t, t.saturating_add(d));
                 }

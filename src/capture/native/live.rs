@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use super::ledger::SegState;
-use super::segments::{Shared, TrackState, Tracks};
+use super::segments::{self, Shared, TrackState, Tracks};
 use super::walker::Walker;
 use super::{saved_manifest, MISSING_ROUNDS};
 use crate::backoff::Backoff;
@@ -440,12 +440,7 @@ impl Live {
                 if shared.cancel.is_cancelled() {
                     return;
                 }
-                let state = if v && a {
-                    SegState::Captured
-                } else {
-                    SegState::Missing
-                };
-                shared.books(|l| l.set(t, d, state));
+                shared.books(|l| l.set(t, d, segments::combined(v, a)));
                 shared.publish();
             }
             .in_current_span(),

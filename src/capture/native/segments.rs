@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::ledger::Ledger;
+use super::ledger::{Ledger, SegState};
 use super::options::CaptureOptions;
 use crate::backoff::Backoff;
 use crate::capture::contract::{CaptureError, CaptureProgress};
@@ -108,24 +108,25 @@ impl Shared {
             .map(|f| f.body)
     }
 
-    /// Fetches (unless held) and stores one track of `t`; false when it could not.
+    /// Fetches (unless held) and stores one track of `t`.
     ///
     /// `t` is known to exist here (listed, or the video at `t` was found), so a 404 is
-    /// a CDN edge that has not caught up yet and is retried too, unlike in a walk's probe.
+    /// a CDN edge that has not caught up yet and is retried too, unlike in a walk's probe;
+    /// a 410 is final.
     pub(super) async fn capture_track(
         &self,
         name: &'static str,
         track: &TrackState,
         t: u64,
-    ) -> bool {
+    ) -> SegState {
         if self.held(name, t) {
-            return true;
+            return SegState::Captured;
         }
         let mut fetched = self.fetch_segment(track, t).await;
         let mut backoff = Backoff::new(self.opts.segment.backoff.saturating_mul(4), RETRY_CAP);
         while fetched == Err(FetchError::NotFound) && backoff.attempts() < NOT_FOUND_RETRIES {
             if !backoff.wait(&self.cancel).await {
-                return false;
+                return SegState::Missing;
             }
             fetched = self.fetch_segment(track, t).await;
         }
@@ -133,19 +134,36 @@ impl Shared {
             Ok(body) => match self.put(name, t, body).await {
                 Ok(n) => {
                     self.books(|l| l.bytes += n);
-                    true
+                    SegState::Captured
                 }
                 Err(e) => {
                     self.set_fatal(format!("storing {name} t={t}: {e}"));
-                    false
+                    SegState::Missing
                 }
             },
-            Err(FetchError::Cancelled) => false,
+            Err(FetchError::Cancelled) => SegState::Missing,
+            Err(FetchError::Gone) => {
+                tracing::warn!(
+                    track = name,
+                    t,
+                    "segment gone from the CDN (410); not asked again"
+                );
+                SegState::Gone
+            }
             Err(e) => {
                 tracing::warn!(track = name, t, error = %e, "segment given up");
-                false
+                SegState::Missing
             }
         }
+    }
+}
+
+/// The state of a segment from its two tracks' outcomes.
+pub(super) fn combined(video: SegState, audio: SegState) -> SegState {
+    match (video, audio) {
+        (SegState::Captured, SegState::Captured) => SegState::Captured,
+        (SegState::Gone, _) | (_, SegState::Gone) => SegState::Gone,
+        _ => SegState::Missing,
     }
 }
 

@@ -56,12 +56,12 @@ impl RewindSource for Walker {
             .unwrap_or(2000);
         self.shared.books(|l| l.note(t, d));
         let v = if self.shared.held(VIDEO, t) {
-            true
+            SegState::Captured
         } else {
             match self.shared.put(VIDEO, t, fragment).await {
                 Ok(n) => {
                     self.shared.books(|l| l.bytes += n);
-                    true
+                    SegState::Captured
                 }
                 Err(e) => {
                     self.shared.set_fatal(format!("storing video t={t}: {e}"));
@@ -73,11 +73,7 @@ impl RewindSource for Walker {
             .shared
             .capture_track(AUDIO, &self.tracks.audio, t)
             .await;
-        let state = if v && a {
-            SegState::Captured
-        } else {
-            SegState::Missing
-        };
+        let state = super::segments::combined(v, a);
         self.shared.books(|l| l.set(t, d, state));
         self.shared.publish();
         if self.shared.cancel.is_cancelled() {
