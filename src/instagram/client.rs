@@ -611,12 +611,12 @@ impl Client {
                 .await?;
             // Every attempt, retries included, is a request the budget counts.
             inner.budget.acquire(call.endpoint.priority()).await;
+            let sending = inner.stats.sending(call.endpoint);
             let result = self.send_once(call).await;
-            let outcome = match &result {
+            sending.answered(match &result {
                 Ok(_) => "ok",
                 Err(e) => e.kind().as_str(),
-            };
-            inner.stats.record(call.endpoint, outcome);
+            });
             match result {
                 Ok(v) => {
                     inner.governor.on_answer();

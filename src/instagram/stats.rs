@@ -28,6 +28,17 @@ impl RequestStats {
             .clone()
     }
 
+    /// Counts one request about to be sent: its outcome when [`Sending::answered`] is called,
+    /// `"cancelled"` when the caller drops it first (a poll stopped mid-request still reached,
+    /// or may have reached, Instagram and must not vanish from the counts).
+    pub fn sending(&self, endpoint: Endpoint) -> Sending<'_> {
+        Sending {
+            stats: self,
+            endpoint,
+            outcome: None,
+        }
+    }
+
     /// Total requests sent to one endpoint, whatever their outcome.
     pub fn total(&self, endpoint: Endpoint) -> u64 {
         self.snapshot()
@@ -35,5 +46,45 @@ impl RequestStats {
             .filter(|((e, _), _)| *e == endpoint)
             .map(|(_, n)| n)
             .sum()
+    }
+}
+
+/// One request in flight; see [`RequestStats::sending`].
+#[derive(Debug)]
+pub struct Sending<'a> {
+    stats: &'a RequestStats,
+    endpoint: Endpoint,
+    outcome: Option<Outcome>,
+}
+
+impl Sending<'_> {
+    pub fn answered(mut self, outcome: Outcome) {
+        self.outcome = Some(outcome);
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.stats
+            .record(self.endpoint, self.outcome.unwrap_or("cancelled"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_dropped_before_its_answer_counts_as_cancelled() {
+        let stats = RequestStats::default();
+        stats.sending(Endpoint::BroadcastInfo).answered("ok");
+        drop(stats.sending(Endpoint::BroadcastInfo));
+        let counts = stats.snapshot();
+        assert_eq!(counts.get(&(Endpoint::BroadcastInfo, "ok")), Some(&1));
+        assert_eq!(
+            counts.get(&(Endpoint::BroadcastInfo, "cancelled")),
+            Some(&1)
+        );
+        assert_eq!(stats.total(Endpoint::BroadcastInfo), 2);
     }
 }

@@ -64,24 +64,11 @@ user_id = "5001"
 "#;
 
 fn stored_pks(h: &Harness) -> Vec<String> {
-    let conn = h.store().connect().expect("connect");
-    let mut stmt = conn
-        .prepare("SELECT pk FROM comments WHERE broadcast_id = ?1")
-        .expect("prepare");
-    stmt.query_map([ID], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    h.stored_comment_pks(ID)
 }
 
 fn truth_pks(h: &Harness) -> BTreeSet<String> {
-    let t = h.sim.truth();
-    let b = t
-        .broadcasts
-        .iter()
-        .find(|b| b.id == ID)
-        .expect("broadcast in truth");
-    b.comments.iter().map(|c| c.pk.clone()).collect()
+    h.truth_comment_pks(ID)
 }
 
 fn done(h: &Harness) -> bool {

@@ -97,24 +97,11 @@ fn merge_state(h: &Harness) -> Option<String> {
 }
 
 fn stored(h: &Harness) -> BTreeSet<String> {
-    let conn = h.store().connect().expect("connect");
-    let mut stmt = conn
-        .prepare("SELECT pk FROM comments WHERE broadcast_id = ?1")
-        .expect("prepare");
-    stmt.query_map([ID], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    h.stored_comment_pks(ID).into_iter().collect()
 }
 
 fn truth(h: &Harness) -> BTreeSet<String> {
-    let t = h.sim.truth();
-    let b = t
-        .broadcasts
-        .iter()
-        .find(|b| b.id == ID)
-        .expect("broadcast in truth");
-    b.comments.iter().map(|c| c.pk.clone()).collect()
+    h.truth_comment_pks(ID)
 }
 
 fn folder(h: &Harness) -> std::path::PathBuf {

@@ -143,6 +143,29 @@ listen = "off"
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Comment pks stored for a broadcast, as many times as they are stored.
+    pub fn stored_comment_pks(&self, broadcast_id: &str) -> Vec<String> {
+        let conn = self.store().connect().expect("connect");
+        let mut stmt = conn
+            .prepare("SELECT pk FROM comments WHERE broadcast_id = ?1")
+            .expect("prepare");
+        stmt.query_map([broadcast_id], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    /// Comment pks the simulator has published for a broadcast so far.
+    pub fn truth_comment_pks(&self, broadcast_id: &str) -> std::collections::BTreeSet<String> {
+        let t = self.sim.truth();
+        let b = t
+            .broadcasts
+            .iter()
+            .find(|b| b.id == broadcast_id)
+            .expect("broadcast in truth");
+        b.comments.iter().map(|c| c.pk.clone()).collect()
+    }
 }
 
 impl Running {
