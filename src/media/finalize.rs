@@ -97,6 +97,15 @@ pub fn is_finalized(segments_dir: &Path, out_dir: &Path) -> bool {
         || (!segments_dir.exists() && out_dir.join(output_name(1)).is_file())
 }
 
+/// Finalizations running at once: one per core, at least two.
+fn mux_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.max(2))
+    })
+}
+
 /// Assembles, muxes and verifies the capture in `segments_dir` into `out_dir`.
 pub async fn finalize_capture(
     segments_dir: &Path,
@@ -115,6 +124,10 @@ pub async fn finalize_capture(
         // A re-run after a finalize that verified and removed the segments.
         return already_done(segments_dir, out_dir).await;
     }
+    // Assembling and muxing read and write the whole capture: when many broadcasts end at
+    // once, running all of them together only makes every one (and the live captures beside
+    // them) slower.
+    let _slot = mux_slots().acquire().await;
     let jobs = {
         let (seg, out) = (segments_dir.to_path_buf(), out_dir.to_path_buf());
         tokio::task::spawn_blocking(move || plan(&seg, &out))
