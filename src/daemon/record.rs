@@ -67,7 +67,7 @@ pub async fn record(
             cfg.storage.recordings_dir.display()
         )
     })?;
-    let store = Catalog::open(&cfg).await?;
+    let store = Catalog::open(cfg).await?;
     let (writer, writer_thread) = store.spawn_writer()?;
     let (events_tx, mut events) = mpsc::channel::<RecorderEvent>(16);
     let registry = Registry::default();

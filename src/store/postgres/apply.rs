@@ -217,36 +217,44 @@ pub(super) async fn apply(
             .await?;
             p.run(tx, STATUS, &[broadcast_id, &status, &now]).await?;
         }
-        Write::Recording(r) => {
-            let merge = r.merge_state.map(|m| m.as_str());
-            p.run(
-                tx,
-                RECORDING,
-                &[
-                    &r.broadcast_id,
-                    &r.state.as_str(),
-                    &r.folder,
-                    &r.video,
-                    &r.started_at,
-                    &r.finished_at,
-                    &r.error,
-                    &r.duration_s,
-                    &r.segments_expected,
-                    &r.segments_captured,
-                    &r.segments_missing,
-                    &r.missing_ranges,
-                    &r.bytes_captured,
-                    &r.first_segment_t,
-                    &r.rewind_used,
-                    &r.quality,
-                    &r.cut_by_shutdown,
-                    &now,
-                    &merge,
-                    &r.merge_deadline,
-                ],
-            )
-            .await?;
+        Write::Recording(r) => recording(p, tx, r, now).await?,
+        Write::Viewer(_) | Write::Comment(_) | Write::Like(_) => {
+            engagement(p, tx, w, now).await?;
         }
+        Write::Cursor {
+            broadcast_id,
+            name,
+            value,
+        } => {
+            p.run(tx, CURSOR, &[broadcast_id, name, value]).await?;
+        }
+        Write::Offsets {
+            broadcast_id,
+            video_start,
+        } => {
+            for sql in OFFSETS {
+                p.run(tx, sql, &[broadcast_id, video_start]).await?;
+            }
+        }
+        Write::Merge {
+            broadcast_id,
+            state,
+        } => {
+            p.run(tx, MERGE, &[broadcast_id, &state.as_str(), &now])
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The samples and comments, each keeping `recording_stats` as it lands.
+async fn engagement(
+    p: &mut Prepared,
+    tx: &Transaction<'_>,
+    w: &Write,
+    now: f64,
+) -> Result<(), tokio_postgres::Error> {
+    match w {
         Write::Viewer(v) => {
             let status = v.broadcast_status.as_ref().map(|s| s.as_str());
             p.run(
@@ -310,28 +318,44 @@ pub(super) async fn apply(
                     .await?;
             }
         }
-        Write::Cursor {
-            broadcast_id,
-            name,
-            value,
-        } => {
-            p.run(tx, CURSOR, &[broadcast_id, name, value]).await?;
-        }
-        Write::Offsets {
-            broadcast_id,
-            video_start,
-        } => {
-            for sql in OFFSETS {
-                p.run(tx, sql, &[broadcast_id, video_start]).await?;
-            }
-        }
-        Write::Merge {
-            broadcast_id,
-            state,
-        } => {
-            p.run(tx, MERGE, &[broadcast_id, &state.as_str(), &now])
-                .await?;
-        }
+        _ => {}
     }
+    Ok(())
+}
+
+async fn recording(
+    p: &mut Prepared,
+    tx: &Transaction<'_>,
+    r: &RecordingRow,
+    now: f64,
+) -> Result<(), tokio_postgres::Error> {
+    let merge = r.merge_state.map(|m| m.as_str());
+    p.run(
+        tx,
+        RECORDING,
+        &[
+            &r.broadcast_id,
+            &r.state.as_str(),
+            &r.folder,
+            &r.video,
+            &r.started_at,
+            &r.finished_at,
+            &r.error,
+            &r.duration_s,
+            &r.segments_expected,
+            &r.segments_captured,
+            &r.segments_missing,
+            &r.missing_ranges,
+            &r.bytes_captured,
+            &r.first_segment_t,
+            &r.rewind_used,
+            &r.quality,
+            &r.cut_by_shutdown,
+            &now,
+            &merge,
+            &r.merge_deadline,
+        ],
+    )
+    .await?;
     Ok(())
 }

@@ -38,7 +38,9 @@ const POOL_SIZE: usize = 8;
 /// A PostgreSQL catalog: a pool of read connections (the writer has its own connection);
 /// cheap to clone.
 #[derive(Clone)]
-pub struct PgCatalog {
+pub struct PgCatalog(std::sync::Arc<Shared>);
+
+struct Shared {
     pool: Pool,
     config: tokio_postgres::Config,
     url: PostgresUrl,
@@ -46,7 +48,7 @@ pub struct PgCatalog {
 
 impl std::fmt::Debug for PgCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PgCatalog({})", self.url)
+        write!(f, "PgCatalog({})", self.0.url)
     }
 }
 
@@ -77,11 +79,11 @@ impl PgCatalog {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Postgres(url.redact(&format!("{url}: {e}"))))?;
-        let pg = PgCatalog {
+        let pg = PgCatalog(std::sync::Arc::new(Shared {
             pool,
             config,
             url: url.clone(),
-        };
+        }));
         let mut client = pg.connect_raw().await?;
         let report = schema::migrate(&mut client).await.map_err(|e| {
             StoreError::Postgres(format!("{url}: migration failed: {}", pg.describe(&e)))
@@ -106,7 +108,7 @@ impl PgCatalog {
 
     /// The URL (it shows redacted).
     pub fn url(&self) -> &PostgresUrl {
-        &self.url
+        &self.0.url
     }
 
     /// Starts the batched writer on its own connection.
@@ -116,28 +118,28 @@ impl PgCatalog {
 
     /// A pooled connection for reads.
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| {
+        self.0.pool.get().await.map_err(|e| {
             let why = match &e {
                 deadpool_postgres::PoolError::Backend(b) => self.describe(b),
                 other => other.to_string(),
             };
-            StoreError::Postgres(self.url.redact(&format!("{}: {why}", self.url)))
+            StoreError::Postgres(self.0.url.redact(&format!("{}: {why}", self.0.url)))
         })
     }
 
     /// A connection of its own (migrations, the writer), bounded by the connect timeout.
     pub(crate) async fn connect_raw(&self) -> Result<tokio_postgres::Client, StoreError> {
-        let attempt = tokio::time::timeout(CONNECT_TIMEOUT * 2, writer::connect(&self.config));
+        let attempt = tokio::time::timeout(CONNECT_TIMEOUT * 2, writer::connect(&self.0.config));
         match attempt.await {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => Err(StoreError::Postgres(format!(
                 "{}: {}",
-                self.url,
+                self.0.url,
                 self.describe(&e)
             ))),
             Err(_) => Err(StoreError::Postgres(format!(
                 "{}: no answer within {:?}: is PostgreSQL running there and reachable?",
-                self.url,
+                self.0.url,
                 CONNECT_TIMEOUT * 2
             ))),
         }
@@ -169,11 +171,15 @@ impl PgCatalog {
                 text
             }
         };
-        self.url.redact(&text)
+        self.0.url.redact(&text)
     }
 
     /// Every recording row a query error turns into, worded with the redacted URL.
     pub(crate) fn query_error(&self, e: tokio_postgres::Error) -> StoreError {
-        StoreError::Postgres(format!("{}: query failed: {}", self.url, self.describe(&e)))
+        StoreError::Postgres(format!(
+            "{}: query failed: {}",
+            self.0.url,
+            self.describe(&e)
+        ))
     }
 }

@@ -69,6 +69,11 @@ fn comment(r: &Row) -> Result<CommentExport, StoreError> {
     })
 }
 
+/// A viewer sample as facts read it: `ts, offset_s, viewer_count, total_unique_viewer_count`.
+pub type ViewerRow = (f64, Option<f64>, Option<f64>, Option<i64>);
+/// A like sample as facts read it: `ts, offset_s, likes`.
+pub type LikeRow = (f64, Option<f64>, i64);
+
 /// One recording's row for `RecordingFacts` (`output/facts.rs` reads the same columns from
 /// SQLite), with its engagement.
 #[derive(Debug, Clone, Default)]
@@ -105,11 +110,11 @@ pub struct FactsRow {
     pub merge_state: Option<MergeState>,
     pub comments: Vec<CommentExport>,
     /// `ts, offset_s, viewer_count, total_unique_viewer_count` in time order.
-    pub viewers: Vec<(f64, Option<f64>, Option<f64>, Option<i64>)>,
+    pub viewers: Vec<ViewerRow>,
     /// `ts, offset_s, likes` of the live polling, in time order.
-    pub likes_live: Vec<(f64, Option<f64>, i64)>,
+    pub likes_live: Vec<LikeRow>,
     /// The same of the replay's series.
-    pub likes_post_live: Vec<(f64, Option<f64>, i64)>,
+    pub likes_post_live: Vec<LikeRow>,
     pub status_history: Vec<(f64, String)>,
 }
 
