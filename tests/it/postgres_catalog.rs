@@ -1,6 +1,6 @@
 //! The PostgreSQL catalog against a real server (scripts/test-postgres): the same writes give
 //! the same answers as SQLite, a newer schema is refused, bad URLs fail clearly without the
-//! password, and the writer loses nothing across a server restart.
+//! password, and the writer loses nothing while the server is down.
 
 use std::time::Duration;
 
@@ -253,7 +253,8 @@ async fn answers(c: &Catalog) -> Vec<(String, String)> {
 async fn postgres_the_same_writes_give_the_same_answers_as_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sqlite = Catalog::from(Store::open(&dir.path().join("iglive.sqlite3")).expect("sqlite"));
-    let url = PostgresUrl::parse(&postgres::database("same_answers").await).expect("url");
+    let server = postgres::database("same_answers").await;
+    let url = PostgresUrl::parse(&server.url).expect("url");
     let pg = Catalog::Postgres(PgCatalog::open(&url).await.expect("postgres"));
     fill(&sqlite).await;
     fill(&pg).await;
@@ -285,7 +286,8 @@ async fn postgres_the_same_writes_give_the_same_answers_as_sqlite() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run scripts/test-postgres"]
 async fn postgres_refuses_a_catalog_from_a_newer_iglive() {
-    let raw = postgres::database("newer").await;
+    let server = postgres::database("newer").await;
+    let raw = server.url.clone();
     let url = PostgresUrl::parse(&raw).expect("url");
     PgCatalog::open(&url).await.expect("first open migrates");
     assert_eq!(
@@ -310,7 +312,8 @@ async fn postgres_refuses_a_catalog_from_a_newer_iglive() {
 #[ignore = "needs PostgreSQL: run scripts/test-postgres"]
 async fn postgres_bad_urls_fail_clearly_without_the_password() {
     let secret = postgres::password();
-    let db = postgres::database("bad_urls").await;
+    let server = postgres::database("bad_urls").await;
+    let db = server.url.clone();
     let name = url::Url::parse(&db)
         .expect("url")
         .path()
@@ -364,8 +367,9 @@ async fn postgres_bad_urls_fail_clearly_without_the_password() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run scripts/test-postgres"]
-async fn postgres_writer_retries_across_a_server_restart_and_loses_nothing() {
-    let raw = postgres::database("restart").await;
+async fn postgres_writer_retries_while_the_server_is_down_and_loses_nothing() {
+    let db = postgres::database_alone("restart").await;
+    let raw = db.url.clone();
     let url = PostgresUrl::parse(&raw).expect("url");
     let pg = Catalog::Postgres(PgCatalog::open(&url).await.expect("open"));
     let (writer, thread) = pg.spawn_writer().expect("writer");
@@ -386,10 +390,15 @@ async fn postgres_writer_retries_across_a_server_restart_and_loses_nothing() {
     }
     writer.flush().await.expect("flush before");
     let stats = writer.stats().clone();
-    let took = tokio::task::spawn_blocking(postgres::restart)
+    let retries = || {
+        stats
+            .batch_retries
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    tokio::task::spawn_blocking(postgres::stop)
         .await
-        .expect("restart");
-    // Written while the server restarts and after: the writer's connection is dead.
+        .expect("stop");
+    // Written while the server is down: the writer's commits fail and are retried.
     let sender = {
         let writer = writer.clone();
         tokio::spawn(async move {
@@ -398,10 +407,32 @@ async fn postgres_writer_retries_across_a_server_restart_and_loses_nothing() {
             }
         })
     };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while retries() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the writer never retried"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!stats.healthy.load(std::sync::atomic::Ordering::Relaxed));
+    let last = stats
+        .last_error
+        .lock()
+        .expect("lock")
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        last.contains("***") || !last.contains(&postgres::password()),
+        "{last}"
+    );
+    let took = tokio::task::spawn_blocking(postgres::start)
+        .await
+        .expect("start");
     sender.await.expect("sent");
     tokio::time::timeout(Duration::from_secs(60), writer.flush())
         .await
-        .expect("the writer catches up within 60 s of the restart")
+        .expect("the writer catches up within 60 s of the start")
         .expect("flush after");
     drop(writer);
     tokio::task::spawn_blocking(move || thread.join())
@@ -418,10 +449,66 @@ async fn postgres_writer_retries_across_a_server_restart_and_loses_nothing() {
     );
     assert!(stats.healthy.load(std::sync::atomic::Ordering::Relaxed));
     eprintln!(
-        "restart took {took:?}; batches {}, retries {}",
+        "start took {took:?}; batches {}, retries {}",
         stats.batches.load(std::sync::atomic::Ordering::Relaxed),
         stats
             .batch_retries
             .load(std::sync::atomic::Ordering::Relaxed)
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres"]
+async fn postgres_writer_batches_a_burst_into_few_transactions() {
+    let server = postgres::database("burst").await;
+    let raw = server.url.clone();
+    let pg = Catalog::Postgres(
+        PgCatalog::open(&PostgresUrl::parse(&raw).expect("url"))
+            .await
+            .expect("open"),
+    );
+    let (writer, thread) = pg.spawn_writer().expect("writer");
+    const ROWS: u32 = 20_000;
+    let started = std::time::Instant::now();
+    for pk in 0..ROWS {
+        writer
+            .send(Write::Comment(CommentRow {
+                broadcast_id: "burst".into(),
+                pk: pk.to_string(),
+                text: format!("burst {pk}"),
+                created_at: 1_700_000_000.0 + pk as f64 / 100.0,
+                kind: "comment".into(),
+                source: "live".into(),
+                raw_json: "{}".into(),
+                ..Default::default()
+            }))
+            .await
+            .expect("send");
+    }
+    tokio::time::timeout(Duration::from_secs(120), writer.flush())
+        .await
+        .expect("20,000 rows within 120 s")
+        .expect("flush");
+    let took = started.elapsed();
+    let stats = writer.stats().clone();
+    drop(writer);
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .expect("join");
+    let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        stats
+            .rows_written
+            .load(std::sync::atomic::Ordering::Relaxed),
+        ROWS as u64
+    );
+    assert!(batches <= 200, "{batches} transactions for {ROWS} rows");
+    assert_eq!(
+        pg.comments("burst").await.expect("read").len(),
+        ROWS as usize
+    );
+    eprintln!(
+        "PostgreSQL writer: {ROWS} comments in {took:?} ({:.0} rows/s), {batches} transactions",
+        ROWS as f64 / took.as_secs_f64()
     );
 }

@@ -68,7 +68,8 @@ async fn wait_finished(
 #[ignore = "needs PostgreSQL: run scripts/test-postgres"]
 async fn postgres_daemon_records_a_live_end_to_end() {
     let id = "17900000000000601";
-    let raw = postgres::database("daemon").await;
+    let server = postgres::database("daemon").await;
+    let raw = server.url.clone();
     // The URL from a private file, as a deployment keeps it.
     let cluster = "[cluster]\npostgres_url_file = \"pg-url\"\n";
     let h = Harness::start(&scenario(id), 10.0, &config(cluster)).await;
@@ -132,7 +133,8 @@ async fn postgres_migrate_copies_a_real_daemon_catalog() {
     .await;
     running.stop().await;
     let db = h.config().storage.database;
-    let raw = postgres::database("migrate").await;
+    let server = postgres::database("migrate").await;
+    let raw = server.url.clone();
     let out = crate::support::cli::iglive(
         [
             "migrate",
