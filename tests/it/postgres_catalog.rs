@@ -512,3 +512,69 @@ async fn postgres_writer_batches_a_burst_into_few_transactions() {
         ROWS as f64 / took.as_secs_f64()
     );
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres"]
+async fn postgres_a_rejected_row_is_skipped_and_the_rest_of_its_batch_commits() {
+    let server = postgres::database("rejected").await;
+    let pg = Catalog::Postgres(
+        PgCatalog::open(&PostgresUrl::parse(&server.url).expect("url"))
+            .await
+            .expect("open"),
+    );
+    let (writer, thread) = pg.spawn_writer().expect("writer");
+    for (pk, text) in [
+        ("1", "fine"),
+        ("2", "a NUL \u{0} PostgreSQL text cannot hold"),
+        ("3", "also fine"),
+    ] {
+        writer
+            .send(Write::Comment(CommentRow {
+                broadcast_id: "rej".into(),
+                pk: pk.into(),
+                text: text.into(),
+                created_at: 1_700_000_000.0,
+                kind: "comment".into(),
+                source: "live".into(),
+                raw_json: "{}".into(),
+                ..Default::default()
+            }))
+            .await
+            .expect("send");
+    }
+    writer.flush().await.expect("flush");
+    let stats = writer.stats().clone();
+    drop(writer);
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .expect("join");
+    let pks: Vec<String> = pg
+        .comments("rej")
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|c| c.pk)
+        .collect();
+    assert_eq!(pks, ["1", "3"]);
+    assert_eq!(
+        stats
+            .rows_rejected
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert_eq!(
+        stats
+            .rows_written
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert_eq!(pg.recording("rej").await.expect("read"), None);
+    assert_eq!(
+        postgres::scalar(
+            &server.url,
+            "SELECT comments FROM recording_stats WHERE broadcast_id = 'rej'"
+        )
+        .await,
+        2
+    );
+}

@@ -1,36 +1,59 @@
 //! How each [`Write`] lands in PostgreSQL: the same upserts as SQLite's (`store/apply.rs`,
 //! `store/stats.rs`) in PostgreSQL's dialect, with every parameter cast so its type never
-//! depends on inference. Statements are prepared once per connection.
+//! depends on inference. A write becomes one or more [`Op`]s (a statement and its owned
+//! parameters); a batch's ops are pipelined on the connection (sent without waiting for each
+//! answer; the server still runs them one after the other, in order), so a batch costs about
+//! one round trip instead of one per row. Statements are prepared once per connection.
 
 use std::collections::HashMap;
 
+use futures::future::join_all;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Statement, Transaction};
 
 use crate::store::rows::*;
 use crate::store::writer::Write;
 
+/// One owned statement parameter.
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// One statement of a write, with its parameters.
+pub(super) struct Op {
+    sql: &'static str,
+    params: Vec<Param>,
+}
+
+fn op(sql: &'static str, params: Vec<Param>) -> Op {
+    Op { sql, params }
+}
+
+/// Boxes each value as a parameter.
+macro_rules! params {
+    ($($v:expr),* $(,)?) => { vec![$(Box::new($v) as Param),*] };
+}
+
 /// Prepared statements of one connection, by their SQL.
 #[derive(Default)]
 pub(super) struct Prepared(HashMap<&'static str, Statement>);
 
-impl Prepared {
-    async fn run(
-        &mut self,
-        tx: &Transaction<'_>,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, tokio_postgres::Error> {
-        let stmt = match self.0.get(sql) {
-            Some(s) => s.clone(),
-            None => {
-                let s = tx.prepare(sql).await?;
-                self.0.insert(sql, s.clone());
-                s
-            }
-        };
-        tx.execute(&stmt, params).await
+/// Runs `ops` in order, pipelined; each op's outcome, in order. Preparing a new statement is
+/// the only error returned as a whole.
+pub(super) async fn pipeline(
+    p: &mut Prepared,
+    tx: &Transaction<'_>,
+    ops: &[&Op],
+) -> Result<Vec<Result<u64, tokio_postgres::Error>>, tokio_postgres::Error> {
+    for o in ops {
+        if !p.0.contains_key(o.sql) {
+            let s = tx.prepare(o.sql).await?;
+            p.0.insert(o.sql, s);
+        }
     }
+    let runs = ops.iter().map(|o| {
+        let stmt = &p.0[o.sql];
+        tx.execute_raw(stmt, o.params.iter().map(|b| &**b as &(dyn ToSql + Sync)))
+    });
+    Ok(join_all(runs).await)
 }
 
 const ACCOUNT: &str = "
@@ -107,17 +130,33 @@ const VIEWER: &str = "
     VALUES ($1::text, $2::float8, $3::float8, $4::bigint, $5::text, $6::bigint, $7::text,
       $8::float8)";
 
+// A comment read again from an overlapping page is neither stored nor counted twice: the
+// count moves only for the row the insert returns.
 const COMMENT: &str = "
-    INSERT INTO comments (broadcast_id, pk, user_id, username, text, created_at, offset_s,
-      kind, source, raw_json)
-    VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::float8,
-      $8::text, $9::text, $10::text)
-    ON CONFLICT (broadcast_id, pk) DO NOTHING";
+    WITH stored AS (
+      INSERT INTO comments (broadcast_id, pk, user_id, username, text, created_at, offset_s,
+        kind, source, raw_json)
+      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::float8,
+        $8::text, $9::text, $10::text)
+      ON CONFLICT (broadcast_id, pk) DO NOTHING
+      RETURNING broadcast_id)
+    INSERT INTO recording_stats AS t (broadcast_id, comments, last_change)
+    SELECT broadcast_id, 1, $11::float8 FROM stored
+    ON CONFLICT (broadcast_id) DO UPDATE SET comments = t.comments + 1,
+        last_change = excluded.last_change";
 
 const LIKE: &str = "
-    INSERT INTO like_samples (broadcast_id, ts, likes, burst_likes, offset_s, source)
-    VALUES ($1::text, $2::float8, $3::bigint, $4::bigint, $5::float8, $6::text)
-    ON CONFLICT (broadcast_id, source, ts) DO NOTHING";
+    WITH stored AS (
+      INSERT INTO like_samples (broadcast_id, ts, likes, burst_likes, offset_s, source)
+      VALUES ($1::text, $2::float8, $3::bigint, $4::bigint, $5::float8, $6::text)
+      ON CONFLICT (broadcast_id, source, ts) DO NOTHING
+      RETURNING broadcast_id, likes)
+    INSERT INTO recording_stats AS t (broadcast_id, likes, last_change)
+    SELECT broadcast_id, likes, $7::float8 FROM stored
+    ON CONFLICT (broadcast_id) DO UPDATE SET
+        likes = CASE WHEN excluded.likes IS NULL THEN t.likes
+                     ELSE greatest(t.likes, excluded.likes) END,
+        last_change = excluded.last_change";
 
 const CURSOR: &str = "
     INSERT INTO cursors AS t (broadcast_id, name, value) VALUES ($1::text, $2::text, $3::text)
@@ -133,21 +172,7 @@ const OFFSETS: [&str; 4] = [
     "UPDATE like_samples SET offset_s = greatest(0.0, ts - $2::float8) WHERE broadcast_id = $1::text",
 ];
 
-// `recording_stats`, kept as `store/stats.rs` keeps it in SQLite.
-const COMMENT_ADDED: &str = "
-    INSERT INTO recording_stats AS t (broadcast_id, comments, last_change)
-    VALUES ($1::text, 1, $2::float8)
-    ON CONFLICT (broadcast_id) DO UPDATE SET comments = t.comments + 1,
-        last_change = excluded.last_change";
-
-const LIKES_SEEN: &str = "
-    INSERT INTO recording_stats AS t (broadcast_id, likes, last_change)
-    VALUES ($1::text, $2::bigint, $3::float8)
-    ON CONFLICT (broadcast_id) DO UPDATE SET
-        likes = CASE WHEN excluded.likes IS NULL THEN t.likes
-                     ELSE greatest(t.likes, excluded.likes) END,
-        last_change = excluded.last_change";
-
+// `recording_stats` peaks, kept as `store/stats.rs` keeps them in SQLite.
 const VIEWERS_SEEN: &str = "
     INSERT INTO recording_stats AS t (broadcast_id, peak_viewers, last_change)
     VALUES ($1::text, $2::float8, $3::float8)
@@ -156,206 +181,163 @@ const VIEWERS_SEEN: &str = "
                             ELSE greatest(t.peak_viewers, excluded.peak_viewers) END,
         last_change = excluded.last_change";
 
-/// Applies one write inside the batch's transaction.
-pub(super) async fn apply(
-    p: &mut Prepared,
-    tx: &Transaction<'_>,
-    w: &Write,
-) -> Result<(), tokio_postgres::Error> {
-    let now = now_unix();
+/// The statements of one write, in the order they must run.
+pub(super) fn ops(w: &Write, now: f64) -> Vec<Op> {
     match w {
-        Write::Account(a) => {
-            p.run(
-                tx,
-                ACCOUNT,
-                &[
-                    &a.user_id,
-                    &a.username,
-                    &a.full_name,
-                    &a.is_verified,
-                    &a.label,
-                    &now,
-                ],
-            )
-            .await?;
-        }
-        Write::Broadcast(b) => {
-            let status = b.status.as_ref().map(|s| s.as_str());
-            p.run(
-                tx,
-                BROADCAST,
-                &[
-                    &b.broadcast_id,
-                    &b.user_id,
-                    &b.username,
-                    &status,
-                    &b.published_time,
-                    &b.detected_at,
-                    &b.ended_at,
-                    &b.end_reason,
-                    &b.dash_url,
-                    &b.cover_frame_url,
-                    &b.raw_json,
-                    &now,
-                    &b.via,
-                ],
-            )
-            .await?;
-        }
+        Write::Account(a) => vec![op(
+            ACCOUNT,
+            params![
+                a.user_id.clone(),
+                a.username.clone(),
+                a.full_name.clone(),
+                a.is_verified,
+                a.label.clone(),
+                now
+            ],
+        )],
+        Write::Broadcast(b) => vec![broadcast(b, now)],
         Write::Status {
             broadcast_id,
             status,
             at,
             source,
-        } => {
-            let status = status.as_str();
-            p.run(
-                tx,
+        } => vec![
+            op(
                 STATUS_HISTORY,
-                &[broadcast_id, &status, at, &source.as_str()],
-            )
-            .await?;
-            p.run(tx, STATUS, &[broadcast_id, &status, &now]).await?;
-        }
-        Write::Recording(r) => recording(p, tx, r, now).await?,
-        Write::Viewer(_) | Write::Comment(_) | Write::Like(_) => {
-            engagement(p, tx, w, now).await?;
-        }
+                params![
+                    broadcast_id.clone(),
+                    status.as_str().to_string(),
+                    *at,
+                    source.as_str()
+                ],
+            ),
+            op(
+                STATUS,
+                params![broadcast_id.clone(), status.as_str().to_string(), now],
+            ),
+        ],
+        Write::Recording(r) => vec![recording(r, now)],
+        Write::Viewer(v) => vec![
+            op(
+                VIEWER,
+                params![
+                    v.broadcast_id.clone(),
+                    v.ts,
+                    v.viewer_count,
+                    v.total_unique_viewer_count,
+                    v.broadcast_status.as_ref().map(|s| s.as_str().to_string()),
+                    v.offset_to_video_start,
+                    v.cobroadcaster_ids.clone(),
+                    v.offset_s
+                ],
+            ),
+            op(
+                VIEWERS_SEEN,
+                params![v.broadcast_id.clone(), v.viewer_count, now],
+            ),
+        ],
+        Write::Comment(c) => vec![comment(c, now)],
+        Write::Like(l) => vec![op(
+            LIKE,
+            params![
+                l.broadcast_id.clone(),
+                l.ts,
+                l.likes,
+                l.burst_likes,
+                l.offset_s,
+                l.source.clone(),
+                now
+            ],
+        )],
         Write::Cursor {
             broadcast_id,
             name,
             value,
-        } => {
-            p.run(tx, CURSOR, &[broadcast_id, name, value]).await?;
-        }
+        } => vec![op(
+            CURSOR,
+            params![broadcast_id.clone(), name.clone(), value.clone()],
+        )],
         Write::Offsets {
             broadcast_id,
             video_start,
-        } => {
-            for sql in OFFSETS {
-                p.run(tx, sql, &[broadcast_id, video_start]).await?;
-            }
-        }
+        } => OFFSETS
+            .iter()
+            .map(|sql| op(sql, params![broadcast_id.clone(), *video_start]))
+            .collect(),
         Write::Merge {
             broadcast_id,
             state,
-        } => {
-            p.run(tx, MERGE, &[broadcast_id, &state.as_str(), &now])
-                .await?;
-        }
+        } => vec![op(
+            MERGE,
+            params![broadcast_id.clone(), state.as_str(), now],
+        )],
     }
-    Ok(())
 }
 
-/// The samples and comments, each keeping `recording_stats` as it lands.
-async fn engagement(
-    p: &mut Prepared,
-    tx: &Transaction<'_>,
-    w: &Write,
-    now: f64,
-) -> Result<(), tokio_postgres::Error> {
-    match w {
-        Write::Viewer(v) => {
-            let status = v.broadcast_status.as_ref().map(|s| s.as_str());
-            p.run(
-                tx,
-                VIEWER,
-                &[
-                    &v.broadcast_id,
-                    &v.ts,
-                    &v.viewer_count,
-                    &v.total_unique_viewer_count,
-                    &status,
-                    &v.offset_to_video_start,
-                    &v.cobroadcaster_ids,
-                    &v.offset_s,
-                ],
-            )
-            .await?;
-            p.run(tx, VIEWERS_SEEN, &[&v.broadcast_id, &v.viewer_count, &now])
-                .await?;
-        }
-        Write::Comment(c) => {
-            let stored = p
-                .run(
-                    tx,
-                    COMMENT,
-                    &[
-                        &c.broadcast_id,
-                        &c.pk,
-                        &c.user_id,
-                        &c.username,
-                        &c.text,
-                        &c.created_at,
-                        &c.offset_s,
-                        &c.kind,
-                        &c.source,
-                        &c.raw_json,
-                    ],
-                )
-                .await?;
-            if stored > 0 {
-                p.run(tx, COMMENT_ADDED, &[&c.broadcast_id, &now]).await?;
-            }
-        }
-        Write::Like(l) => {
-            let stored = p
-                .run(
-                    tx,
-                    LIKE,
-                    &[
-                        &l.broadcast_id,
-                        &l.ts,
-                        &l.likes,
-                        &l.burst_likes,
-                        &l.offset_s,
-                        &l.source,
-                    ],
-                )
-                .await?;
-            if stored > 0 {
-                p.run(tx, LIKES_SEEN, &[&l.broadcast_id, &l.likes, &now])
-                    .await?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-async fn recording(
-    p: &mut Prepared,
-    tx: &Transaction<'_>,
-    r: &RecordingRow,
-    now: f64,
-) -> Result<(), tokio_postgres::Error> {
-    let merge = r.merge_state.map(|m| m.as_str());
-    p.run(
-        tx,
+fn recording(r: &RecordingRow, now: f64) -> Op {
+    op(
         RECORDING,
-        &[
-            &r.broadcast_id,
-            &r.state.as_str(),
-            &r.folder,
-            &r.video,
-            &r.started_at,
-            &r.finished_at,
-            &r.error,
-            &r.duration_s,
-            &r.segments_expected,
-            &r.segments_captured,
-            &r.segments_missing,
-            &r.missing_ranges,
-            &r.bytes_captured,
-            &r.first_segment_t,
-            &r.rewind_used,
-            &r.quality,
-            &r.cut_by_shutdown,
-            &now,
-            &merge,
-            &r.merge_deadline,
+        params![
+            r.broadcast_id.clone(),
+            r.state.as_str(),
+            r.folder.clone(),
+            r.video.clone(),
+            r.started_at,
+            r.finished_at,
+            r.error.clone(),
+            r.duration_s,
+            r.segments_expected,
+            r.segments_captured,
+            r.segments_missing,
+            r.missing_ranges.clone(),
+            r.bytes_captured,
+            r.first_segment_t,
+            r.rewind_used,
+            r.quality.clone(),
+            r.cut_by_shutdown,
+            now,
+            r.merge_state.map(|m| m.as_str()),
+            r.merge_deadline
         ],
     )
-    .await?;
-    Ok(())
+}
+
+fn broadcast(b: &BroadcastRow, now: f64) -> Op {
+    op(
+        BROADCAST,
+        params![
+            b.broadcast_id.clone(),
+            b.user_id.clone(),
+            b.username.clone(),
+            b.status.as_ref().map(|s| s.as_str().to_string()),
+            b.published_time,
+            b.detected_at,
+            b.ended_at,
+            b.end_reason.clone(),
+            b.dash_url.clone(),
+            b.cover_frame_url.clone(),
+            b.raw_json.clone(),
+            now,
+            b.via.clone()
+        ],
+    )
+}
+
+fn comment(c: &CommentRow, now: f64) -> Op {
+    op(
+        COMMENT,
+        params![
+            c.broadcast_id.clone(),
+            c.pk.clone(),
+            c.user_id.clone(),
+            c.username.clone(),
+            c.text.clone(),
+            c.created_at,
+            c.offset_s,
+            c.kind.clone(),
+            c.source.clone(),
+            c.raw_json.clone(),
+            now
+        ],
+    )
 }

@@ -3,8 +3,9 @@
 //! `WriterThread::join` works the same, and a slow database never takes a worker of the
 //! daemon's runtime). Writes are batched into one transaction per batch over one connection.
 //!
-//! Failure policy, as SQLite's: a row PostgreSQL rejects (a constraint or data error) is
-//! skipped with a warning and the rest of the batch commits (the batch is then replayed with a
+//! Failure policy, as SQLite's: a row PostgreSQL rejects (a constraint or data error, e.g. a
+//! text holding a NUL character, which SQLite stores but PostgreSQL cannot) is skipped with a
+//! warning and the rest of the batch commits (the batch is then replayed with a
 //! savepoint per row, since an error aborts a PostgreSQL transaction); a failure of the
 //! database itself (server restarted, connection lost, disk full) rolls the batch back,
 //! reconnects and retries it with backoff (capped at 5 s, each connect bounded by the
@@ -19,11 +20,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use super::apply::{apply, Prepared};
+use super::apply::{ops, pipeline, Op, Prepared};
 use super::PgCatalog;
 use crate::backoff::Backoff;
 use crate::store::writer::{Msg, MAX_BATCH};
-use crate::store::{StoreError, Write, Writer, WriterStats, WriterThread};
+use crate::store::{now_unix, StoreError, Write, Writer, WriterStats, WriterThread};
 
 /// One connection of the writer and its prepared statements.
 struct Conn {
@@ -127,18 +128,21 @@ fn is_row_error(e: &tokio_postgres::Error) -> bool {
     })
 }
 
-/// Commits the batch; the rows written and rejected.
+/// Commits the batch (pipelined); the rows written and rejected.
 async fn commit(c: &mut Conn, batch: &[Write]) -> Result<(u64, u64), tokio_postgres::Error> {
+    let now = now_unix();
+    let ops: Vec<Vec<Op>> = batch.iter().map(|w| ops(w, now)).collect();
+    let flat: Vec<&Op> = ops.iter().flatten().collect();
     let tx = c.client.transaction().await?;
-    for w in batch {
-        match apply(&mut c.prepared, &tx, w).await {
-            Ok(()) => {}
-            Err(e) if is_row_error(&e) => {
-                drop(tx);
-                return commit_row_by_row(c, batch).await;
-            }
-            Err(e) => return Err(e),
+    let outcomes = pipeline(&mut c.prepared, &tx, &flat).await?;
+    // The first failure in order is the cause; the ones after it only say the transaction
+    // was aborted.
+    if let Some(e) = outcomes.into_iter().find_map(Result::err) {
+        if is_row_error(&e) {
+            drop(tx);
+            return commit_row_by_row(c, batch, &ops).await;
         }
+        return Err(e);
     }
     tx.commit().await?;
     Ok((batch.len() as u64, 0))
@@ -148,22 +152,28 @@ async fn commit(c: &mut Conn, batch: &[Write]) -> Result<(u64, u64), tokio_postg
 async fn commit_row_by_row(
     c: &mut Conn,
     batch: &[Write],
+    ops: &[Vec<Op>],
 ) -> Result<(u64, u64), tokio_postgres::Error> {
     let mut tx = c.client.transaction().await?;
     let (mut written, mut rejected) = (0u64, 0u64);
-    for w in batch {
+    for (w, row) in batch.iter().zip(ops) {
         let sp = tx.savepoint("row").await?;
-        match apply(&mut c.prepared, &sp, w).await {
-            Ok(()) => {
+        let row: Vec<&Op> = row.iter().collect();
+        let failed = pipeline(&mut c.prepared, &sp, &row)
+            .await?
+            .into_iter()
+            .find_map(Result::err);
+        match failed {
+            None => {
                 sp.commit().await?;
                 written += 1;
             }
-            Err(e) if is_row_error(&e) => {
+            Some(e) if is_row_error(&e) => {
                 sp.rollback().await?;
                 rejected += 1;
                 tracing::warn!("a row was rejected by the database and skipped: {e}: {w:?}");
             }
-            Err(e) => return Err(e),
+            Some(e) => return Err(e),
         }
     }
     tx.commit().await?;
