@@ -85,11 +85,12 @@ pub use pool::{Lease, Member, Pool, SessionState};
 pub use recording::{comments, Ctx, RecorderEvent};
 
 // The database.
+pub use store::postgres::migrate::{copy as migrate_catalog, TableCount};
 pub use store::schema::SCHEMA_VERSION;
 pub use store::search::{plan as plan_search, search as search_comments, SearchPlan};
 pub use store::{
-    query, AccountRow, BroadcastRow, CommentRow, LikeSample, RecordingRow, StatusSource, Store,
-    ViewerSample, Write, Writer,
+    query, AccountRow, BroadcastRow, Catalog, CommentRow, LikeSample, PgCatalog, PostgresUrl,
+    RecordingRow, StatusSource, Store, StoreError, ViewerSample, Write, Writer, PG_SCHEMA_VERSION,
 };
 
 // The library: the web app and REST API over every recording (`iglive serve`, the daemon's

@@ -13,8 +13,8 @@ use crate::config::{add_account, remove_account, AccountConfig, Config, EditErro
 use crate::instagram::user_ref::{resolve, ResolveError, UserRef};
 use crate::instagram::{Client, ClientOptions, SessionSource};
 use crate::status::{ReloadOutcome, WatchedAccountState, RELOAD_HEADER};
-use crate::store::query::{account_activity, AccountActivity};
-use crate::store::Store;
+use crate::store::query::AccountActivity;
+use crate::store::Catalog;
 
 use super::ConfigArg;
 
@@ -212,16 +212,24 @@ fn remove(a: RemoveArgs) -> anyhow::Result<ExitCode> {
 
 /// Database facts for every configured account (none when there is no database yet).
 fn db_activity(cfg: &Config) -> Vec<AccountActivity> {
-    if !cfg.storage.database.exists() {
+    if cfg.cluster.postgres.is_none() && !cfg.storage.database.exists() {
         return Vec::new();
     }
-    let Ok(conn) = Store::open(&cfg.storage.database).and_then(|s| s.connect()) else {
+    let Ok(rt) = super::runtime() else {
         return Vec::new();
     };
-    cfg.accounts
-        .iter()
-        .filter_map(|a| account_activity(&conn, &a.user_id).ok())
-        .collect()
+    rt.block_on(async {
+        let Ok(catalog) = Catalog::open(cfg).await else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for a in &cfg.accounts {
+            if let Ok(activity) = catalog.account_activity(&a.user_id).await {
+                out.push(activity);
+            }
+        }
+        out
+    })
 }
 
 /// The loopback address to reach a listener bound to `addr` (a wildcard bind answers there).

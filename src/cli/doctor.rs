@@ -53,21 +53,22 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
                 }
             }),
     );
-    report(
-        "database",
-        Store::open(&cfg.storage.database)
-            .map_err(|e| e.to_string())
-            .and_then(|s| {
-                let conn = s.connect().map_err(|e| e.to_string())?;
-                conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
-                    .map_err(|e| format!("{}: not writable: {e}", s.path().display()))?;
-                Ok(format!(
-                    "{} writable (schema version {})",
-                    s.path().display(),
-                    crate::store::schema::SCHEMA_VERSION
+    let database = match &cfg.cluster.postgres {
+        Some(_) => super::runtime().map_err(|e| e.to_string()).and_then(|rt| {
+            rt.block_on(async {
+                let c = crate::store::Catalog::open(cfg).await?;
+                c.ping().await?;
+                Ok::<_, crate::store::StoreError>(format!(
+                    "PostgreSQL catalog {} reachable (schema version {})",
+                    c.describe(),
+                    crate::store::PG_SCHEMA_VERSION
                 ))
-            }),
-    );
+            })
+            .map_err(|e| e.to_string())
+        }),
+        None => sqlite_check(cfg),
+    };
+    report("database", database);
     if let Some(addr) = cfg.status.listen {
         report("status listener", listener_check(addr));
     }
@@ -99,6 +100,22 @@ pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
         println!("all checks passed");
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The SQLite catalog can take a write.
+fn sqlite_check(cfg: &Config) -> Result<String, String> {
+    Store::open(&cfg.storage.database)
+        .map_err(|e| e.to_string())
+        .and_then(|s| {
+            let conn = s.connect().map_err(|e| e.to_string())?;
+            conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+                .map_err(|e| format!("{}: not writable: {e}", s.path().display()))?;
+            Ok(format!(
+                "{} writable (schema version {})",
+                s.path().display(),
+                crate::store::schema::SCHEMA_VERSION
+            ))
+        })
 }
 
 /// A session file: readable, private, with a credential; and what the proxy is.

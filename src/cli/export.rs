@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use crate::output::chat;
 use crate::output::RecordingFacts;
-use crate::store::{query, Store};
+use crate::store::Catalog;
 
 use super::{ConfigArg, What};
 
@@ -40,23 +40,24 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--format vtt and srt are subtitles: they exist only for --what comments");
     }
     let cfg = args.config.load()?;
-    let store = Store::open(&cfg.storage.database)?;
-    let conn = store.connect()?;
-    if !query::broadcast_known(&conn, &args.broadcast_id)? {
+    let rt = super::runtime()?;
+    let catalog = rt.block_on(Catalog::open(&cfg))?;
+    let id = &args.broadcast_id;
+    if !rt.block_on(catalog.broadcast_known(id))? {
         anyhow::bail!(
             "no broadcast {} in {} (see `iglive list`)",
             args.broadcast_id,
-            cfg.storage.database.display()
+            catalog.describe()
         );
     }
     let text = match (args.what, args.format) {
-        (What::Comments, Format::Jsonl) => jsonl(&query::comments(&conn, &args.broadcast_id)?)?,
+        (What::Comments, Format::Jsonl) => jsonl(&rt.block_on(catalog.comments(id))?)?,
         (What::Comments, f) => {
             // Subtitles and CSV need every comment's offset, which the facts settle (comments
             // polled before the video's start was known carry only their time).
-            let comments = match RecordingFacts::load(&conn, &args.broadcast_id)? {
+            let comments = match rt.block_on(RecordingFacts::load_from(&catalog, id))? {
                 Some(facts) => facts.comments,
-                None => query::comments(&conn, &args.broadcast_id)?,
+                None => rt.block_on(catalog.comments(id))?,
             };
             match f {
                 Format::Vtt => chat::webvtt(&comments),
@@ -83,10 +84,10 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 ),
             }
         }
-        (What::Likes, Format::Jsonl) => jsonl(&query::likes(&conn, &args.broadcast_id)?)?,
+        (What::Likes, Format::Jsonl) => jsonl(&rt.block_on(catalog.likes(id))?)?,
         (What::Likes, _) => csv(
             &["ts", "likes", "burst_likes"],
-            query::likes(&conn, &args.broadcast_id)?.iter().map(|l| {
+            rt.block_on(catalog.likes(id))?.iter().map(|l| {
                 vec![
                     l.ts.to_string(),
                     opt(l.likes.map(|v| v as f64)),
@@ -94,10 +95,10 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 ]
             }),
         ),
-        (What::Viewers, Format::Jsonl) => jsonl(&query::viewers(&conn, &args.broadcast_id)?)?,
+        (What::Viewers, Format::Jsonl) => jsonl(&rt.block_on(catalog.viewers(id))?)?,
         (What::Viewers, _) => csv(
             &["ts", "viewer_count"],
-            query::viewers(&conn, &args.broadcast_id)?
+            rt.block_on(catalog.viewers(id))?
                 .iter()
                 .map(|v| vec![v.ts.to_string(), opt(v.viewer_count)]),
         ),

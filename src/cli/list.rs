@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::store::query::{self, ListFilter};
-use crate::store::Store;
+use crate::store::Catalog;
 
 use super::ConfigArg;
 
@@ -32,13 +32,15 @@ pub fn parse_date(s: &str) -> anyhow::Result<f64> {
 
 pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.config.load()?;
-    let store = Store::open(&cfg.storage.database)?;
-    let conn = store.connect()?;
     let filter = ListFilter {
         account: args.account.clone(),
         since: args.since.as_deref().map(parse_date).transpose()?,
     };
-    let rows = query::list_recordings(&conn, &filter)?;
+    let (rows, catalog) = super::runtime()?.block_on(async {
+        let catalog = Catalog::open(&cfg).await?;
+        let rows = catalog.list_recordings(&filter).await?;
+        anyhow::Ok((rows, catalog.describe()))
+    })?;
     if args.json {
         let rows: Vec<Listed> = rows
             .into_iter()
@@ -54,7 +56,7 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        println!("no recordings yet in {}", cfg.storage.database.display());
+        println!("no recordings yet in {catalog}");
         return Ok(ExitCode::SUCCESS);
     }
     println!(

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::output::RecordingFacts;
-use crate::store::{MergeState, Store};
+use crate::store::{Catalog, MergeState};
 
 use super::ConfigArg;
 
@@ -55,13 +55,13 @@ pub struct ShowArgs {
 
 pub fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
     let cfg = a.config.load()?;
-    let store = Store::open(&cfg.storage.database)?;
-    let conn = store.connect()?;
-    let Some(f) = RecordingFacts::load(&conn, &a.broadcast_id)? else {
+    let rt = super::runtime()?;
+    let catalog = rt.block_on(Catalog::open(&cfg))?;
+    let Some(f) = rt.block_on(RecordingFacts::load_from(&catalog, &a.broadcast_id))? else {
         anyhow::bail!(
             "no recording of broadcast {} in {} (see `iglive list`)",
             a.broadcast_id,
-            cfg.storage.database.display()
+            catalog.describe()
         );
     };
     let doc = f.broadcast_json();
@@ -149,9 +149,9 @@ pub struct FinalizeArgs {
 
 pub fn finalize(a: FinalizeArgs) -> anyhow::Result<ExitCode> {
     let cfg = a.config.load()?;
-    let store = Store::open(&cfg.storage.database)?;
-    let conn = store.connect()?;
-    let Some(facts) = RecordingFacts::load(&conn, &a.broadcast_id)? else {
+    let rt = super::runtime()?;
+    let store = rt.block_on(Catalog::open(&cfg))?;
+    let Some(facts) = rt.block_on(RecordingFacts::load_from(&store, &a.broadcast_id))? else {
         anyhow::bail!(
             "no recording of broadcast {} (see `iglive list`)",
             a.broadcast_id
@@ -163,9 +163,8 @@ pub fn finalize(a: FinalizeArgs) -> anyhow::Result<ExitCode> {
             a.broadcast_id
         );
     };
-    let rt = super::runtime()?;
     let outcome = rt.block_on(async {
-        let (writer, thread) = crate::store::Writer::spawn(&store)?;
+        let (writer, thread) = store.spawn_writer()?;
         let http = crate::dash::cdn_client()?;
         let folder = PathBuf::from(&folder);
         // What the CDN still holds is fetched first, through the recording's engine.

@@ -9,6 +9,7 @@ mod export;
 mod list;
 mod login;
 mod manage;
+mod migrate;
 mod record;
 mod serve;
 
@@ -66,6 +67,9 @@ pub enum Command {
     Finalize(manage::FinalizeArgs),
     /// Ask the running daemon what it is doing (like `systemctl status`).
     Status(ConfigArg),
+    /// Copy a SQLite catalog into an empty PostgreSQL catalog ([cluster] postgres_url), then
+    /// compare every table's count. Exit 0 copied and verified, 2 error.
+    Migrate(migrate::MigrateArgs),
     /// Serve the library (web app and REST API) over the recordings, recording nothing.
     Serve(serve::ServeArgs),
     /// Serve the Instagram simulator (for tests and experiments).
@@ -140,6 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Finalize(a) => manage::finalize(a),
         Command::Status(c) => manage::status(&c),
         Command::Serve(a) => serve::run(a),
+        Command::Migrate(a) => migrate::run(a),
         Command::Sim(a) => manage::sim(a),
         Command::Demo(a) => demo::run(a),
         Command::Login(a) => login::login(a),

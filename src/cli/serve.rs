@@ -28,6 +28,12 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let cfg = a.config.load()?;
     let default: SocketAddr = DEFAULT_LISTEN.parse()?;
     let addr = a.listen.or(cfg.status.listen).unwrap_or(default);
+    if cfg.cluster.postgres.is_some() {
+        anyhow::bail!(
+            "{}: [cluster] sets a PostgreSQL catalog, and the library reads the SQLite catalog only so far: run `iglive serve` with a config without [cluster] (or use iglive list, show and export)",
+            cfg.path.display()
+        );
+    }
     let store = Store::open(&cfg.storage.database)?;
     let rt = super::runtime()?;
     rt.block_on(async move {

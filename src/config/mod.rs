@@ -12,9 +12,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod atomic;
+mod cluster;
 mod edit;
 mod footprint;
 mod locate;
+mod postgres_url;
 mod raw;
 mod sections;
 mod session_file;
@@ -25,6 +27,8 @@ pub use edit::{add_account, remove_account, EditError};
 pub use footprint::Footprint;
 pub use sessions::DEFAULT_REQUESTS_PER_MINUTE;
 
+pub use cluster::ClusterConfig;
+pub use postgres_url::PostgresUrl;
 use raw::RawConfig;
 pub use session_file::SessionFile;
 
@@ -73,6 +77,8 @@ pub struct Config {
     pub notify: Vec<NotifyConfig>,
     /// `[push]`: how FBNS connections are made, for sessions with push on.
     pub push: PushConfig,
+    /// `[cluster]`: the shared PostgreSQL catalog, when set.
+    pub cluster: ClusterConfig,
     /// What is accepted but should change (renamed keys), worded like errors.
     pub warnings: Vec<ConfigError>,
 }
@@ -364,6 +370,7 @@ impl Config {
             accounts: AccountConfig::list_from_raw(raw.accounts, require_accounts, &src)?,
             notify: NotifyConfig::list_from_raw(raw.notify, &src)?,
             push,
+            cluster: ClusterConfig::from_raw(raw.cluster, &base, &src)?,
             warnings,
         })
     }

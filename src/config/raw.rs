@@ -29,6 +29,8 @@ pub(super) struct RawConfig {
     pub(super) sessions: Vec<RawSession>,
     #[serde(default)]
     pub(super) push: RawPush,
+    #[serde(default)]
+    pub(super) cluster: super::cluster::RawCluster,
 }
 
 impl RawConfig {

@@ -14,7 +14,7 @@ use crate::config::{Config, Footprint};
 use crate::instagram::{ApiErrorKind, Broadcast};
 use crate::pool::{PlanOptions, Pool};
 use crate::recording::{supervise, Deps, LiveRecording, Merges, RecorderEvent, Registry, Target};
-use crate::store::{Store, Writer};
+use crate::store::Catalog;
 
 use super::record_target::{mpd_broadcast_id, RecordTarget};
 use super::sessions::Sessions;
@@ -67,8 +67,8 @@ pub async fn record(
             cfg.storage.recordings_dir.display()
         )
     })?;
-    let store = Store::open(&cfg.storage.database)?;
-    let (writer, writer_thread) = Writer::spawn(&store)?;
+    let store = Catalog::open(cfg).await?;
+    let (writer, writer_thread) = store.spawn_writer()?;
     let (events_tx, mut events) = mpsc::channel::<RecorderEvent>(16);
     let registry = Registry::default();
     let merges = Merges::new(stop.child_token());

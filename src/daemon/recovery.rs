@@ -20,7 +20,7 @@ use crate::recording::{
     Waiting,
 };
 use crate::states::RecordingState;
-use crate::store::query::{self, Unfinished};
+use crate::store::query::Unfinished;
 use crate::store::{RecordingRow, Write};
 use crate::watch::Accounts;
 
@@ -65,16 +65,10 @@ pub(super) async fn run(
 ) -> VecDeque<Waiting> {
     resume_merges(deps).await;
     let mut waiting = VecDeque::new();
-    let store = deps.store.clone();
-    let list = tokio::task::spawn_blocking(move || query::unfinished(&store.connect()?)).await;
-    let list = match list {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "recovery: cannot read unfinished recordings");
-            return waiting;
-        }
+    let list = match deps.store.unfinished().await {
+        Ok(l) => l,
         Err(e) => {
-            tracing::error!(error = %e, "recovery crashed");
+            tracing::error!(error = %e, "recovery: cannot read unfinished recordings");
             return waiting;
         }
     };
@@ -159,16 +153,10 @@ pub(super) async fn run(
 /// Resumes the engagement merges a stop or a crash left `pending` (their recordings are
 /// finished; only the chat and the folder's files are still to be updated).
 async fn resume_merges(deps: &Deps) {
-    let store = deps.store.clone();
-    let list = tokio::task::spawn_blocking(move || query::pending_merges(&store.connect()?)).await;
-    let list = match list {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "recovery: cannot read the pending post-live merges");
-            return;
-        }
+    let list = match deps.store.pending_merges().await {
+        Ok(l) => l,
         Err(e) => {
-            tracing::error!(error = %e, "recovery crashed");
+            tracing::error!(error = %e, "recovery: cannot read the pending post-live merges");
             return;
         }
     };

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Catalog, StoreError};
 use crate::watch::SeenStore;
 
 /// Known broadcast ids, preloaded from the database at start.
@@ -15,12 +15,8 @@ pub struct DbSeenStore {
 }
 
 impl DbSeenStore {
-    pub fn load(store: &Store) -> Result<DbSeenStore, StoreError> {
-        let conn = store.connect()?;
-        let mut stmt = conn.prepare("SELECT broadcast_id FROM broadcasts")?;
-        let ids = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<HashSet<_>, _>>()?;
+    pub async fn load(store: &Catalog) -> Result<DbSeenStore, StoreError> {
+        let ids: HashSet<String> = store.broadcast_ids().await?;
         Ok(DbSeenStore {
             ids: Mutex::new(ids),
         })

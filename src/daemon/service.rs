@@ -24,7 +24,7 @@ use crate::notify::Notifier;
 use crate::pool::{PlanOptions, Pool, PoolEvent, SessionState};
 use crate::recording::{Deps, Merges, RecorderEvent, Registry, Waiting};
 use crate::status::{BoardEntry, ReloadOutcome, ReloadRequest, ReloadSender, SessionBoard};
-use crate::store::{now_unix, AccountRow, Store, Write, Writer, WriterThread};
+use crate::store::{now_unix, AccountRow, Catalog, Write, WriterThread};
 use crate::watch::{Accounts, AccountsState, DetectionSource, LiveEvent};
 
 /// How long recordings get to finalize after SIGTERM (systemd's default stop timeout is 90 s).
@@ -112,8 +112,8 @@ impl Daemon {
                 cfg.storage.recordings_dir.display()
             )
         })?;
-        let store = Store::open(&cfg.storage.database)?;
-        let (writer, writer_thread) = Writer::spawn(&store)?;
+        let store = Catalog::open(&cfg).await?;
+        let (writer, writer_thread) = store.spawn_writer()?;
         let notifier = Notifier::new(cfg.notify.clone(), Some(store.clone()))
             .context("cannot build the notification HTTP client")?;
         let (events_tx, recorder) = mpsc::channel::<RecorderEvent>(256);
@@ -135,7 +135,7 @@ impl Daemon {
         };
         let accounts = Accounts::new(watched(&cfg));
         let (live_tx, live) = mpsc::channel::<LiveEvent>(256);
-        let seen = Arc::new(DbSeenStore::load(&store)?);
+        let seen = Arc::new(DbSeenStore::load(&store).await?);
         let detection = Detection::new(
             pool.clone(),
             seen.clone(),
@@ -272,9 +272,14 @@ impl Daemon {
             reload: Some(reload),
             sessions: self.board.clone(),
         };
+        if self.deps.store.sqlite().is_none() {
+            tracing::warn!(
+                "the library (web app, /api/v1) reads the SQLite catalog only: with [cluster] its pages answer 503; /health, /ready, /metrics and the CLI read PostgreSQL"
+            );
+        }
         let library = crate::library::Library::daemon(
             &self.cfg,
-            self.deps.store.clone(),
+            self.deps.store.sqlite().cloned(),
             crate::library::DaemonParts {
                 registry: self.deps.registry.clone(),
                 accounts: self.accounts.clone(),

@@ -74,7 +74,8 @@ pub struct DaemonParts {
 }
 
 struct Inner {
-    store: Store,
+    /// `None` on the PostgreSQL catalog, which the library does not read yet.
+    store: Option<Store>,
     recordings_dir: PathBuf,
     config_path: PathBuf,
     use_reels_tray: bool,
@@ -94,18 +95,22 @@ pub struct Library(Arc<Inner>);
 impl Library {
     /// The library of the running daemon: live figures from its registry, account edits
     /// applied to its watch list at once.
-    pub fn daemon(cfg: &Config, store: Store, parts: DaemonParts) -> Result<Library, LibraryError> {
+    pub fn daemon(
+        cfg: &Config,
+        store: Option<Store>,
+        parts: DaemonParts,
+    ) -> Result<Library, LibraryError> {
         Library::new(cfg, store, Some(parts))
     }
 
     /// The library over an archive (`iglive serve`): everything from the database.
     pub fn archive(cfg: &Config, store: Store) -> Result<Library, LibraryError> {
-        Library::new(cfg, store, None)
+        Library::new(cfg, Some(store), None)
     }
 
     fn new(
         cfg: &Config,
-        store: Store,
+        store: Option<Store>,
         daemon: Option<DaemonParts>,
     ) -> Result<Library, LibraryError> {
         let token = cfg
@@ -145,8 +150,13 @@ impl Library {
         &self.0.recordings_dir
     }
 
-    pub(crate) fn store(&self) -> &Store {
-        &self.0.store
+    /// The SQLite store; an error on the PostgreSQL catalog.
+    pub(crate) fn store(&self) -> Result<&Store, StoreError> {
+        self.0.store.as_ref().ok_or_else(|| {
+            StoreError::Other(
+                "the library reads the SQLite catalog only: with [cluster] postgres_url it is not available yet (use iglive list, show and export)".into(),
+            )
+        })
     }
 
     /// A media or download path, signed when a token is configured.
@@ -164,7 +174,7 @@ impl Library {
             let pooled = lib.0.pool.lock().ok().and_then(|mut p| p.pop());
             let conn = match pooled {
                 Some(c) => c,
-                None => lib.0.store.connect()?,
+                None => lib.store()?.connect()?,
             };
             let out = f(&conn);
             if out.is_ok() {

@@ -17,7 +17,7 @@ use crate::config::{NotifyConfig, NotifyEvent};
 use crate::output::RecordingFacts;
 use crate::pool::SessionState;
 use crate::recording::RecorderEvent;
-use crate::store::Store;
+use crate::store::Catalog;
 use crate::watch::LiveEvent;
 
 pub use payload::Notification;
@@ -38,7 +38,7 @@ pub struct Notifier {
 struct Inner {
     hooks: RwLock<Arc<Vec<NotifyConfig>>>,
     http: reqwest::Client,
-    store: Option<Store>,
+    store: Option<Catalog>,
     tracker: TaskTracker,
     slots: Arc<Semaphore>,
     last_session_expired: Mutex<Option<Instant>>,
@@ -46,7 +46,7 @@ struct Inner {
 
 impl Notifier {
     /// `store` lets finished/failed events carry the recording's `broadcast.json` document.
-    pub fn new(hooks: Vec<NotifyConfig>, store: Option<Store>) -> reqwest::Result<Notifier> {
+    pub fn new(hooks: Vec<NotifyConfig>, store: Option<Catalog>) -> reqwest::Result<Notifier> {
         Ok(Notifier {
             inner: Arc::new(Inner {
                 hooks: RwLock::new(Arc::new(hooks)),
@@ -206,21 +206,14 @@ pub fn from_recorder_event(ev: &RecorderEvent) -> Notification {
 }
 
 /// Adds the recording's `broadcast.json` document when the database knows the broadcast.
-async fn with_facts(store: Option<&Store>, mut n: Notification) -> Notification {
+async fn with_facts(store: Option<&Catalog>, mut n: Notification) -> Notification {
     let (Some(store), Some(id)) = (store, n.broadcast_id.clone()) else {
         return n;
     };
     if n.event == NotifyEvent::LiveDetected {
         return n;
     }
-    let store = store.clone();
-    let facts = tokio::task::spawn_blocking(move || {
-        let conn = store.connect().ok()?;
-        RecordingFacts::load(&conn, &id).ok().flatten()
-    })
-    .await
-    .ok()
-    .flatten();
+    let facts = RecordingFacts::load_from(store, &id).await.ok().flatten();
     if let Some(f) = facts {
         if n.username.is_none() {
             n.username = f.username.clone();

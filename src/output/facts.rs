@@ -5,8 +5,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::store::postgres::FactsRow;
 use crate::store::query::{self, CommentExport};
-use crate::store::{MergeState, RecordingState, StoreError};
+use crate::store::{Catalog, MergeState, RecordingState, StoreError};
 
 /// One point of a time series, at `offset_s` seconds into the video.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -93,6 +94,102 @@ impl RecordingFacts {
         }
         facts.load_engagement(conn)?;
         Ok(Some(facts))
+    }
+
+    /// Loads one recording from either catalog (SQLite on a blocking thread).
+    pub async fn load_from(
+        catalog: &Catalog,
+        broadcast_id: &str,
+    ) -> Result<Option<RecordingFacts>, StoreError> {
+        match catalog {
+            Catalog::Sqlite(store) => {
+                let (store, id) = (store.clone(), broadcast_id.to_string());
+                tokio::task::spawn_blocking(move || RecordingFacts::load(&store.connect()?, &id))
+                    .await
+                    .map_err(|e| StoreError::Other(format!("the facts reader stopped: {e}")))?
+            }
+            Catalog::Postgres(pg) => Ok(pg
+                .facts(broadcast_id)
+                .await?
+                .map(|row| RecordingFacts::from_pg(broadcast_id, row))),
+        }
+    }
+
+    /// The same facts from the PostgreSQL catalog's rows (the columns of `FACTS_SQL`).
+    fn from_pg(broadcast_id: &str, r: FactsRow) -> RecordingFacts {
+        let mut facts = RecordingFacts {
+            broadcast_id: broadcast_id.to_string(),
+            user_id: r.user_id,
+            username: r.username,
+            full_name: r.full_name,
+            is_verified: r.is_verified,
+            label: r.label,
+            published_time: r.published_time.or(r.started_at),
+            detected_at: r.detected_at,
+            ended_at: r.ended_at,
+            final_status: r.status,
+            end_reason: r.end_reason,
+            cover_frame_url: r.cover_frame_url,
+            state: r.state,
+            error: r.error,
+            folder: r.folder,
+            video: r.video,
+            duration_s: r.duration_s,
+            segments_expected: r.segments_expected,
+            segments_captured: r.segments_captured,
+            segments_missing: r.segments_missing,
+            missing_ranges: r
+                .missing_ranges
+                .and_then(|m| serde_json::from_str(&m).ok())
+                .unwrap_or_else(|| json!([])),
+            bytes_captured: r.bytes_captured,
+            first_segment_t: r.first_segment_t,
+            rewind_used: r.rewind_used,
+            quality: r.quality,
+            cut_by_shutdown: r.cut_by_shutdown,
+            dash_url: r.dash_url,
+            via: crate::store::via_from_json(r.via.as_deref()),
+            chat_merge: r.merge_state,
+            status_history: r.status_history,
+            ..Default::default()
+        };
+        if let Some(raw) = r
+            .raw_json
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
+        {
+            facts.apply_broadcast_object(&raw);
+        }
+        // As `load_engagement` does for SQLite.
+        let start = facts.published_time.unwrap_or(0.0);
+        let offset = |ts: f64, stored: Option<f64>| stored.unwrap_or(ts - start).max(0.0);
+        facts.comments = r.comments;
+        for c in &mut facts.comments {
+            c.offset_s = Some(offset(c.created_at, c.offset_s));
+        }
+        for (ts, off, v, u) in r.viewers {
+            if let Some(u) = u {
+                facts.unique_viewers = Some(facts.unique_viewers.map_or(u, |m| m.max(u)));
+            }
+            if let Some(value) = v {
+                facts.viewers.push(Point {
+                    offset_s: offset(ts, off),
+                    value,
+                });
+            }
+        }
+        let likes = if r.likes_post_live.is_empty() {
+            r.likes_live
+        } else {
+            r.likes_post_live
+        };
+        facts.likes = likes
+            .into_iter()
+            .map(|(ts, off, v)| Point {
+                offset_s: offset(ts, off),
+                value: v as f64,
+            })
+            .collect();
+        facts
     }
 
     fn from_row(broadcast_id: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingFacts> {

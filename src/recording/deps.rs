@@ -6,7 +6,7 @@ use tokio::sync::mpsc;
 
 use crate::config::RecordingConfig;
 use crate::pool::Pool;
-use crate::store::{Store, Writer};
+use crate::store::{Catalog, Writer};
 
 use super::merge::Merges;
 use super::registry::Registry;
@@ -19,7 +19,7 @@ pub struct Deps {
     /// For the CDN (manifests and segments): no Instagram cookies are sent there.
     pub http: reqwest::Client,
     pub writer: Writer,
-    pub store: Store,
+    pub store: Catalog,
     pub recording: RecordingConfig,
     pub recordings_dir: PathBuf,
     /// Below this much free space a capture that failed to write waits instead of retrying.

@@ -9,7 +9,7 @@ use crate::capture::CaptureProgress;
 use crate::media::finalize::{finalize_capture, FinalizeError, FinalizeReport, MuxTags};
 use crate::output::{self, RecordingFacts};
 use crate::states::RecordingState;
-use crate::store::{now_unix, RecordingRow, Store, StoreError, Write, Writer};
+use crate::store::{now_unix, Catalog, RecordingRow, StoreError, Write, Writer};
 
 /// The largest cover image fetched.
 const MAX_COVER_BYTES: usize = 10 * 1024 * 1024;
@@ -18,7 +18,7 @@ const MAX_COVER_BYTES: usize = 10 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Finalizer {
     pub writer: Writer,
-    pub store: Store,
+    pub store: Catalog,
     pub http: reqwest::Client,
     pub keep_segments: bool,
 }
@@ -145,7 +145,7 @@ impl FinalizeJob {
 /// Writes the folder's files (broadcast.json, chat, page, chart) from what the database holds
 /// now, each atomically; returns the cover's URL when there is one. Failures are logged, never a
 /// reason to fail the recording. The end of the broadcast and the engagement merge both use it.
-pub(super) async fn render_folder(store: &Store, id: &str, folder: &Path) -> Option<String> {
+pub(super) async fn render_folder(store: &Catalog, id: &str, folder: &Path) -> Option<String> {
     let facts = load_facts(store, id).await?;
     let dir = folder.to_path_buf();
     let cover = facts.cover_frame_url.clone();
@@ -185,21 +185,11 @@ fn mux_tags(broadcast_id: &str, facts: &RecordingFacts) -> MuxTags {
     }
 }
 
-async fn load_facts(store: &Store, id: &str) -> Option<RecordingFacts> {
-    let (store, id) = (store.clone(), id.to_string());
-    let loaded = tokio::task::spawn_blocking(move || {
-        let conn = store.connect()?;
-        RecordingFacts::load(&conn, &id)
-    })
-    .await;
-    match loaded {
-        Ok(Ok(facts)) => facts,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot read the recording's facts");
-            None
-        }
+async fn load_facts(store: &Catalog, id: &str) -> Option<RecordingFacts> {
+    match RecordingFacts::load_from(store, id).await {
+        Ok(facts) => facts,
         Err(e) => {
-            tracing::error!(error = %e, "the facts reader crashed");
+            tracing::error!(error = %e, "cannot read the recording's facts");
             None
         }
     }

@@ -19,8 +19,8 @@ use crate::backoff::{Backoff, MAX_DELAY};
 use crate::instagram::ApiErrorKind;
 use crate::pool::Demand;
 use crate::states::MergeState;
-use crate::store::query::{self, MergeFacts};
-use crate::store::{now_unix, StatusSource, Store, Write};
+use crate::store::query::MergeFacts;
+use crate::store::{now_unix, Catalog, StatusSource, Write};
 
 use super::context::Ctx;
 use super::deps::Deps;
@@ -211,18 +211,11 @@ async fn settle_status(ctx: &Ctx) -> Result<(), PostLiveStop> {
     }
 }
 
-async fn read_facts(store: &Store, id: &str) -> MergeFacts {
-    let (store, id) = (store.clone(), id.to_string());
-    let read =
-        tokio::task::spawn_blocking(move || query::merge_facts(&store.connect()?, &id)).await;
-    match read {
-        Ok(Ok(f)) => f,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot read the recording's merge state");
-            MergeFacts::default()
-        }
+async fn read_facts(store: &Catalog, id: &str) -> MergeFacts {
+    match store.merge_facts(id).await {
+        Ok(f) => f,
         Err(e) => {
-            tracing::error!(error = %e, "the merge state reader crashed");
+            tracing::error!(error = %e, "cannot read the recording's merge state");
             MergeFacts::default()
         }
     }

@@ -24,7 +24,7 @@ use crate::output;
 use crate::pool::{Demand, PollerClass};
 use crate::states::{BroadcastStatus, RecordingState};
 use crate::store::{
-    now_unix, query, AccountRow, BroadcastRow, RecordingRow, StatusSource, Store, Via, Write,
+    now_unix, AccountRow, BroadcastRow, Catalog, RecordingRow, StatusSource, Via, Write,
 };
 
 use super::after_live::{figures_row, AfterLive};
@@ -693,28 +693,16 @@ pub fn broadcast_json(b: &Broadcast) -> serde_json::Value {
     })
 }
 
-async fn existing_folder(store: &Store, id: &str) -> Option<PathBuf> {
-    let (store, id) = (store.clone(), id.to_string());
-    tokio::task::spawn_blocking(move || {
-        let conn = store.connect().ok()?;
-        query::recording(&conn, &id)
-            .ok()
-            .flatten()
-            .and_then(|r| r.folder)
-            .map(PathBuf::from)
-    })
-    .await
-    .ok()
-    .flatten()
+async fn existing_folder(store: &Catalog, id: &str) -> Option<PathBuf> {
+    store
+        .recording(id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.folder)
+        .map(PathBuf::from)
 }
 
-async fn load_cursor(store: &Store, id: &str, name: &str) -> Option<String> {
-    let (store, id, name) = (store.clone(), id.to_string(), name.to_string());
-    tokio::task::spawn_blocking(move || {
-        let conn = store.connect().ok()?;
-        query::cursor(&conn, &id, &name).ok().flatten()
-    })
-    .await
-    .ok()
-    .flatten()
+async fn load_cursor(store: &Catalog, id: &str, name: &str) -> Option<String> {
+    store.cursor(id, name).await.ok().flatten()
 }

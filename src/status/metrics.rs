@@ -32,34 +32,9 @@ impl Out {
     }
 }
 
-/// Totals the database knows: recordings by state and capture figures.
-fn db_figures(state: &StatusState) -> (Vec<(String, i64)>, [i64; 3]) {
-    let Ok(conn) = state.store.connect() else {
-        return (Vec::new(), [0; 3]);
-    };
-    let by_state = conn
-        .prepare("SELECT state, count(*) FROM recordings GROUP BY state")
-        .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .unwrap_or_default();
-    let sums = conn
-        .query_row(
-            "SELECT coalesce(sum(bytes_captured),0), coalesce(sum(segments_captured),0),
-                    coalesce(sum(segments_missing),0) FROM recordings",
-            [],
-            |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?]),
-        )
-        .unwrap_or([0; 3]);
-    (by_state, sums)
-}
-
 pub async fn render(state: &StatusState) -> String {
-    let s = state.clone();
-    let (by_state, sums) = tokio::task::spawn_blocking(move || db_figures(&s))
-        .await
-        .unwrap_or_default();
+    // Totals the database knows: recordings by state and capture figures.
+    let (by_state, sums) = state.store.recording_totals().await.unwrap_or_default();
     let mut o = Out(String::new());
     recordings(&mut o, state, &by_state);
     capture_totals(&mut o, sums);

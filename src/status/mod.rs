@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::pool::SessionState;
 use crate::recording::Registry;
-use crate::store::Store;
+use crate::store::Catalog;
 use crate::store::WriterStats;
 use crate::watch::Accounts;
 
@@ -35,7 +35,7 @@ pub struct StatusState {
     pub registry: Registry,
     /// The sessions every API request goes through.
     pub pool: crate::pool::Pool,
-    pub store: Store,
+    pub store: Catalog,
     pub writer_stats: Arc<WriterStats>,
     pub recordings_dir: PathBuf,
     pub min_free_space: u64,
@@ -58,19 +58,8 @@ pub struct Check {
 /// Every readiness check; `/ready` is 200 only when all pass.
 pub async fn readiness(state: &StatusState) -> Vec<Check> {
     let mut checks = Vec::new();
-    let store = state.store.clone();
     let writer_ok = state.writer_stats.healthy.load(Ordering::Relaxed);
-    let db = tokio::task::spawn_blocking(move || {
-        store
-            .connect()
-            .and_then(|c| {
-                c.query_row("SELECT 1", [], |_| Ok(()))
-                    .map_err(crate::store::StoreError::from)
-            })
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
+    let db = state.store.ping().await.map_err(|e| e.to_string());
     let last_error = state
         .writer_stats
         .last_error
@@ -81,7 +70,7 @@ pub async fn readiness(state: &StatusState) -> Vec<Check> {
         name: "database",
         ok: db.is_ok() && writer_ok,
         detail: match (db, writer_ok) {
-            (Ok(()), true) => state.store.path().display().to_string(),
+            (Ok(()), true) => state.store.describe(),
             (Err(e), _) => e,
             (Ok(()), false) => last_error.unwrap_or_else(|| "writes are failing".into()),
         },

@@ -3,6 +3,8 @@
 
 mod apply;
 pub(crate) mod browse;
+mod catalog;
+pub mod postgres;
 pub mod query;
 mod rows;
 pub(crate) mod schema;
@@ -15,6 +17,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use catalog::Catalog;
+pub use postgres::{PgCatalog, PostgresUrl, PG_SCHEMA_VERSION};
 pub use rows::*;
 pub use writer::{Write, Writer, WriterStats, WriterThread};
 
@@ -39,6 +43,11 @@ pub enum StoreError {
     },
     #[error("database query failed: {0}")]
     Query(#[from] rusqlite::Error),
+    /// A PostgreSQL failure, worded with the URL's password masked.
+    #[error("PostgreSQL catalog {0}")]
+    Postgres(String),
+    #[error("PostgreSQL catalog: reading a row failed: {0}")]
+    PgRow(#[from] tokio_postgres::Error),
     #[error("the database writer has stopped")]
     WriterClosed,
     #[error("{0}")]

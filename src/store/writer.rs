@@ -55,13 +55,13 @@ pub enum Write {
 
 // Almost every message is a write; boxing them would add an allocation per row.
 #[allow(clippy::large_enum_variant)]
-enum Msg {
+pub(super) enum Msg {
     Write(Write),
     Flush(oneshot::Sender<()>),
 }
 
 /// Most rows in one transaction; bounded so one commit never holds the lock for long.
-const MAX_BATCH: usize = 20_000;
+pub(super) const MAX_BATCH: usize = 20_000;
 /// Queue depth before producers wait (backpressure instead of unbounded memory).
 const QUEUE: usize = 50_000;
 
@@ -79,6 +79,40 @@ pub struct WriterStats {
     /// Per-batch wait times (µs) when `record_waits` is on (benchmarks only).
     pub waits: Mutex<Vec<u64>>,
     pub record_waits: AtomicBool,
+}
+
+impl WriterStats {
+    /// A batch committed (or given up) `started` after its first row arrived.
+    pub(super) fn batch_waited(&self, started: Instant) {
+        let waited = started.elapsed().as_micros() as u64;
+        self.wait_us_total.fetch_add(waited, Ordering::Relaxed);
+        if self.record_waits.load(Ordering::Relaxed) {
+            if let Ok(mut w) = self.waits.lock() {
+                w.push(waited);
+            }
+        }
+    }
+
+    /// A commit went through.
+    pub(super) fn committed(&self, written: u64, rejected: u64) {
+        self.rows_written.fetch_add(written, Ordering::Relaxed);
+        self.rows_rejected.fetch_add(rejected, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        if !self.healthy.swap(true, Ordering::Relaxed) {
+            tracing::info!("database writes recovered");
+        }
+    }
+
+    /// A commit failed and the batch waits for its retry; returns the message logged.
+    pub(super) fn failed(&self, rows: usize, error: &str) -> String {
+        self.healthy.store(false, Ordering::Relaxed);
+        self.batch_retries.fetch_add(1, Ordering::Relaxed);
+        let msg = format!("database write of {rows} rows failed: {error}");
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(msg.clone());
+        }
+        msg
+    }
 }
 
 /// A cloneable handle for sending rows to the writer thread.
@@ -101,21 +135,35 @@ impl WriterThread {
     }
 }
 
+impl WriterThread {
+    /// Starts the thread that consumes the writer's queue.
+    pub(super) fn start(run: impl FnOnce() + Send + 'static) -> Result<WriterThread, StoreError> {
+        let handle = std::thread::Builder::new()
+            .name("iglive-db-writer".into())
+            .spawn(run)
+            .map_err(|e| StoreError::Other(format!("cannot start the database writer: {e}")))?;
+        Ok(WriterThread { handle })
+    }
+}
+
 impl Writer {
     /// Starts the writer thread on its own connection.
     pub fn spawn(store: &Store) -> Result<(Writer, WriterThread), StoreError> {
         let conn = store.connect()?;
+        let (writer, rx) = Writer::channel();
+        let thread_stats = writer.stats.clone();
+        let thread = WriterThread::start(move || run(conn, rx, thread_stats))?;
+        Ok((writer, thread))
+    }
+
+    /// A handle and the queue it feeds (bounded: producers wait when it is full).
+    pub(super) fn channel() -> (Writer, mpsc::Receiver<Msg>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriterStats {
             healthy: AtomicBool::new(true),
             ..Default::default()
         });
-        let thread_stats = stats.clone();
-        let handle = std::thread::Builder::new()
-            .name("iglive-db-writer".into())
-            .spawn(move || run(conn, rx, thread_stats))
-            .map_err(|e| StoreError::Other(format!("cannot start the database writer: {e}")))?;
-        Ok((Writer { tx, stats }, WriterThread { handle }))
+        (Writer { tx, stats }, rx)
     }
 
     pub async fn send(&self, w: Write) -> Result<(), StoreError> {
@@ -164,13 +212,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, stats: Arc<WriterStats
             }
         }
         commit_with_retry(&mut conn, &batch, &stats, rx.is_closed());
-        let waited = started.elapsed().as_micros() as u64;
-        stats.wait_us_total.fetch_add(waited, Ordering::Relaxed);
-        if stats.record_waits.load(Ordering::Relaxed) {
-            if let Ok(mut w) = stats.waits.lock() {
-                w.push(waited);
-            }
-        }
+        stats.batch_waited(started);
         batch.clear();
         for a in acks.drain(..) {
             let _ = a.send(());
@@ -186,21 +228,13 @@ fn commit_with_retry(conn: &mut Connection, batch: &[Write], stats: &WriterStats
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        match commit(conn, batch, stats) {
-            Ok(()) => {
-                stats.batches.fetch_add(1, Ordering::Relaxed);
-                if !stats.healthy.swap(true, Ordering::Relaxed) {
-                    tracing::info!("database writes recovered");
-                }
+        match commit(conn, batch) {
+            Ok((written, rejected)) => {
+                stats.committed(written, rejected);
                 return;
             }
             Err(e) => {
-                stats.healthy.store(false, Ordering::Relaxed);
-                stats.batch_retries.fetch_add(1, Ordering::Relaxed);
-                let msg = format!("database write of {} rows failed: {e}", batch.len());
-                if let Ok(mut last) = stats.last_error.lock() {
-                    *last = Some(msg.clone());
-                }
+                let msg = stats.failed(batch.len(), &e.to_string());
                 // While the daemon runs the batch is kept and retried (free some disk space and
                 // it goes through); at shutdown, give up after a few attempts rather than hang.
                 if closing && attempt >= 5 {
@@ -227,7 +261,8 @@ fn is_database_failure(e: &rusqlite::Error) -> bool {
     }
 }
 
-fn commit(conn: &mut Connection, batch: &[Write], stats: &WriterStats) -> rusqlite::Result<()> {
+/// Commits the batch; the rows written and rejected.
+fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<(u64, u64)> {
     let tx = conn.transaction()?;
     let mut written = 0u64;
     let mut rejected = 0u64;
@@ -242,7 +277,5 @@ fn commit(conn: &mut Connection, batch: &[Write], stats: &WriterStats) -> rusqli
         }
     }
     tx.commit()?;
-    stats.rows_written.fetch_add(written, Ordering::Relaxed);
-    stats.rows_rejected.fetch_add(rejected, Ordering::Relaxed);
-    Ok(())
+    Ok((written, rejected))
 }

@@ -37,6 +37,8 @@ mod pool;
 mod pool_push;
 mod pool_reload;
 mod pool_status;
+mod postgres_catalog;
+mod postgres_daemon;
 mod record_cli;
 mod session_source;
 mod sim_api;

@@ -81,7 +81,7 @@ pub fn deps_report(lib: &Library) -> DepsReport {
             detail: v.unwrap_or_else(|e| format!("{e} (install ffmpeg: apt-get install ffmpeg)")),
         });
     }
-    let db = lib.store().connect().and_then(|c| {
+    let db = lib.store().and_then(|s| s.connect()).and_then(|c| {
         let n: i64 = c.query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
         let v: u32 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         Ok((n, v))
@@ -92,7 +92,9 @@ pub fn deps_report(lib: &Library) -> DepsReport {
         detail: match db {
             Ok((n, v)) => format!(
                 "{} (schema {v}, {n} recordings)",
-                lib.store().path().display()
+                lib.store()
+                    .map(|s| s.path().display().to_string())
+                    .unwrap_or_default()
             ),
             Err(e) => e.to_string(),
         },

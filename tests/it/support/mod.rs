@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod hostile;
 pub mod library;
 pub mod media;
+pub mod postgres;
 pub mod proxy;
 pub mod sim;
 pub mod watch;

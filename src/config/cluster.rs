@@ -1,0 +1,201 @@
+//! `[cluster]`: the shared PostgreSQL catalog of several iglive nodes.
+//!
+//! ```toml
+//! [cluster]
+//! postgres_url = "postgres://iglive:PASSWORD@db.internal:5432/iglive"
+//! # or, keeping the password out of the config:
+//! postgres_url_file = "/etc/iglive/postgres-url"   # or "credential:postgres-url"
+//! ```
+//!
+//! The URL file is read when the catalog opens, like the session files: a path (relative to
+//! the config's folder) or `credential:NAME`, systemd's `$CREDENTIALS_DIRECTORY/NAME`.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::session_file::SessionFile;
+use super::PostgresUrl;
+use super::{ConfigError, Source};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawCluster {
+    postgres_url: Option<String>,
+    postgres_url_file: Option<String>,
+}
+
+/// Largest URL file read.
+const MAX_URL_FILE: u64 = 16 * 1024;
+
+/// Where the PostgreSQL URL comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostgresSource {
+    /// `postgres_url`, checked at load.
+    Inline(PostgresUrl),
+    /// `postgres_url_file`, read when the catalog opens.
+    File(SessionFile),
+}
+
+/// `[cluster]`; without it (or without a URL) the catalog is the SQLite file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterConfig {
+    pub postgres: Option<PostgresSource>,
+}
+
+impl ClusterConfig {
+    pub(super) fn from_raw(
+        raw: RawCluster,
+        base: &Path,
+        src: &Source<'_>,
+    ) -> Result<ClusterConfig, ConfigError> {
+        let postgres = match (raw.postgres_url, raw.postgres_url_file) {
+            (Some(_), Some(_)) => {
+                return Err(src.error(
+                    "cluster",
+                    "postgres_url_file",
+                    None,
+                    "set postgres_url or postgres_url_file, not both",
+                ))
+            }
+            (Some(u), None) => Some(PostgresSource::Inline(
+                PostgresUrl::parse(&u)
+                    .map_err(|e| src.error("cluster", "postgres_url", None, e.to_string()))?,
+            )),
+            (None, Some(f)) => Some(PostgresSource::File(
+                SessionFile::parse(&f, base)
+                    .map_err(|e| src.error("cluster", "postgres_url_file", None, e))?,
+            )),
+            (None, None) => None,
+        };
+        Ok(ClusterConfig { postgres })
+    }
+}
+
+impl PostgresSource {
+    /// The URL, reading the file now; the error names the file and the fix.
+    pub fn read(&self) -> Result<PostgresUrl, String> {
+        let path: PathBuf = match self {
+            PostgresSource::Inline(u) => return Ok(u.clone()),
+            PostgresSource::File(SessionFile::Path(p)) => p.clone(),
+            PostgresSource::File(SessionFile::Credential(name)) => {
+                match std::env::var_os("CREDENTIALS_DIRECTORY") {
+                    Some(d) => PathBuf::from(d).join(name),
+                    None => return Err(format!(
+                        "cluster.postgres_url_file is \"credential:{name}\" but iglive got no systemd credentials ($CREDENTIALS_DIRECTORY is not set): run it from its unit with `LoadCredential={name}:/etc/iglive/{name}`, or set postgres_url_file to the file's path"
+                    )),
+                }
+            }
+        };
+        read_url_file(&path)
+    }
+}
+
+fn read_url_file(path: &Path) -> Result<PostgresUrl, String> {
+    let fail = |why: String| {
+        format!(
+            "{}: cluster.postgres_url_file: {why}; write the URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE) on one line in that file, readable by iglive only (chmod 600)",
+            path.display()
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    if meta.len() > MAX_URL_FILE {
+        return Err(fail(format!("it is {} bytes, not a URL", meta.len())));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(
+            "{}: cluster.postgres_url_file is readable by other users (mode {:o}) and holds the database password: run chmod 600 {}",
+            path.display(),
+            meta.permissions().mode() & 0o777,
+            path.display()
+        );
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .ok_or_else(|| fail("it is empty".into()))?;
+    PostgresUrl::parse(line).map_err(|e| fail(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const BASE: &str =
+        "[instagram]\nsession_file = \"session.json\"\n[[accounts]]\nuser_id = \"1\"\n";
+
+    fn load(cluster: &str) -> Result<Config, String> {
+        Config::from_str_at(
+            &format!("{BASE}{cluster}"),
+            Path::new("/etc/iglive/iglive.toml"),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn cluster_keys_parse_and_errors_hide_the_password() {
+        assert_eq!(
+            load("").expect("no cluster").cluster,
+            ClusterConfig::default()
+        );
+        let c = load("[cluster]\npostgres_url = \"postgres://u:hunter2@db:5432/iglive\"\n")
+            .expect("inline");
+        match c.cluster.postgres {
+            Some(PostgresSource::Inline(u)) => {
+                assert_eq!(u.redacted(), "postgres://u:***@db:5432/iglive")
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = load("[cluster]\npostgres_url_file = \"credential:pg\"\n").expect("file");
+        assert_eq!(
+            c.cluster.postgres,
+            Some(PostgresSource::File(SessionFile::Credential("pg".into())))
+        );
+        let c = load("[cluster]\npostgres_url_file = \"pg-url\"\n").expect("file");
+        assert_eq!(
+            c.cluster.postgres,
+            Some(PostgresSource::File(SessionFile::Path(
+                "/etc/iglive/pg-url".into()
+            )))
+        );
+        let e = load("[cluster]\npostgres_url = \"mysql://u:hunter2@db/x\"\n").expect_err("scheme");
+        assert!(
+            e.contains(":6: cluster.postgres_url:") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let e = load("[cluster]\npostgres_url = \"postgres://a@b/c\"\npostgres_url_file = \"f\"\n")
+            .expect_err("both");
+        assert!(e.contains("not both"), "{e}");
+        let e = load("[cluster]\npostgres = \"x\"\n").expect_err("unknown key");
+        assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn a_url_file_is_read_and_its_errors_name_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("pg-url");
+        std::fs::write(&f, "# the catalog\npostgres://u:hunter2@127.0.0.1:5/db\n").expect("write");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let src = PostgresSource::File(SessionFile::Path(f.clone()));
+        assert_eq!(
+            src.read().expect("url").redacted(),
+            "postgres://u:***@127.0.0.1:5/db"
+        );
+        std::fs::write(&f, "postgres://u:hunter2@h:port/db\n").expect("write");
+        let e = src.read().expect_err("bad url");
+        assert!(
+            e.contains(&f.display().to_string()) && !e.contains("hunter2"),
+            "{e}"
+        );
+        let missing = PostgresSource::File(SessionFile::Path(dir.path().join("none")));
+        let e = missing.read().expect_err("missing");
+        assert!(
+            e.contains("none: cluster.postgres_url_file: cannot read it"),
+            "{e}"
+        );
+    }
+}
