@@ -22,7 +22,9 @@ pub fn run_daemon(c: &ConfigArg) -> anyhow::Result<ExitCode> {
     match run_until_stopped(c) {
         Err(e)
             if e.chain().any(|c| {
-                c.is::<crate::config::ConfigError>() || c.is::<crate::instagram::SourceError>()
+                c.is::<crate::config::ConfigError>()
+                    || c.is::<crate::instagram::SourceError>()
+                    || c.is::<crate::objects::ObjectsError>()
             }) =>
         {
             eprintln!("iglive: {e:#}");
@@ -64,7 +66,12 @@ pub fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
             cfg.storage.database.display()
         );
     };
-    let doc = f.broadcast_json();
+    // The upload state is the database's alone: the folder's broadcast.json is itself uploaded.
+    let upload = crate::store::query::recording(&conn, &a.broadcast_id)?.and_then(|s| s.upload);
+    let mut doc = f.broadcast_json();
+    if let Some(rec) = doc.get_mut("recording").and_then(|r| r.as_object_mut()) {
+        rec.insert("upload".into(), serde_json::json!(upload));
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
@@ -113,6 +120,9 @@ pub fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         }
     );
     println!("  comments     {}", f.comments.len());
+    if let Some(u) = upload {
+        println!("  upload       {u}");
+    }
     if let Some(m) = f.chat_merge {
         println!("  chat merge   {m} ({})", merge_note(m));
     }

@@ -555,9 +555,18 @@ async fn serve_inside(
 ) -> Result<Response, ApiError> {
     let root = lib.recordings_dir().to_path_buf();
     let f = file.to_path_buf();
-    let real = tokio::task::spawn_blocking(move || media::resolve(&root, &f))
+    let resolved = tokio::task::spawn_blocking(move || media::resolve(&root, &f))
         .await
-        .map_err(|e| ApiError::Unavailable(format!("the file check failed: {e}")))??;
+        .map_err(|e| ApiError::Unavailable(format!("the file check failed: {e}")))?;
+    let real = match (resolved, lib.objects()) {
+        (Ok(real), _) => real,
+        // Removed after its upload: from the bucket (whole object into the cache, then served
+        // from there with ranges).
+        (Err(media::MediaError::Missing(_)), Some((bucket, cache))) => {
+            media::from_bucket(bucket, cache, file).await?
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
     Ok(media::serve(real, req, download).await)
 }
 

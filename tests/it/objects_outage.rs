@@ -1,0 +1,116 @@
+//! Object storage going away during a recording (a TCP gate in front of the loopback S3
+//! server, closed and opened again): the recording completes locally, the segments stored
+//! during the outage wait in the spool and reach the bucket once it is back, and the finished
+//! folder is uploaded whole. A spool too small for any segment (`spool_max_bytes = 1`) leaves
+//! every live segment to the finished folder's upload: nothing is lost, nothing is missing.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use crate::objects_upload::{
+    assert_bucket_mirrors_folder, folder, harness, live_segment_objects, rel_folder, uploaded,
+    ID,
+};
+use crate::support::daemon::wait_until;
+use crate::support::s3::{Gate, S3};
+
+/// The segment files of the capture on disk, relative to the recordings folder.
+fn local_segments(h: &crate::support::daemon::Harness) -> BTreeSet<String> {
+    let dir = folder(h).join(".segments");
+    if !dir.exists() {
+        return BTreeSet::new();
+    }
+    let root = crate::objects_upload::recordings_dir(h);
+    crate::support::s3::local_files(&root, &dir)
+        .into_keys()
+        .filter(|k| k.ends_with(".m4s"))
+        .collect()
+}
+
+fn missing(h: &crate::support::daemon::Harness) -> i64 {
+    h.count(
+        "SELECT segments_missing FROM recordings WHERE broadcast_id = ?1",
+        ID,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs an S3 server: run scripts/test-s3"]
+async fn objects_outage_spools_segments_and_catches_up() {
+    let s3 = S3::from_env();
+    let gate = Gate::start(&s3.endpoint).await;
+    let h = harness(&s3, &gate.url(), 1.0, 40.0, "keep_local = true").await;
+    let d = h.run_daemon();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while live_segment_objects(&s3).await.is_empty() {
+        assert!(Instant::now() < deadline, "no live segment reached the bucket");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    gate.close();
+    let before = local_segments(&h);
+    wait_until("3 segments stored during the outage", Duration::from_secs(20), || {
+        local_segments(&h).difference(&before).count() >= 6
+    })
+    .await;
+    let during: BTreeSet<String> = local_segments(&h).difference(&before).cloned().collect();
+    assert_ne!(h.state(ID).as_deref(), Some("finished"), "still recording");
+    let in_bucket: BTreeSet<String> = live_segment_objects(&s3).await.into_iter().collect();
+    assert!(
+        during.is_disjoint(&in_bucket),
+        "nothing reached the bucket while it was away"
+    );
+
+    gate.open();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let in_bucket: BTreeSet<String> = live_segment_objects(&s3).await.into_iter().collect();
+        if during.is_subset(&in_bucket) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && h.state(ID).as_deref() != Some("finished"),
+            "the segments spooled during the outage were not uploaded once it was back: {:?}",
+            during.difference(&in_bucket).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    uploaded(&h, Duration::from_secs(120)).await;
+    assert_eq!(missing(&h), 0, "the outage cost the recording nothing");
+    assert_bucket_mirrors_folder(&h, &s3).await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs an S3 server: run scripts/test-s3"]
+async fn objects_full_spool_leaves_live_segments_to_the_folder_upload() {
+    let s3 = S3::from_env();
+    let endpoint = s3.endpoint.clone();
+    let h = harness(
+        &s3,
+        &endpoint,
+        2.0,
+        20.0,
+        "keep_local = true\nspool_max_bytes = 1",
+    )
+    .await;
+    let d = h.run_daemon();
+    wait_until("5 segments stored", Duration::from_secs(40), || {
+        local_segments(&h).len() >= 10
+    })
+    .await;
+    assert!(
+        live_segment_objects(&s3).await.is_empty(),
+        "a full spool uploads no live segment"
+    );
+    uploaded(&h, Duration::from_secs(90)).await;
+    assert_eq!(missing(&h), 0, "a full spool costs the recording nothing");
+    assert_bucket_mirrors_folder(&h, &s3).await;
+    assert!(
+        s3.objects()
+            .await
+            .contains_key(&format!("{}/video.mp4", rel_folder(&h))),
+        "the video carries every segment"
+    );
+    d.stop().await;
+}
