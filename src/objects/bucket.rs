@@ -100,6 +100,9 @@ impl Bucket {
         let rel = abs
             .strip_prefix(&self.root)
             .map_err(|_| ObjectsError::NoKey(local.to_path_buf()))?;
+        if rel.as_os_str().is_empty() {
+            return Err(ObjectsError::NoKey(local.to_path_buf()));
+        }
         let mut parts: Vec<String> = Vec::new();
         if !self.prefix.is_empty() {
             parts.extend(self.prefix.split('/').map(str::to_string));
@@ -109,9 +112,6 @@ impl Bucket {
                 std::path::Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
                 _ => return Err(ObjectsError::NoKey(local.to_path_buf())),
             }
-        }
-        if parts.is_empty() {
-            return Err(ObjectsError::NoKey(local.to_path_buf()));
         }
         Ok(Key::from_iter(parts))
     }
