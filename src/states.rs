@@ -176,7 +176,8 @@ pub enum UploadState {
 }
 
 impl UploadState {
-    pub const ALL: [UploadState; 3] = [UploadState::Pending, UploadState::Done, UploadState::Failed];
+    pub const ALL: [UploadState; 3] =
+        [UploadState::Pending, UploadState::Done, UploadState::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {

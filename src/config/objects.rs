@@ -72,7 +72,11 @@ impl ObjectStoreConfig {
             Some(e) => Some(check_endpoint(e, allow_http).map_err(|m| err("endpoint", m))?),
         };
         let region = raw.region.clone().unwrap_or_else(|| "us-east-1".into());
-        if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(err(
                 "region",
                 format!("expected a region name like \"eu-west-1\", got {region:?}"),
@@ -122,10 +126,14 @@ fn parse_url(url: &str) -> Result<(String, String), String> {
         ));
     }
     let prefix = prefix.trim_matches('/');
-    if prefix.split('/').any(|s| s == "." || s == ".." || (s.is_empty() && !prefix.is_empty()))
+    if prefix
+        .split('/')
+        .any(|s| s == "." || s == ".." || (s.is_empty() && !prefix.is_empty()))
         || prefix.bytes().any(|b| b.is_ascii_control() || b == b'\\')
     {
-        return Err(format!("{prefix:?} is not a key prefix (plain names separated by '/')"));
+        return Err(format!(
+            "{prefix:?} is not a key prefix (plain names separated by '/')"
+        ));
     }
     Ok((bucket.to_string(), prefix.to_string()))
 }
@@ -162,7 +170,14 @@ mod tests {
             parse_url("s3://my.rec-1/a/b/"),
             Ok(("my.rec-1".into(), "a/b".into()))
         );
-        for bad in ["rec", "http://rec/a", "s3://Rec", "s3://ab", "s3://r/a//b", "s3://rec/../x"] {
+        for bad in [
+            "rec",
+            "http://rec/a",
+            "s3://Rec",
+            "s3://ab",
+            "s3://r/a//b",
+            "s3://rec/../x",
+        ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
     }

@@ -21,8 +21,8 @@ use super::sessions::Sessions;
 use super::{recovery, systemd, Exit};
 use crate::config::Config;
 use crate::notify::Notifier;
-use crate::pool::{PlanOptions, Pool, PoolEvent, SessionState};
 use crate::objects::{Bucket, Uploads};
+use crate::pool::{PlanOptions, Pool, PoolEvent, SessionState};
 use crate::recording::{Deps, Merges, RecorderEvent, Registry, Waiting};
 use crate::status::{BoardEntry, ReloadOutcome, ReloadRequest, ReloadSender, SessionBoard};
 use crate::store::{now_unix, AccountRow, Store, Write, Writer, WriterThread};
@@ -126,7 +126,13 @@ impl Daemon {
             Some(o) => {
                 let bucket = Bucket::connect(o, &cfg.storage.recordings_dir)?;
                 tracing::info!(bucket = %bucket, keep_local = o.keep_local, "finished recordings go to object storage");
-                Uploads::start(bucket, o, writer.clone(), store.clone(), shutdown.child_token())
+                Uploads::start(
+                    bucket,
+                    o,
+                    writer.clone(),
+                    store.clone(),
+                    shutdown.child_token(),
+                )
             }
             None => Uploads::disabled(),
         };

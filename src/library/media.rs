@@ -62,12 +62,23 @@ pub async fn from_bucket(bucket: &Bucket, cache: &Path, file: &Path) -> Result<P
         .key_of(file)
         .map_err(|_| MediaError::Outside(shown.clone()))?;
     let cached = cache.join(key.as_ref());
-    if tokio::fs::metadata(&cached).await.is_ok_and(|m| m.is_file()) {
+    if tokio::fs::metadata(&cached)
+        .await
+        .is_ok_and(|m| m.is_file())
+    {
         return Ok(cached);
     }
     match bucket.download(file, &cached).await {
         Ok(_) => Ok(cached),
-        Err(e) if matches!(&e, ObjectsError::Store { source: object_store::Error::NotFound { .. }, .. }) => {
+        Err(e)
+            if matches!(
+                &e,
+                ObjectsError::Store {
+                    source: object_store::Error::NotFound { .. },
+                    ..
+                }
+            ) =>
+        {
             Err(MediaError::Missing(shown).into())
         }
         Err(e) => Err(ApiError::Unavailable(format!(

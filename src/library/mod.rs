@@ -179,7 +179,10 @@ impl Library {
 
     /// The bucket and the download cache, when recordings go to object storage.
     pub(crate) fn objects(&self) -> Option<(&Bucket, &Path)> {
-        Some((self.0.bucket.as_ref()?, self.0.object_cache.as_ref()?.path()))
+        Some((
+            self.0.bucket.as_ref()?,
+            self.0.object_cache.as_ref()?.path(),
+        ))
     }
 
     pub(crate) fn store(&self) -> &Store {

@@ -159,7 +159,9 @@ impl Bucket {
         tokio::fs::create_dir_all(dir).await.map_err(local_err)?;
         let tmp = dir.join(format!(
             ".{}.part-{}",
-            dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            dest.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
             uuid::Uuid::new_v4().simple()
         ));
         let result = async {
@@ -208,9 +210,7 @@ mod tests {
             endpoint: Some("http://127.0.0.1:1".into()),
             region: "us-east-1".into(),
             allow_http: true,
-            credentials: Credentials::File(crate::config::SessionFile::Path(
-                "/nonexistent".into(),
-            )),
+            credentials: Credentials::File(crate::config::SessionFile::Path("/nonexistent".into())),
             spool_max_bytes: 1,
             keep_local: false,
         };
@@ -237,7 +237,10 @@ mod tests {
             "iglive/node1/alice/2026-12-01_1/video.mp4"
         );
         assert_eq!(
-            bucket("").key_of(Path::new("/srv/rec/a/b")).expect("key").as_ref(),
+            bucket("")
+                .key_of(Path::new("/srv/rec/a/b"))
+                .expect("key")
+                .as_ref(),
             "a/b"
         );
         assert!(b.key_of(Path::new("/etc/passwd")).is_err());

@@ -47,9 +47,8 @@ pub(super) fn load(c: &Credentials) -> Result<AccessKey, ObjectsError> {
         }
         Credentials::File(SessionFile::Credential(name)) => {
             // No mode check: systemd makes the credential readable by this service only.
-            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
-                ObjectsError::NoCredentialsDirectory { name: name.clone() }
-            })?;
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
+                .ok_or_else(|| ObjectsError::NoCredentialsDirectory { name: name.clone() })?;
             read_file(&PathBuf::from(dir).join(name))
         }
     }
@@ -89,7 +88,11 @@ fn parse(text: &str) -> Result<AccessKey, String> {
     let (mut id, mut secret, mut token) = (None, None, None);
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') || line.starts_with('[') {
+        if line.is_empty()
+            || line.starts_with('#')
+            || line.starts_with(';')
+            || line.starts_with('[')
+        {
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
@@ -109,7 +112,10 @@ fn parse(text: &str) -> Result<AccessKey, String> {
             }
         }
     }
-    match (id.filter(|s| !s.is_empty()), secret.filter(|s| !s.is_empty())) {
+    match (
+        id.filter(|s| !s.is_empty()),
+        secret.filter(|s| !s.is_empty()),
+    ) {
         (Some(id), Some(secret)) => Ok(AccessKey { id, secret, token }),
         (None, _) => Err("AWS_ACCESS_KEY_ID is missing or empty".into()),
         (_, None) => Err("AWS_SECRET_ACCESS_KEY is missing or empty".into()),
@@ -125,8 +131,10 @@ mod tests {
         let k = parse("# key\nAWS_ACCESS_KEY_ID=AKID\nexport AWS_SECRET_ACCESS_KEY=\"s3cr3t\"\n")
             .expect("env style");
         assert_eq!((k.id.as_str(), k.secret.as_str()), ("AKID", "s3cr3t"));
-        let k = parse("[default]\naws_access_key_id = A\naws_secret_access_key = B\naws_session_token=T\n")
-            .expect("profile");
+        let k = parse(
+            "[default]\naws_access_key_id = A\naws_secret_access_key = B\naws_session_token=T\n",
+        )
+        .expect("profile");
         assert_eq!(k.token.as_deref().map(String::as_str), Some("T"));
         assert!(!format!("{k:?}").contains('B'), "Debug hides the secret");
     }
@@ -135,7 +143,9 @@ mod tests {
     fn mistakes_are_named_without_the_secret() {
         let e = parse("AWS_ACCESS_KEY_ID=A\n").err().expect("no secret");
         assert!(e.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
-        let e = parse("AWS_ACCESS_KEY_ID=A\nPASSWORD=hunter2\n").err().expect("unknown");
+        let e = parse("AWS_ACCESS_KEY_ID=A\nPASSWORD=hunter2\n")
+            .err()
+            .expect("unknown");
         assert!(e.contains("line 2") && !e.contains("hunter2"), "{e}");
         let e = parse("just text\n").err().expect("no =");
         assert!(e.contains("KEY=VALUE"), "{e}");

@@ -79,7 +79,10 @@ mod tests {
         let mut one = EtagBuilder::default();
         one.part(b"hello");
         assert_eq!(one.finish(), "5d41402abc4b2a76b9719d911017c592");
-        assert_eq!(EtagBuilder::default().finish(), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            EtagBuilder::default().finish(),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
         let mut two = EtagBuilder::default();
         two.part(b"hello");
         two.part(b"world");
@@ -90,8 +93,14 @@ mod tests {
     #[test]
     fn bucket_etags_compare() {
         let e = "5d41402abc4b2a76b9719d911017c592";
-        assert_eq!(check(e, Some("\"5d41402abc4b2a76b9719d911017c592\"")), EtagCheck::Same);
-        assert_eq!(check(e, Some("\"00000000000000000000000000000000\"")), EtagCheck::Different);
+        assert_eq!(
+            check(e, Some("\"5d41402abc4b2a76b9719d911017c592\"")),
+            EtagCheck::Same
+        );
+        assert_eq!(
+            check(e, Some("\"00000000000000000000000000000000\"")),
+            EtagCheck::Different
+        );
         assert_eq!(check(e, Some("opaque-kms-tag")), EtagCheck::Opaque);
         assert_eq!(check(e, None), EtagCheck::Opaque);
     }

@@ -119,10 +119,13 @@ pub(super) async fn is_current(bucket: &Bucket, path: &Path) -> Result<bool, Obj
 }
 
 async fn verify(bucket: &Bucket, key: &Key, size: u64, etag: &str) -> Result<(), ObjectsError> {
-    let meta = bucket.head(key).await?.ok_or_else(|| ObjectsError::Mismatch {
-        key: key.to_string(),
-        what: "the object is missing right after its upload".into(),
-    })?;
+    let meta = bucket
+        .head(key)
+        .await?
+        .ok_or_else(|| ObjectsError::Mismatch {
+            key: key.to_string(),
+            what: "the object is missing right after its upload".into(),
+        })?;
     if meta.size != size {
         return Err(ObjectsError::Mismatch {
             key: key.to_string(),

@@ -8,23 +8,37 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::objects_upload::{
-    assert_bucket_mirrors_folder, folder, harness, live_segment_objects, rel_folder, uploaded,
-    ID,
+    assert_bucket_mirrors_folder, folder_if_any, harness, live_segment_objects, rel_folder,
+    uploaded, ID,
 };
 use crate::support::daemon::wait_until;
 use crate::support::s3::{Gate, S3};
 
-/// The segment files of the capture on disk, relative to the recordings folder.
+/// The segment files of the capture on disk, relative to the recordings folder (files come
+/// and go while the capture runs: whatever cannot be listed is skipped).
 fn local_segments(h: &crate::support::daemon::Harness) -> BTreeSet<String> {
-    let dir = folder(h).join(".segments");
-    if !dir.exists() {
+    let Some(dir) = folder_if_any(h).map(|f| f.join(".segments")) else {
         return BTreeSet::new();
-    }
+    };
     let root = crate::objects_upload::recordings_dir(h);
-    crate::support::s3::local_files(&root, &dir)
-        .into_keys()
-        .filter(|k| k.ends_with(".m4s"))
-        .collect()
+    let mut out = BTreeSet::new();
+    let mut todo = vec![dir];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "m4s") {
+                if let Ok(rel) = p.strip_prefix(&root) {
+                    out.insert(rel.display().to_string());
+                }
+            }
+        }
+    }
+    out
 }
 
 fn missing(h: &crate::support::daemon::Harness) -> i64 {
@@ -43,15 +57,20 @@ async fn objects_outage_spools_segments_and_catches_up() {
     let d = h.run_daemon();
     let deadline = Instant::now() + Duration::from_secs(30);
     while live_segment_objects(&s3).await.is_empty() {
-        assert!(Instant::now() < deadline, "no live segment reached the bucket");
+        assert!(
+            Instant::now() < deadline,
+            "no live segment reached the bucket"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     gate.close();
     let before = local_segments(&h);
-    wait_until("3 segments stored during the outage", Duration::from_secs(20), || {
-        local_segments(&h).difference(&before).count() >= 6
-    })
+    wait_until(
+        "3 segments stored during the outage",
+        Duration::from_secs(20),
+        || local_segments(&h).difference(&before).count() >= 6,
+    )
     .await;
     let during: BTreeSet<String> = local_segments(&h).difference(&before).cloned().collect();
     assert_ne!(h.state(ID).as_deref(), Some("finished"), "still recording");

@@ -62,9 +62,16 @@ user_id = "7001"
 pub async fn harness(s3: &S3, endpoint: &str, speed: f64, duration: f64, extra: &str) -> Harness {
     let h = Harness::start(&scenario(duration), speed, CONFIG).await;
     let keys = h.dir().join("s3-keys");
-    std::fs::write(&keys, "AWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n").expect("keys");
+    std::fs::write(
+        &keys,
+        "AWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n",
+    )
+    .expect("keys");
     std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let storage = s3.storage_keys(endpoint, &format!("credentials_file = \"s3-keys\"\n{extra}"));
+    let storage = s3.storage_keys(
+        endpoint,
+        &format!("credentials_file = \"s3-keys\"\n{extra}"),
+    );
     h.edit_config(|t| with_storage(t, &storage));
     h
 }
@@ -94,15 +101,20 @@ pub fn merge_settled(h: &Harness) -> bool {
 }
 
 pub fn folder(h: &Harness) -> PathBuf {
-    let conn = h.store().connect().expect("connect");
-    let f: String = conn
-        .query_row(
-            "SELECT folder FROM recordings WHERE broadcast_id = ?1",
-            [ID],
-            |r| r.get(0),
-        )
-        .expect("folder");
-    f.into()
+    folder_if_any(h).expect("the recording has a folder")
+}
+
+/// The folder, once the recording has one.
+pub fn folder_if_any(h: &Harness) -> Option<PathBuf> {
+    let conn = h.store().connect().ok()?;
+    conn.query_row(
+        "SELECT folder FROM recordings WHERE broadcast_id = ?1",
+        [ID],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .ok()
+    .flatten()
+    .map(PathBuf::from)
 }
 
 pub fn recordings_dir(h: &Harness) -> PathBuf {
@@ -132,9 +144,17 @@ pub async fn assert_bucket_mirrors_folder(h: &Harness, s3: &S3) {
             .map(|(k, v)| (k.clone(), v.len() as u64))
             .collect();
         if sizes == objects {
-            assert!(local.contains_key(&format!("{}/video.mp4", rel_folder(h))), "{:?}", local.keys());
+            assert!(
+                local.contains_key(&format!("{}/video.mp4", rel_folder(h))),
+                "{:?}",
+                local.keys()
+            );
             for (rel, bytes) in &local {
-                assert_eq!(&s3.bytes(rel).await, bytes, "{rel}: the object's bytes are the file's");
+                assert_eq!(
+                    &s3.bytes(rel).await,
+                    bytes,
+                    "{rel}: the object's bytes are the file's"
+                );
             }
             return;
         }
@@ -188,7 +208,10 @@ async fn objects_finished_folder_lands_in_the_bucket_verified() {
         live_segment_objects(&s3).await.is_empty(),
         "the live segments of the removed capture were deleted from the bucket"
     );
-    assert!(folder(&h).join("video.mp4").is_file(), "keep_local keeps the folder");
+    assert!(
+        folder(&h).join("video.mp4").is_file(),
+        "keep_local keeps the folder"
+    );
     d.stop().await;
 }
 
@@ -201,16 +224,21 @@ async fn objects_local_copy_removed_and_read_from_the_bucket() {
     let base = h.listen();
     let d = h.run_daemon();
     uploaded(&h, Duration::from_secs(90)).await;
-    wait_until("the local folder is removed", Duration::from_secs(20), || {
-        !folder(&h).exists()
-    })
+    wait_until(
+        "the local folder is removed",
+        Duration::from_secs(20),
+        || !folder(&h).exists(),
+    )
     .await;
     let video_key = format!("{}/video.mp4", rel_folder(&h));
     let video = s3.bytes(&video_key).await;
     assert!(video.len() > 10_000, "a real video: {} bytes", video.len());
 
     // The library serves the video from the bucket, whole and by range.
-    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let url = format!("{base}/api/v1/recordings/{ID}/video");
     let whole = http.get(&url).send().await.expect("GET video");
     assert_eq!(whole.status(), 200);
@@ -222,7 +250,10 @@ async fn objects_local_copy_removed_and_read_from_the_bucket() {
         .await
         .expect("GET range");
     assert_eq!(part.status(), 206);
-    assert_eq!(part.bytes().await.expect("body").to_vec(), video[100..200].to_vec());
+    assert_eq!(
+        part.bytes().await.expect("body").to_vec(),
+        video[100..200].to_vec()
+    );
     d.stop().await;
 
     // The CLI: the upload state, and an export of a recording whose folder is gone.
@@ -237,8 +268,11 @@ async fn objects_local_copy_removed_and_read_from_the_bucket() {
         crate::support::cli::iglive(["export", ID, "--what", "comments", "-c", &c], "").await;
     assert_eq!(exported.code, Some(0), "{}", exported.stderr);
     assert!(exported.stdout.lines().count() > 10, "{}", exported.stdout);
-    let chat = String::from_utf8(s3.bytes(&format!("{}/comments.jsonl", rel_folder(&h))).await)
-        .expect("utf-8");
+    let chat = String::from_utf8(
+        s3.bytes(&format!("{}/comments.jsonl", rel_folder(&h)))
+            .await,
+    )
+    .expect("utf-8");
     assert_eq!(
         chat.lines().count(),
         exported.stdout.lines().count(),

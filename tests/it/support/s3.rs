@@ -27,7 +27,8 @@ impl S3 {
     pub fn from_env() -> S3 {
         let endpoint = std::env::var("IGLIVE_TEST_S3_ENDPOINT")
             .expect("IGLIVE_TEST_S3_ENDPOINT is not set: run scripts/test-s3");
-        let bucket = std::env::var("IGLIVE_TEST_S3_BUCKET").unwrap_or_else(|_| "iglive-test".into());
+        let bucket =
+            std::env::var("IGLIVE_TEST_S3_BUCKET").unwrap_or_else(|_| "iglive-test".into());
         let client = AmazonS3Builder::new()
             .with_endpoint(&endpoint)
             .with_allow_http(true)
@@ -96,7 +97,12 @@ pub fn local_files(base: &Path, dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if ty.is_dir() {
                 todo.push(e.path());
             } else if ty.is_file() {
-                let rel = e.path().strip_prefix(base).expect("under base").display().to_string();
+                let rel = e
+                    .path()
+                    .strip_prefix(base)
+                    .expect("under base")
+                    .display()
+                    .to_string();
                 out.insert(rel, std::fs::read(e.path()).expect("read"));
             }
         }
