@@ -98,6 +98,27 @@ enum Event {
     Watchdog,
 }
 
+/// The upload worker of `storage.object_store`, or none; a credentials problem stops the start.
+fn start_uploads(
+    cfg: &Config,
+    writer: &crate::store::Writer,
+    store: &Store,
+    cancel: CancellationToken,
+) -> Result<Uploads, crate::objects::ObjectsError> {
+    let Some(o) = &cfg.storage.object_store else {
+        return Ok(Uploads::disabled());
+    };
+    let bucket = Bucket::connect(o, &cfg.storage.recordings_dir)?;
+    tracing::info!(bucket = %bucket, keep_local = o.keep_local, "finished recordings go to object storage");
+    Ok(Uploads::start(
+        bucket,
+        o,
+        writer.clone(),
+        store.clone(),
+        cancel,
+    ))
+}
+
 impl Daemon {
     /// Opens everything the daemon needs, serves the status endpoint, recovers unfinished
     /// recordings and starts detection.
@@ -122,20 +143,7 @@ impl Daemon {
         let pool = Pool::new(sessions.members(), PlanOptions::default());
         let shutdown = CancellationToken::new();
         // Like the merges, a stop cancels the uploads at once: they stay pending for the next start.
-        let uploads = match &cfg.storage.object_store {
-            Some(o) => {
-                let bucket = Bucket::connect(o, &cfg.storage.recordings_dir)?;
-                tracing::info!(bucket = %bucket, keep_local = o.keep_local, "finished recordings go to object storage");
-                Uploads::start(
-                    bucket,
-                    o,
-                    writer.clone(),
-                    store.clone(),
-                    shutdown.child_token(),
-                )
-            }
-            None => Uploads::disabled(),
-        };
+        let uploads = start_uploads(&cfg, &writer, &store, shutdown.child_token())?;
         let deps = Deps {
             pool: pool.clone(),
             http,

@@ -63,7 +63,9 @@ struct Part {
 /// Told of each file the store has made durable (its path and size): how a live upload to
 /// object storage learns of new segments. It must not block (it runs under the store's lock).
 #[derive(Clone)]
-pub struct SegmentHook(Arc<dyn Fn(&Path, u64) + Send + Sync>);
+pub struct SegmentHook(Arc<HookFn>);
+
+type HookFn = dyn Fn(&Path, u64) + Send + Sync;
 
 impl SegmentHook {
     pub fn new(f: impl Fn(&Path, u64) + Send + Sync + 'static) -> SegmentHook {

@@ -141,13 +141,11 @@ mod tests {
 
     #[test]
     fn mistakes_are_named_without_the_secret() {
-        let e = parse("AWS_ACCESS_KEY_ID=A\n").err().expect("no secret");
+        let e = parse("AWS_ACCESS_KEY_ID=A\n").expect_err("no secret");
         assert!(e.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
-        let e = parse("AWS_ACCESS_KEY_ID=A\nPASSWORD=hunter2\n")
-            .err()
-            .expect("unknown");
+        let e = parse("AWS_ACCESS_KEY_ID=A\nPASSWORD=hunter2\n").expect_err("unknown");
         assert!(e.contains("line 2") && !e.contains("hunter2"), "{e}");
-        let e = parse("just text\n").err().expect("no =");
+        let e = parse("just text\n").expect_err("no =");
         assert!(e.contains("KEY=VALUE"), "{e}");
     }
 }
