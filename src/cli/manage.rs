@@ -66,11 +66,14 @@ pub fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
             cfg.storage.database.display()
         );
     };
-    // The upload state is the database's alone: the folder's broadcast.json is itself uploaded.
+    // The upload state is the database's alone (the folder's broadcast.json is itself
+    // uploaded): `show --json` adds it to the document only with object storage.
     let upload = crate::store::query::recording(&conn, &a.broadcast_id)?.and_then(|s| s.upload);
     let mut doc = f.broadcast_json();
     if let Some(rec) = doc.get_mut("recording").and_then(|r| r.as_object_mut()) {
-        rec.insert("upload".into(), serde_json::json!(upload));
+        if let Some(u) = upload {
+            rec.insert("upload".into(), serde_json::json!(u));
+        }
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
