@@ -133,3 +133,40 @@ async fn objects_full_spool_leaves_live_segments_to_the_folder_upload() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs an S3 server: run scripts/test-s3"]
+async fn objects_upload_cut_by_a_stop_resumes_at_the_next_start() {
+    let s3 = S3::from_env();
+    let gate = Gate::start(&s3.endpoint).await;
+    gate.close();
+    let h = harness(&s3, &gate.url(), 2.0, 16.0, "keep_local = true").await;
+    let d = h.run_daemon();
+    wait_until(
+        "finished and merged, the upload still pending",
+        Duration::from_secs(90),
+        || {
+            h.state(ID).as_deref() == Some("finished")
+                && crate::objects_upload::merge_settled(&h)
+                && crate::objects_upload::upload_state(&h).as_deref() == Some("pending")
+        },
+    )
+    .await;
+    d.stop().await;
+    assert_eq!(
+        crate::objects_upload::upload_state(&h).as_deref(),
+        Some("pending"),
+        "a stop leaves it pending"
+    );
+    // A half-written object from the interrupted run must be replaced, not trusted.
+    let video =
+        object_store::path::Path::from(format!("{}/{}/video.mp4", s3.prefix, rel_folder(&h)));
+    object_store::ObjectStoreExt::put(&*s3.client, &video, b"half a video".to_vec().into())
+        .await
+        .expect("put");
+    gate.open();
+    let d = h.run_daemon();
+    uploaded(&h, Duration::from_secs(60)).await;
+    assert_bucket_mirrors_folder(&h, &s3).await;
+    d.stop().await;
+}
