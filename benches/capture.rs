@@ -54,6 +54,7 @@ async fn worker(dir: &Path, urls: &[String]) {
             segments_dir: dir.join(format!("b{i}")),
             rewind: true,
             max_height: None,
+            on_segment: None,
         };
         let (tx, _rx) = tokio::sync::watch::channel(CaptureProgress::default());
         let http = reqwest::Client::builder()

@@ -4,7 +4,7 @@
 //! a test checks the order):
 //!
 //! `cli` → `daemon` → `status` / `notify` → `library` → `recording` → `capture` → `media` → `dash` →
-//! `output` → `watch` → `fbns` → `instagram` → `store` / `config` / `states` / `backoff` /
+//! `output` → `watch` → `fbns` → `instagram` → `objects` → `store` / `config` / `states` / `backoff` /
 //! `disk` / `mqttot`,
 //! with `sim` (the Instagram stand-in used by tests, benchmarks and `iglive demo`) beside
 //! them, importing nothing of the recorder.
@@ -28,6 +28,7 @@ mod library;
 mod media;
 mod mqttot;
 mod notify;
+mod objects;
 mod output;
 mod pool;
 mod recording;
@@ -43,6 +44,9 @@ pub use cli::{init_logging, run as run_command, Cli};
 // Configuration and the daemon.
 pub use config::{Config, Engine, NotifyConfig, NotifyEvent, SessionFile};
 pub use daemon::{run as run_daemon, Exit};
+
+// Recordings in object storage.
+pub use objects::{Bucket, ObjectsError, UploadStats, Uploads};
 
 // The private-API client and detection.
 pub use instagram::login::jazoest;

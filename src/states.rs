@@ -161,6 +161,43 @@ impl std::fmt::Display for MergeState {
     }
 }
 
+/// Where a finished recording's upload to object storage stands (`recordings.upload_state`,
+/// `storage.object_store`). `None` in the database: no object store is configured, or the
+/// recording is not finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadState {
+    /// Queued or being uploaded (retried through outages; resumed at the next start).
+    Pending,
+    /// Every file of the folder is in the bucket, verified (size and ETag).
+    Done,
+    /// Retries ran out; the local folder is kept and the next start tries again.
+    Failed,
+}
+
+impl UploadState {
+    pub const ALL: [UploadState; 3] =
+        [UploadState::Pending, UploadState::Done, UploadState::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Pending => "pending",
+            UploadState::Done => "done",
+            UploadState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UploadState> {
+        UploadState::ALL.into_iter().find(|u| u.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for UploadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +224,8 @@ mod tests {
             assert_eq!(MergeState::parse(m.as_str()), Some(m));
         }
         assert_eq!(MergeState::parse("bogus"), None);
+        for u in UploadState::ALL {
+            assert_eq!(UploadState::parse(u.as_str()), Some(u));
+        }
     }
 }

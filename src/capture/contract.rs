@@ -17,6 +17,9 @@ pub struct CaptureRequest {
     pub segments_dir: PathBuf,
     pub rewind: bool,
     pub max_height: Option<u32>,
+    /// Told of each segment file the native engine stores (the live upload to object
+    /// storage); the ffmpeg engine ignores it.
+    pub on_segment: Option<crate::dash::SegmentHook>,
 }
 
 /// How the supervisor stops a capture.

@@ -22,7 +22,9 @@ pub fn run_daemon(c: &ConfigArg) -> anyhow::Result<ExitCode> {
     match run_until_stopped(c) {
         Err(e)
             if e.chain().any(|c| {
-                c.is::<crate::config::ConfigError>() || c.is::<crate::instagram::SourceError>()
+                c.is::<crate::config::ConfigError>()
+                    || c.is::<crate::instagram::SourceError>()
+                    || c.is::<crate::objects::ObjectsError>()
             }) =>
         {
             eprintln!("iglive: {e:#}");
@@ -64,7 +66,17 @@ pub fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
             catalog.describe()
         );
     };
-    let doc = f.broadcast_json();
+    // The upload state is the database's alone (the folder's broadcast.json is itself
+    // uploaded): `show --json` adds it to the document only with object storage.
+    let upload = rt
+        .block_on(catalog.recording(&a.broadcast_id))?
+        .and_then(|s| s.upload);
+    let mut doc = f.broadcast_json();
+    if let Some(rec) = doc.get_mut("recording").and_then(|r| r.as_object_mut()) {
+        if let Some(u) = upload {
+            rec.insert("upload".into(), serde_json::json!(u));
+        }
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
@@ -113,6 +125,9 @@ pub fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         }
     );
     println!("  comments     {}", f.comments.len());
+    if let Some(u) = upload {
+        println!("  upload       {u}");
+    }
     if let Some(m) = f.chat_merge {
         println!("  chat merge   {m} ({})", merge_note(m));
     }

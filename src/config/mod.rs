@@ -16,6 +16,7 @@ mod cluster;
 mod edit;
 mod footprint;
 mod locate;
+mod objects;
 mod postgres_url;
 mod raw;
 mod sections;
@@ -25,6 +26,7 @@ mod sessions;
 pub use atomic::{mode_of, write_atomic};
 pub use edit::{add_account, remove_account, EditError};
 pub use footprint::Footprint;
+pub use objects::{Credentials, ObjectStoreConfig};
 pub use sessions::DEFAULT_REQUESTS_PER_MINUTE;
 
 pub use cluster::ClusterConfig;
@@ -178,6 +180,8 @@ pub struct StorageConfig {
     pub recordings_dir: PathBuf,
     pub database: PathBuf,
     pub min_free_space: u64,
+    /// `storage.object_store` and its keys; `None`: recordings stay on local disk only.
+    pub object_store: Option<ObjectStoreConfig>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -358,7 +362,7 @@ impl Config {
         )?;
         let watch = WatchConfig::from_raw(raw.watch, &src)?;
         let recording = RecordingConfig::from_raw(raw.recording, &src)?;
-        let storage = StorageConfig::from_raw(raw.storage, &base);
+        let storage = StorageConfig::from_raw(raw.storage, &base, &src)?;
         let push = PushConfig::from_raw(raw.push, &base, &storage.database, &src)?;
         Ok(Config {
             path: path.to_path_buf(),

@@ -246,6 +246,15 @@ pub(super) struct RawStorage {
     pub(super) database: Option<PathBuf>,
     #[serde(deserialize_with = "byte_size")]
     pub(super) min_free_space: u64,
+    /// `s3://bucket/prefix`: finished folders (and live segments) go to object storage.
+    pub(super) object_store: Option<String>,
+    pub(super) endpoint: Option<String>,
+    pub(super) region: Option<String>,
+    pub(super) allow_http: Option<bool>,
+    pub(super) credentials_file: Option<String>,
+    #[serde(deserialize_with = "opt_byte_size")]
+    pub(super) spool_max_bytes: Option<u64>,
+    pub(super) keep_local: Option<bool>,
 }
 
 impl Default for RawStorage {
@@ -254,6 +263,13 @@ impl Default for RawStorage {
             recordings_dir: PathBuf::from("recordings"),
             database: None,
             min_free_space: 1 << 30,
+            object_store: None,
+            endpoint: None,
+            region: None,
+            allow_http: None,
+            credentials_file: None,
+            spool_max_bytes: None,
+            keep_local: None,
         }
     }
 }
@@ -311,6 +327,10 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
         Either::S(s) => s,
         Either::N(n) => n.to_string(),
     })
+}
+
+fn opt_byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    byte_size(d).map(Some)
 }
 
 fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {

@@ -78,17 +78,23 @@ impl RecordingConfig {
 
 impl StorageConfig {
     /// The database defaults to a file inside the recordings folder.
-    pub(super) fn from_raw(raw: RawStorage, base: &Path) -> StorageConfig {
+    pub(super) fn from_raw(
+        raw: RawStorage,
+        base: &Path,
+        src: &Source<'_>,
+    ) -> Result<StorageConfig, ConfigError> {
         let recordings_dir = base.join(&raw.recordings_dir);
         let database = raw
             .database
+            .clone()
             .map(|d| base.join(d))
             .unwrap_or_else(|| recordings_dir.join("iglive.sqlite3"));
-        StorageConfig {
+        Ok(StorageConfig {
+            object_store: super::objects::ObjectStoreConfig::from_raw(&raw, base, src)?,
             recordings_dir,
             database,
             min_free_space: raw.min_free_space,
-        }
+        })
     }
 }
 

@@ -82,6 +82,8 @@ pub async fn record(
         min_free_space: cfg.storage.min_free_space,
         registry: registry.clone(),
         merges: merges.clone(),
+        // `iglive record` exits when the live ends: its folder stays local.
+        uploads: crate::objects::Uploads::disabled(),
         events: Some(events_tx),
     };
     let id = resolved.broadcast.id.clone();

@@ -21,6 +21,7 @@ use super::sessions::Sessions;
 use super::{recovery, systemd, Exit};
 use crate::config::Config;
 use crate::notify::Notifier;
+use crate::objects::{Bucket, Uploads};
 use crate::pool::{PlanOptions, Pool, PoolEvent, SessionState};
 use crate::recording::{Deps, Merges, RecorderEvent, Registry, Waiting};
 use crate::status::{BoardEntry, ReloadOutcome, ReloadRequest, ReloadSender, SessionBoard};
@@ -97,6 +98,27 @@ enum Event {
     Watchdog,
 }
 
+/// The upload worker of `storage.object_store`, or none; a credentials problem stops the start.
+fn start_uploads(
+    cfg: &Config,
+    writer: &crate::store::Writer,
+    store: &Catalog,
+    cancel: CancellationToken,
+) -> Result<Uploads, crate::objects::ObjectsError> {
+    let Some(o) = &cfg.storage.object_store else {
+        return Ok(Uploads::disabled());
+    };
+    let bucket = Bucket::connect(o, &cfg.storage.recordings_dir)?;
+    tracing::info!(bucket = %bucket, keep_local = o.keep_local, "finished recordings go to object storage");
+    Ok(Uploads::start(
+        bucket,
+        o,
+        writer.clone(),
+        store.clone(),
+        cancel,
+    ))
+}
+
 impl Daemon {
     /// Opens everything the daemon needs, serves the status endpoint, recovers unfinished
     /// recordings and starts detection.
@@ -120,6 +142,8 @@ impl Daemon {
         let (reload_tx, reload) = mpsc::channel::<ReloadRequest>(4);
         let pool = Pool::new(sessions.members(), PlanOptions::default());
         let shutdown = CancellationToken::new();
+        // Like the merges, a stop cancels the uploads at once: they stay pending for the next start.
+        let uploads = start_uploads(&cfg, &writer, &store, shutdown.child_token())?;
         let deps = Deps {
             pool: pool.clone(),
             http,
@@ -131,6 +155,7 @@ impl Daemon {
             registry: Registry::default(),
             // A shutdown cancels the merges at once: they stay pending for the next start.
             merges: Merges::new(shutdown.child_token()),
+            uploads,
             events: Some(events_tx),
         };
         let accounts = Accounts::new(watched(&cfg));
@@ -179,6 +204,7 @@ impl Daemon {
             &daemon.abort,
         )
         .await;
+        daemon.deps.uploads.resume().await;
         let mut pending = std::mem::take(&mut daemon.pending);
         daemon.launcher().fill(&mut pending);
         daemon.pending = pending;
@@ -443,6 +469,7 @@ impl Daemon {
         self.sessions.save_all();
         self.abort.cancel();
         self.deps.merges.stop(MERGE_STOP_GRACE).await;
+        self.deps.uploads.stop(MERGE_STOP_GRACE).await;
         let thread = self.writer_thread.take();
         drop(self);
         if let Some(t) = thread {
@@ -611,6 +638,7 @@ impl Daemon {
         self.background.close();
         // Pending merges were cancelled with the shutdown; recovery resumes them.
         self.deps.merges.stop(MERGE_STOP_GRACE).await;
+        self.deps.uploads.stop(MERGE_STOP_GRACE).await;
         // Events sent just before the last recording ended may not have been read by the loop.
         while let Ok(ev) = sources.recorder.try_recv() {
             self.notifier.recorder_event(&ev);

@@ -22,4 +22,4 @@ pub use fetch::{cdn_client, cdn_client_via, FetchLimits};
 pub use manifest::{Addressing, LiveManifest, Track, TrackKind};
 pub use manifest_error::ManifestError;
 pub use prescan::Limits;
-pub use store::{SegmentStore, SegmentStoreError, AUDIO, VIDEO};
+pub use store::{SegmentHook, SegmentStore, SegmentStoreError, AUDIO, VIDEO};

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,11 +60,31 @@ struct Part {
     segments: BTreeSet<u64>,
 }
 
+/// Told of each file the store has made durable (its path and size): how a live upload to
+/// object storage learns of new segments. It must not block (it runs under the store's lock).
+#[derive(Clone)]
+pub struct SegmentHook(Arc<HookFn>);
+
+type HookFn = dyn Fn(&Path, u64) + Send + Sync;
+
+impl SegmentHook {
+    pub fn new(f: impl Fn(&Path, u64) + Send + Sync + 'static) -> SegmentHook {
+        SegmentHook(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for SegmentHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SegmentHook")
+    }
+}
+
 /// The segments of one capture on disk, indexed in memory.
 #[derive(Debug)]
 pub struct SegmentStore {
     dir: PathBuf,
     tracks: HashMap<String, BTreeMap<u32, Part>>,
+    hook: Option<SegmentHook>,
 }
 
 impl SegmentStore {
@@ -82,7 +103,22 @@ impl SegmentStore {
             let parts = scan_track(&entry.path())?;
             tracks.insert(name, parts);
         }
-        Ok(SegmentStore { dir, tracks })
+        Ok(SegmentStore {
+            dir,
+            tracks,
+            hook: None,
+        })
+    }
+
+    /// Calls `hook` for every init and segment file written from now on.
+    pub fn set_hook(&mut self, hook: Option<SegmentHook>) {
+        self.hook = hook;
+    }
+
+    fn stored(&self, path: &Path, len: usize) {
+        if let Some(h) = &self.hook {
+            (h.0)(path, len as u64);
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -116,7 +152,8 @@ impl SegmentStore {
         if let Some(parent) = part_dir.parent() {
             sync_dir(parent)?;
         }
-        write_atomic(&part_dir.join("init.mp4"), bytes)?;
+        let init_path = part_dir.join("init.mp4");
+        write_atomic(&init_path, bytes)?;
         parts.insert(
             n,
             Part {
@@ -124,6 +161,7 @@ impl SegmentStore {
                 segments: BTreeSet::new(),
             },
         );
+        self.stored(&init_path, bytes.len());
         Ok(n)
     }
 
@@ -186,6 +224,7 @@ impl SegmentStore {
             .join(format!("{t}.m4s"));
         write_atomic(&path, bytes)?;
         p.segments.insert(t);
+        self.stored(&path, bytes.len());
         Ok(true)
     }
 

@@ -14,6 +14,7 @@ use tower::ServiceExt as _;
 use tower_http::services::ServeFile;
 
 use super::envelope::ApiError;
+use crate::objects::{Bucket, ObjectsError};
 
 /// Why a file is not served.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +52,39 @@ pub fn resolve(root: &Path, candidate: &Path) -> Result<PathBuf, MediaError> {
         return Err(MediaError::NotAFile(shown));
     }
     Ok(real)
+}
+
+/// The local copy of `file` (a path under the recordings folder whose folder was removed
+/// after its upload) in `cache`, downloaded whole from the bucket on first use.
+pub async fn from_bucket(bucket: &Bucket, cache: &Path, file: &Path) -> Result<PathBuf, ApiError> {
+    let shown = file.display().to_string();
+    let key = bucket
+        .key_of(file)
+        .map_err(|_| MediaError::Outside(shown.clone()))?;
+    let cached = cache.join(key.as_ref());
+    if tokio::fs::metadata(&cached)
+        .await
+        .is_ok_and(|m| m.is_file())
+    {
+        return Ok(cached);
+    }
+    match bucket.download(file, &cached).await {
+        Ok(_) => Ok(cached),
+        Err(e)
+            if matches!(
+                &e,
+                ObjectsError::Store {
+                    source: object_store::Error::NotFound { .. },
+                    ..
+                }
+            ) =>
+        {
+            Err(MediaError::Missing(shown).into())
+        }
+        Err(e) => Err(ApiError::Unavailable(format!(
+            "{shown} is in object storage only, and reading it failed: {e}"
+        ))),
+    }
 }
 
 /// A file name for `Content-Disposition`: only `[A-Za-z0-9._-]`.

@@ -39,6 +39,7 @@ use rusqlite::Connection;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::objects::{Bucket, ObjectsError};
 use crate::pool::Pool;
 use crate::recording::Registry;
 use crate::store::{Store, StoreError};
@@ -55,6 +56,13 @@ const POOL_SIZE: usize = 4;
 pub enum LibraryError {
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error(transparent)]
+    Objects(#[from] ObjectsError),
+    #[error("cannot make the object download cache in {dir}: {source} (is the recordings folder writable?)")]
+    Cache {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} is reachable from other machines, so the listener needs an API token: set status.token_file in the config (or listen on 127.0.0.1)")]
     NeedsToken(SocketAddr),
     #[error("cannot listen on {addr}: {source} (is another iglive running? pick another address)")]
@@ -86,6 +94,10 @@ struct Inner {
     config_lock: tokio::sync::Mutex<()>,
     live: live::Feed,
     stop: CancellationToken,
+    /// Where folders removed after their upload are read from (`storage.object_store`).
+    bucket: Option<Bucket>,
+    /// Objects downloaded for the media routes, for the process's lifetime (removed on exit).
+    object_cache: Option<tempfile::TempDir>,
 }
 
 /// The library's shared state; cheap to clone.
@@ -119,7 +131,27 @@ impl Library {
             .as_deref()
             .map(Token::load)
             .transpose()?;
+        let bucket = cfg
+            .storage
+            .object_store
+            .as_ref()
+            .map(|o| Bucket::connect(o, &cfg.storage.recordings_dir))
+            .transpose()?;
+        let object_cache = match &bucket {
+            Some(_) => Some(
+                tempfile::Builder::new()
+                    .prefix(".object-cache-")
+                    .tempdir_in(&cfg.storage.recordings_dir)
+                    .map_err(|source| LibraryError::Cache {
+                        dir: cfg.storage.recordings_dir.clone(),
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
         Ok(Library(Arc::new(Inner {
+            bucket,
+            object_cache,
             store,
             recordings_dir: cfg.storage.recordings_dir.clone(),
             config_path: cfg.path.clone(),
@@ -148,6 +180,14 @@ impl Library {
 
     pub(crate) fn recordings_dir(&self) -> &Path {
         &self.0.recordings_dir
+    }
+
+    /// The bucket and the download cache, when recordings go to object storage.
+    pub(crate) fn objects(&self) -> Option<(&Bucket, &Path)> {
+        Some((
+            self.0.bucket.as_ref()?,
+            self.0.object_cache.as_ref()?.path(),
+        ))
     }
 
     /// The SQLite store; an error on the PostgreSQL catalog.

@@ -64,6 +64,12 @@ impl AfterLive {
             published_time: self.published_time,
         };
         let outcome = job.run(&finalizer).await;
+        if outcome.is_ok() {
+            // With a merge to come, the folder is uploaded now and again when it lands.
+            deps.uploads
+                .finished(&self.broadcast_id, &self.folder, !self.merge)
+                .await;
+        }
         if self.merge {
             deps.merges.spawn(
                 deps.clone(),

@@ -42,6 +42,8 @@ pub async fn catch_up(
         segments_dir,
         rewind: rc.rewind,
         max_height: rc.max_height,
+        // A catch-up of a few seconds: its segments reach the bucket with the folder.
+        on_segment: None,
     };
     let (tx, rx) = watch::channel(CaptureProgress::default());
     let run = capture::run(rc.engine, req, http.clone(), control.clone(), tx);

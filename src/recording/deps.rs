@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 
 use crate::config::RecordingConfig;
+use crate::dash::SegmentHook;
+use crate::objects::Uploads;
 use crate::pool::Pool;
 use crate::store::{Catalog, Writer};
 
@@ -27,10 +29,21 @@ pub struct Deps {
     pub registry: Registry,
     /// The engagement merges after the end, in the background.
     pub merges: Merges,
+    /// Finished folders and live segments to object storage (disabled without
+    /// `storage.object_store`).
+    pub uploads: Uploads,
     pub events: Option<mpsc::Sender<RecorderEvent>>,
 }
 
 impl Deps {
+    /// The capture's hook that hands each new segment file to the live upload.
+    pub fn segment_hook(&self) -> Option<SegmentHook> {
+        let uploads = self.uploads.clone();
+        uploads
+            .is_enabled()
+            .then(|| SegmentHook::new(move |path, bytes| uploads.segment(path, bytes)))
+    }
+
     /// Tells the daemon (notifications, status); nothing to do once it stopped listening.
     pub async fn tell(&self, ev: RecorderEvent) {
         if let Some(tx) = &self.events {

@@ -185,6 +185,9 @@ impl MergeJob {
             return None;
         }
         render_folder(&deps.store, id, &self.folder).await;
+        // The rewritten chat files and broadcast.json go to the bucket too; now the folder is
+        // final.
+        deps.uploads.finished(id, &self.folder, true).await;
         Some(state)
     }
 }

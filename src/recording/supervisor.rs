@@ -410,6 +410,7 @@ impl Recording {
                     segments_dir: folder.join(".segments"),
                     rewind: self.deps.recording.rewind,
                     max_height: self.deps.recording.max_height,
+                    on_segment: self.deps.segment_hook(),
                 };
                 // The session's proxy carries the CDN traffic too when it is configured to.
                 let cdn = ctx.lease.cdn().unwrap_or_else(|| self.deps.http.clone());

@@ -42,6 +42,16 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
             .execute(params![broadcast_id, state, now])?;
             Ok(())
         }
+        Write::Upload {
+            broadcast_id,
+            state,
+        } => {
+            tx.prepare_cached(
+                "UPDATE recordings SET upload_state = ?2, updated_at = ?3 WHERE broadcast_id = ?1",
+            )?
+            .execute(params![broadcast_id, state, now])?;
+            Ok(())
+        }
     }
 }
 

@@ -110,20 +110,20 @@ pub struct BrowseRow {
     pub key: KeyValue,
 }
 
-/// The extra columns after `SUMMARY_COLUMNS` (indexes 18..).
+/// The extra columns after `SUMMARY_COLUMNS` (indexes 19..).
 const EXTRA_COLUMNS: &str = "a.label, r.bytes_captured,
     max(r.updated_at, b.updated_at, coalesce(s.last_change, 0))";
 
 fn browse_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BrowseRow> {
-    let key = match r.get_ref(21)? {
+    let key = match r.get_ref(22)? {
         rusqlite::types::ValueRef::Text(t) => KeyValue::Text(String::from_utf8_lossy(t).into()),
         v => KeyValue::Number(v.as_f64().or_else(|_| v.as_i64().map(|i| i as f64))?),
     };
     Ok(BrowseRow {
         summary: summary(r)?,
-        label: r.get(18)?,
-        bytes_captured: r.get(19)?,
-        last_update: r.get(20)?,
+        label: r.get(19)?,
+        bytes_captured: r.get(20)?,
+        last_update: r.get(21)?,
         key,
     })
 }

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use super::postgres::PgCatalog;
 use super::query::{
     self, AccountActivity, CommentExport, LikeExport, ListFilter, MergeFacts, PendingMerge,
-    RecordingSummary, Unfinished, ViewerExport,
+    PendingUpload, RecordingSummary, Unfinished, ViewerExport,
 };
 use super::{Store, StoreError, Writer, WriterThread};
 use crate::config::Config;
@@ -161,6 +161,11 @@ impl Catalog {
 
     pub async fn pending_merges(&self) -> Result<Vec<PendingMerge>, StoreError> {
         read!(self, |c| query::pending_merges(c), |p| p.pending_merges())
+    }
+
+    /// Finished recordings whose upload to object storage is to be resumed.
+    pub async fn pending_uploads(&self) -> Result<Vec<PendingUpload>, StoreError> {
+        read!(self, |c| query::pending_uploads(c), |p| p.pending_uploads())
     }
 
     pub async fn merge_facts(&self, id: &str) -> Result<MergeFacts, StoreError> {

@@ -33,6 +33,9 @@ pub struct RecordingSummary {
     /// The engagement merge after the end: `pending`, `done`, `gave_up`, or `null` when none
     /// was wanted.
     pub chat_merge: Option<crate::states::MergeState>,
+    /// The upload of the finished folder to object storage: `pending`, `done`, `failed`, or
+    /// `null` when no object store is configured.
+    pub upload: Option<crate::states::UploadState>,
 }
 
 /// Filters for `iglive list`.
@@ -50,7 +53,7 @@ pub(crate) const SUMMARY_COLUMNS: &str = "
     r.broadcast_id, b.user_id, coalesce(b.username, a.username), r.state, b.status,
     coalesce(b.published_time, r.started_at), coalesce(b.ended_at, r.finished_at),
     r.duration_s, r.folder, r.video, coalesce(s.comments, 0), s.likes, s.peak_viewers,
-    r.segments_captured, r.segments_missing, r.error, b.via, r.merge_state";
+    r.segments_captured, r.segments_missing, r.error, b.via, r.merge_state, r.upload_state";
 
 /// The tables `SUMMARY_COLUMNS` reads, joined to `recordings r`.
 pub(crate) const SUMMARY_JOINS: &str = "
@@ -78,6 +81,7 @@ pub(crate) fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingSumm
         error: row.get(15)?,
         via: super::via_from_json(row.get::<_, Option<String>>(16)?.as_deref()),
         chat_merge: row.get(17)?,
+        upload: row.get(18)?,
     })
 }
 
@@ -290,6 +294,34 @@ pub fn pending_merges(conn: &Connection) -> Result<Vec<PendingMerge>, StoreError
                 published_time: r.get(2)?,
                 folder: r.get(3)?,
                 deadline: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// A finished recording whose upload to object storage is to be resumed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingUpload {
+    pub broadcast_id: String,
+    pub folder: String,
+    /// Its engagement merge is pending too (and will rewrite the folder).
+    pub merge_pending: bool,
+}
+
+/// Every finished recording whose upload is `pending` or `failed`, oldest first.
+pub fn pending_uploads(conn: &Connection) -> Result<Vec<PendingUpload>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT broadcast_id, folder, coalesce(merge_state = 'pending', 0) FROM recordings
+         WHERE upload_state IN ('pending', 'failed') AND state = 'finished' AND folder IS NOT NULL
+         ORDER BY finished_at",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(PendingUpload {
+                broadcast_id: r.get(0)?,
+                folder: r.get(1)?,
+                merge_pending: r.get(2)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;

@@ -4,7 +4,7 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
-pub use crate::states::{BroadcastStatus, MergeState, RecordingState};
+pub use crate::states::{BroadcastStatus, MergeState, RecordingState, UploadState};
 
 /// An Instagram account as last seen (usernames change; the pk does not).
 #[derive(Debug, Clone, Default)]
@@ -203,6 +203,21 @@ impl FromSql for MergeState {
         let s = value.as_str()?;
         MergeState::parse(s).ok_or_else(|| {
             FromSqlError::Other(format!("unknown merge state {s:?} in the database").into())
+        })
+    }
+}
+
+impl ToSql for UploadState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for UploadState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = value.as_str()?;
+        UploadState::parse(s).ok_or_else(|| {
+            FromSqlError::Other(format!("unknown upload state {s:?} in the database").into())
         })
     }
 }

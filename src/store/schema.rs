@@ -175,6 +175,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE recordings ADD COLUMN video_start REAL;
     CREATE INDEX recordings_by_merge ON recordings(merge_state) WHERE merge_state IS NOT NULL;
     "#,
+    // 5: the upload of a finished folder to object storage (src/objects): `pending`, `done`,
+    // `failed`; NULL when no object store is configured.
+    r#"
+    ALTER TABLE recordings ADD COLUMN upload_state TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -51,6 +51,11 @@ pub enum Write {
         broadcast_id: String,
         state: MergeState,
     },
+    /// Where the upload of the finished folder to object storage stands.
+    Upload {
+        broadcast_id: String,
+        state: UploadState,
+    },
 }
 
 // Almost every message is a write; boxing them would add an allocation per row.

@@ -32,6 +32,8 @@ mod login;
 mod merge_after_end;
 mod notify_hooks;
 mod notify_webhook;
+mod objects_outage;
+mod objects_upload;
 mod packaging;
 mod pool;
 mod pool_push;

@@ -66,7 +66,10 @@ pub async fn run_with(
     };
     let opened = tokio::task::spawn_blocking(move || SegmentStore::open(dir)).await;
     let store = match opened {
-        Ok(Ok(s)) => s,
+        Ok(Ok(mut s)) => {
+            s.set_hook(req.on_segment.clone());
+            s
+        }
         Ok(Err(e)) => return storage(format!("segment store: {e}")),
         Err(e) => return CaptureExit::Failed(CaptureError::Crashed(format!("segment store: {e}"))),
     };

@@ -73,6 +73,9 @@ pub struct Recording {
     /// The engagement merge after the end: `pending`, `done`, `gave_up`, or `null` when none
     /// was wanted.
     pub chat_merge: Option<String>,
+    /// The upload of the finished folder to object storage: `pending`, `done`, `failed`, or
+    /// `null` without object storage.
+    pub upload: Option<String>,
     /// Bytes of the recording folder on disk.
     pub size_bytes: Option<u64>,
     /// The account's label in the config.
@@ -91,7 +94,7 @@ pub struct Recording {
 }
 
 /// Field names for `fields=` on the list (the detail adds `facts`).
-pub const RECORDING_FIELDS: [&str; 28] = [
+pub const RECORDING_FIELDS: [&str; 29] = [
     "broadcast_id",
     "user_id",
     "username",
@@ -110,6 +113,7 @@ pub const RECORDING_FIELDS: [&str; 28] = [
     "error",
     "via",
     "chat_merge",
+    "upload",
     "size_bytes",
     "label",
     "bytes_captured",
@@ -210,6 +214,7 @@ pub fn recording_object(lib: &Library, row: BrowseRow) -> Recording {
         error: s.error,
         via: s.via,
         chat_merge: s.chat_merge.map(|m| m.as_str().to_string()),
+        upload: s.upload.map(|u| u.as_str().to_string()),
         size_bytes,
         label: row.label,
         bytes_captured: row.bytes_captured,
@@ -555,9 +560,18 @@ async fn serve_inside(
 ) -> Result<Response, ApiError> {
     let root = lib.recordings_dir().to_path_buf();
     let f = file.to_path_buf();
-    let real = tokio::task::spawn_blocking(move || media::resolve(&root, &f))
+    let resolved = tokio::task::spawn_blocking(move || media::resolve(&root, &f))
         .await
-        .map_err(|e| ApiError::Unavailable(format!("the file check failed: {e}")))??;
+        .map_err(|e| ApiError::Unavailable(format!("the file check failed: {e}")))?;
+    let real = match (resolved, lib.objects()) {
+        (Ok(real), _) => real,
+        // Removed after its upload: from the bucket (whole object into the cache, then served
+        // from there with ranges).
+        (Err(media::MediaError::Missing(_)), Some((bucket, cache))) => {
+            media::from_bucket(bucket, cache, file).await?
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
     Ok(media::serve(real, req, download).await)
 }
 
@@ -722,6 +736,7 @@ mod tests {
             error: None,
             via: Vec::new(),
             chat_merge: None,
+            upload: None,
             size_bytes: None,
             label: None,
             bytes_captured: 0,

@@ -165,6 +165,9 @@ const CURSOR: &str = "
 const MERGE: &str = "UPDATE recordings SET merge_state = $2::text, updated_at = $3::float8
     WHERE broadcast_id = $1::text";
 
+const UPLOAD: &str = "UPDATE recordings SET upload_state = $2::text, updated_at = $3::float8
+    WHERE broadcast_id = $1::text";
+
 const OFFSETS: [&str; 4] = [
     "UPDATE recordings SET video_start = $2::float8 WHERE broadcast_id = $1::text",
     "UPDATE comments SET offset_s = greatest(0.0, created_at - $2::float8) WHERE broadcast_id = $1::text",
@@ -269,6 +272,13 @@ pub(super) fn ops(w: &Write, now: f64) -> Vec<Op> {
             state,
         } => vec![op(
             MERGE,
+            params![broadcast_id.clone(), state.as_str(), now],
+        )],
+        Write::Upload {
+            broadcast_id,
+            state,
+        } => vec![op(
+            UPLOAD,
             params![broadcast_id.clone(), state.as_str(), now],
         )],
     }

@@ -91,6 +91,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("merge_state", T),
             ("merge_deadline", R),
             ("video_start", R),
+            ("upload_state", T),
         ],
     ),
     (

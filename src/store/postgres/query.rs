@@ -6,9 +6,10 @@ use std::collections::HashSet;
 use tokio_postgres::Row;
 
 use super::PgCatalog;
+use crate::states::UploadState;
 use crate::store::query::{
     AccountActivity, CommentExport, LikeExport, ListFilter, MergeFacts, PendingMerge,
-    RecordingSummary, Unfinished, ViewerExport,
+    PendingUpload, RecordingSummary, Unfinished, ViewerExport,
 };
 use crate::store::{via_from_json, BroadcastStatus, MergeState, RecordingState, StoreError};
 
@@ -16,7 +17,7 @@ const SUMMARY: &str = "
     SELECT r.broadcast_id, b.user_id, coalesce(b.username, a.username), r.state, b.status,
       coalesce(b.published_time, r.started_at), coalesce(b.ended_at, r.finished_at),
       r.duration_s, r.folder, r.video, coalesce(s.comments, 0), s.likes, s.peak_viewers,
-      r.segments_captured, r.segments_missing, r.error, b.via, r.merge_state
+      r.segments_captured, r.segments_missing, r.error, b.via, r.merge_state, r.upload_state
     FROM recordings r
     JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
     LEFT JOIN accounts a ON a.user_id = b.user_id
@@ -55,6 +56,14 @@ fn summary(r: &Row) -> Result<RecordingSummary, StoreError> {
         error: r.try_get(15)?,
         via: via_from_json(r.try_get::<_, Option<String>>(16)?.as_deref()),
         chat_merge: merge(r.try_get(17)?)?,
+        upload: r
+            .try_get::<_, Option<String>>(18)?
+            .map(|s| {
+                UploadState::parse(&s).ok_or_else(|| {
+                    StoreError::Other(format!("unknown upload state {s:?} in the database"))
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -287,6 +296,25 @@ impl PgCatalog {
                 published_time: r.try_get(2)?,
                 folder: r.try_get(3)?,
                 deadline: r.try_get(4)?,
+            })
+        })
+        .collect()
+    }
+
+    pub async fn pending_uploads(&self) -> Result<Vec<PendingUpload>, StoreError> {
+        self.rows(
+            "SELECT broadcast_id, folder, coalesce(merge_state = 'pending', false) FROM recordings
+             WHERE upload_state IN ('pending', 'failed') AND state = 'finished' AND folder IS NOT NULL
+             ORDER BY finished_at",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(PendingUpload {
+                broadcast_id: r.try_get(0)?,
+                folder: r.try_get(1)?,
+                merge_pending: r.try_get(2)?,
             })
         })
         .collect()

@@ -118,6 +118,8 @@ const MIGRATIONS: &[&str] = &[
         last_change  DOUBLE PRECISION
     );
     "#,
+    // 2: SQLite's migration 5, the upload of a finished folder to object storage.
+    "ALTER TABLE recordings ADD COLUMN upload_state TEXT;",
 ];
 
 /// The schema version this build writes.

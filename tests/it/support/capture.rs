@@ -64,6 +64,7 @@ pub fn request(mpd_url: url::Url, dir: &Path, rewind: bool) -> CaptureRequest {
         segments_dir: dir.to_path_buf(),
         rewind,
         max_height: None,
+        on_segment: None,
     }
 }
 
