@@ -41,6 +41,8 @@ const PENDING_RETRY: Duration = Duration::from_secs(30);
 /// The running daemon's state; every field is shared with the tasks it started.
 pub(super) struct Daemon {
     cfg: Config,
+    /// The PostgreSQL catalog held for this daemon alone while it runs.
+    _claim: Option<crate::store::NodeClaim>,
     /// Everything a recording needs, the pool of sessions among it.
     deps: Deps,
     /// The configured sessions: their files, rotations and clients.
@@ -135,6 +137,7 @@ impl Daemon {
             )
         })?;
         let store = Catalog::open(&cfg).await?;
+        let claim = store.claim_node().await?;
         let (writer, writer_thread) = store.spawn_writer()?;
         let notifier = Notifier::new(cfg.notify.clone(), Some(store.clone()))
             .context("cannot build the notification HTTP client")?;
@@ -190,6 +193,7 @@ impl Daemon {
             recordings: TaskTracker::new(),
             pending: VecDeque::new(),
             stop_deadline: None,
+            _claim: claim,
         };
         daemon.persist_accounts().await;
         daemon.serve_status(reload_tx).await?;

@@ -164,6 +164,15 @@ impl Catalog {
     }
 
     /// Finished recordings whose upload to object storage is to be resumed.
+    /// Claims a PostgreSQL catalog for this daemon alone (see `postgres/claim.rs`); a SQLite
+    /// file needs no claim.
+    pub async fn claim_node(&self) -> Result<Option<super::postgres::NodeClaim>, StoreError> {
+        match self {
+            Catalog::Sqlite(_) => Ok(None),
+            Catalog::Postgres(p) => p.claim_node().await.map(Some),
+        }
+    }
+
     pub async fn pending_uploads(&self) -> Result<Vec<PendingUpload>, StoreError> {
         read!(self, |c| query::pending_uploads(c), |p| p.pending_uploads())
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use catalog::Catalog;
-pub use postgres::{PgCatalog, PostgresUrl, PG_SCHEMA_VERSION};
+pub use postgres::{NodeClaim, PgCatalog, PostgresUrl, PG_SCHEMA_VERSION};
 pub use rows::*;
 pub use writer::{Write, Writer, WriterStats, WriterThread};
 

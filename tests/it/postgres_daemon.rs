@@ -218,3 +218,52 @@ async fn postgres_migrate_copies_a_real_daemon_catalog() {
         again.all()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres"]
+async fn postgres_a_second_daemon_on_the_same_catalog_refuses_to_start() {
+    let id = "17900000000000603";
+    let server = postgres::database("claim").await;
+    let cluster = format!("[cluster]\npostgres_url = \"{}\"\n", server.url);
+    let first = Harness::start(&scenario(id), 10.0, &config(&cluster)).await;
+    let running = first.run_daemon();
+    let catalog = Catalog::Postgres(
+        PgCatalog::open(&PostgresUrl::parse(&server.url).expect("url"))
+            .await
+            .expect("catalog"),
+    );
+    // The first daemon is up once it records the live.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !matches!(catalog.recording(id).await, Ok(Some(_))) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first daemon did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second = Harness::start(&scenario(id), 10.0, &config(&cluster)).await;
+    let out =
+        crate::support::cli::iglive(["run", "-c", &second.config_path.display().to_string()], "")
+            .await;
+    running.stop().await;
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("another iglive daemon is already running on this catalog"),
+        "{}",
+        out.stderr
+    );
+    let password = server
+        .url
+        .split(':')
+        .nth(2)
+        .and_then(|p| p.split('@').next())
+        .unwrap_or("");
+    assert!(
+        !password.is_empty() && !out.stderr.contains(password),
+        "the password stays out"
+    );
+    // Once the first has stopped, the catalog is free again.
+    let claim = catalog.claim_node().await.expect("free after the stop");
+    assert!(claim.is_some());
+}

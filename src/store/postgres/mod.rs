@@ -14,6 +14,7 @@
 //! The password in the URL never reaches a log or an error: see [`PostgresUrl`].
 
 mod apply;
+mod claim;
 pub(crate) mod migrate;
 mod query;
 mod schema;
@@ -25,6 +26,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 pub use crate::config::PostgresUrl;
+pub use claim::NodeClaim;
 pub use query::FactsRow;
 pub use schema::PG_SCHEMA_VERSION;
 
