@@ -248,10 +248,13 @@ async fn run(n: usize, secs: f64) {
         .map(|r| r.at)
         .collect();
     let api_total = api.len();
-    let api_max = max_in_span(api, 60.0);
+    // The budget counts send times; the simulator sees arrival times, a little later under
+    // load, so a 60 s window of arrivals may hold a few more than the budget: 59 s shows it.
+    let api_max = max_in_span(api.clone(), 60.0);
+    let api_max_59 = max_in_span(api, 59.0);
     let stream_hours = n as f64 * secs / 3600.0;
     println!(
-        "| {n} | {secs:.0} s | {}/{n} finished, {}/{n} complete, {:.2} % of segments ({}/{}) | {:.1} | {:.2} | {:.0} MiB | {:.2} MiB | {:.2} MB/s | {api_max} (budget {BUDGET}) | {api_total} | {wall:.0} s |",
+        "| {n} | {secs:.0} s | {}/{n} finished, {}/{n} complete, {:.2} % of segments ({}/{}) | {:.1} | {:.2} | {:.0} MiB | {:.2} MiB | {:.2} MB/s | {api_max} ({api_max_59} in any 59 s; budget {BUDGET}) | {api_total} | {wall:.0} s |",
         o.finished,
         o.complete,
         100.0 * o.segments_held as f64 / o.segments_published.max(1) as f64,
