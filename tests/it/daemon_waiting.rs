@@ -162,7 +162,9 @@ async fn twelve_lives_with_eight_slots_are_all_recorded_from_their_first_segment
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_live_whose_segments_are_gone_fails_saying_so() {
-    // One slot; the second live ends and is gone from the CDN before the first finishes.
+    // One slot; the second live ends and is gone from the CDN before the first finishes. The
+    // first records video only, so that its engagement polls do not stretch detection past the
+    // second live's two seconds (both share the one budget).
     let scenario = r#"
 seed = 6
 [[accounts]]
@@ -183,7 +185,7 @@ segments = { duration_ms = 2000, jitter_ms = 0, base_segments = 4 }
 id = 18202
 owner = 8202
 start = 4.0
-duration = 4.0
+duration = 8.0
 period_removed_after = 0.5
 gone_after = 1.0
 segments = { duration_ms = 2000, jitter_ms = 0, base_segments = 4 }
@@ -191,7 +193,7 @@ segments = { duration_ms = 2000, jitter_ms = 0, base_segments = 4 }
     let h = Harness::start(
         scenario,
         4.0,
-        "[recording]\nmax_concurrent = 1\n[[accounts]]\nuser_id = \"8201\"\n[[accounts]]\nuser_id = \"8202\"\n",
+        "[recording]\nmax_concurrent = 1\n[[accounts]]\nuser_id = \"8201\"\nengagement = \"video\"\n[[accounts]]\nuser_id = \"8202\"\n",
     )
     .await;
     let daemon = h.run_daemon();
