@@ -18,6 +18,7 @@
 mod backoff;
 mod capture;
 mod cli;
+mod cluster;
 mod config;
 mod daemon;
 mod dash;
@@ -90,6 +91,7 @@ pub use recording::{comments, Ctx, RecorderEvent};
 
 // The database.
 pub use store::postgres::migrate::{copy as migrate_catalog, TableCount};
+pub use store::postgres::{Beat, Holder, LeaseRow, Orphan};
 pub use store::schema::SCHEMA_VERSION;
 pub use store::search::{plan as plan_search, search as search_comments, SearchPlan};
 pub use store::{

@@ -12,6 +12,7 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -19,12 +20,32 @@ use super::session_file::SessionFile;
 use super::PostgresUrl;
 use super::{ConfigError, Source};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawCluster {
     postgres_url: Option<String>,
     postgres_url_file: Option<String>,
+    node: Option<String>,
+    #[serde(deserialize_with = "super::raw::duration")]
+    lease_ttl: Duration,
 }
+
+impl Default for RawCluster {
+    fn default() -> Self {
+        RawCluster {
+            postgres_url: None,
+            postgres_url_file: None,
+            node: None,
+            lease_ttl: DEFAULT_LEASE_TTL,
+        }
+    }
+}
+
+/// How long a node's heartbeat and leases stay valid without renewal: the failover time is
+/// about this plus a third of it. Long enough to ride out a slow disk or a brief network
+/// blip without handing recordings over; short against the minutes a CDN keeps segments.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+const LEASE_TTL_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
 
 /// Largest URL file read.
 const MAX_URL_FILE: u64 = 16 * 1024;
@@ -39,9 +60,56 @@ pub enum PostgresSource {
 }
 
 /// `[cluster]`; without it (or without a URL) the catalog is the SQLite file.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterConfig {
     pub postgres: Option<PostgresSource>,
+    /// This node's name among the nodes sharing the catalog (`node`, else the host name).
+    pub node: String,
+    /// `lease_ttl`: how long a silent node keeps its accounts and recordings.
+    pub lease_ttl: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            postgres: None,
+            node: host_name(),
+            lease_ttl: DEFAULT_LEASE_TTL,
+        }
+    }
+}
+
+/// The machine's host name as a node name, or `node` when it has none usable.
+fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let name: String = raw
+        .trim()
+        .chars()
+        .map(|c| if node_char(c) { c } else { '-' })
+        .take(MAX_NODE_NAME)
+        .collect();
+    if name.is_empty() {
+        "node".into()
+    } else {
+        name
+    }
+}
+
+const MAX_NODE_NAME: usize = 64;
+
+fn node_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+}
+
+fn check_node(name: &str) -> Result<String, String> {
+    if name.is_empty() || name.chars().count() > MAX_NODE_NAME || !name.chars().all(node_char) {
+        return Err(format!(
+            "{name:?} is not a node name: use 1 to {MAX_NODE_NAME} letters, digits, '.', '-' or '_', different on each node"
+        ));
+    }
+    Ok(name.to_string())
 }
 
 impl ClusterConfig {
@@ -69,7 +137,27 @@ impl ClusterConfig {
             )),
             (None, None) => None,
         };
-        Ok(ClusterConfig { postgres })
+        let node = match raw.node {
+            Some(n) => check_node(&n).map_err(|e| src.error("cluster", "node", None, e))?,
+            None => host_name(),
+        };
+        let (lo, hi) = LEASE_TTL_RANGE;
+        if raw.lease_ttl < lo || raw.lease_ttl > hi {
+            return Err(src.error(
+                "cluster",
+                "lease_ttl",
+                None,
+                format!(
+                    "{:?} is out of range: use {:?} to {:?} (default {:?})",
+                    raw.lease_ttl, lo, hi, DEFAULT_LEASE_TTL
+                ),
+            ));
+        }
+        Ok(ClusterConfig {
+            postgres,
+            node,
+            lease_ttl: raw.lease_ttl,
+        })
     }
 }
 
@@ -172,6 +260,23 @@ mod tests {
         assert!(e.contains("not both"), "{e}");
         let e = load("[cluster]\npostgres = \"x\"\n").expect_err("unknown key");
         assert!(e.contains("unknown field"), "{e}");
+        let c = load("[cluster]\npostgres_url = \"postgres://a@b/c\"\nnode = \"rec-2\"\nlease_ttl = \"5s\"\n")
+            .expect("node and ttl");
+        assert_eq!(
+            (c.cluster.node.as_str(), c.cluster.lease_ttl),
+            ("rec-2", Duration::from_secs(5))
+        );
+        for bad in [
+            "node = \"\"",
+            "node = \"a b\"",
+            "node = \"../x\"",
+            "lease_ttl = \"100ms\"",
+            "lease_ttl = \"1h\"",
+        ] {
+            let e = load(&format!("[cluster]\n{bad}\n")).expect_err(bad);
+            assert!(e.contains(":6: cluster."), "{bad}: {e}");
+        }
+        assert!(check_node(&host_name()).is_ok());
     }
 
     #[test]

@@ -303,7 +303,7 @@ pub(super) struct RawAccount {
     pub(super) engagement: Option<Footprint>,
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     let parsed = humantime::parse_duration(s.trim()).map_err(|_| {
         serde::de::Error::custom(format!("expected a duration like \"7s\", got {s:?}"))

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::recording::{
     folder_of, prepare_waiting, record_waiting, supervise_claimed, via_json, Deps, Target, Waiting,
@@ -18,6 +19,7 @@ use crate::watch::{Accounts, LiveEvent};
 /// What starting a recording needs from the daemon.
 pub(super) struct Launcher<'a> {
     pub cfg: &'a Config,
+    pub cluster: &'a Cluster,
     pub deps: &'a Deps,
     pub recordings: &'a TaskTracker,
     pub accounts: &'a Accounts,
@@ -74,6 +76,11 @@ impl Launcher<'_> {
         let id = ev.broadcast.id.clone();
         let deps = self.deps;
         if deps.registry.contains(&id) {
+            return;
+        }
+        // With several nodes, the one whose lease it is records it (a watched guest's node
+        // and the host's node both see the broadcast).
+        if !self.cluster.acquire(&id).await {
             return;
         }
         let target = target_of(self.cfg, self.accounts, &ev);

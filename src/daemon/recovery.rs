@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::capture::CaptureProgress;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::instagram::{ApiErrorKind, Broadcast};
 use crate::recording::{
@@ -55,28 +56,33 @@ fn target_of(cfg: &Config, u: &Unfinished, broadcast: Broadcast) -> Target {
 /// Examines every unfinished recording; returns the lives that were detected or waiting for a
 /// slot, in detection order, to wait again (never a stale `detected`: each is recorded from the
 /// CDN, or fails saying why, when its slot comes).
+/// With several nodes, only those whose lease this node takes (the others are recorded by
+/// living nodes); `adopted` names the recordings of a stopped node whose leases the heartbeat
+/// has taken already, to resume them alone.
+pub(super) struct Scope<'a> {
+    pub cluster: &'a Cluster,
+    pub adopted: Option<&'a [String]>,
+}
+
 pub(super) async fn run(
     cfg: &Config,
     deps: &Deps,
     recordings: &TaskTracker,
     accounts: &Accounts,
+    scope: Scope<'_>,
     shutdown: &CancellationToken,
     abort: &CancellationToken,
 ) -> VecDeque<Waiting> {
-    resume_merges(deps).await;
+    if scope.adopted.is_none() {
+        resume_merges(deps, scope.cluster).await;
+    }
     let mut waiting = VecDeque::new();
-    let list = match deps.store.unfinished().await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, "recovery: cannot read unfinished recordings");
-            return waiting;
-        }
-    };
-    if list.is_empty() {
+    let mine = mine(deps, &scope).await;
+    if mine.is_empty() {
         return waiting;
     }
-    tracing::info!("recovery: {} unfinished recording(s)", list.len());
-    for u in list {
+    tracing::info!("recovery: {} unfinished recording(s)", mine.len());
+    for u in mine {
         let id = u.broadcast_id.clone();
         let held: Vec<String> = if u.via.is_empty() {
             vec![u.user_id.clone()]
@@ -142,17 +148,50 @@ pub(super) async fn run(
                 let span =
                     tracing::info_span!("recording", broadcast_id = %id, user_id = %u.user_id);
                 let (deps, abort) = (deps.clone(), abort.clone());
-                recordings
-                    .spawn(async move { finalize_ended(&deps, &u, &abort).await }.instrument(span));
+                let (kept, cluster) = (scope.cluster.keep(&id), scope.cluster.clone());
+                recordings.spawn(
+                    async move {
+                        finalize_ended(&deps, &u, &abort).await;
+                        drop(kept);
+                        cluster.release(&u.broadcast_id);
+                    }
+                    .instrument(span),
+                );
             }
         }
     }
     waiting
 }
 
+/// The unfinished recordings this node resumes: the adopted ones, or at a start those whose
+/// lease it takes.
+async fn mine(deps: &Deps, scope: &Scope<'_>) -> Vec<Unfinished> {
+    let list = match deps.store.unfinished().await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "recovery: cannot read unfinished recordings");
+            return Vec::new();
+        }
+    };
+    let mut mine = Vec::new();
+    for u in list {
+        let take = match scope.adopted {
+            Some(ids) => ids.contains(&u.broadcast_id),
+            None => {
+                !deps.registry.contains(&u.broadcast_id)
+                    && scope.cluster.acquire(&u.broadcast_id).await
+            }
+        };
+        if take {
+            mine.push(u);
+        }
+    }
+    mine
+}
+
 /// Resumes the engagement merges a stop or a crash left `pending` (their recordings are
 /// finished; only the chat and the folder's files are still to be updated).
-async fn resume_merges(deps: &Deps) {
+async fn resume_merges(deps: &Deps, cluster: &Cluster) {
     let list = match deps.store.pending_merges().await {
         Ok(l) => l,
         Err(e) => {
@@ -164,6 +203,10 @@ async fn resume_merges(deps: &Deps) {
         let Some(folder) = m.folder.map(PathBuf::from) else {
             continue;
         };
+        // Merges are idempotent, but two nodes starting together need not both run one.
+        if !cluster.acquire(&m.broadcast_id).await {
+            continue;
+        }
         tracing::info!(broadcast_id = %m.broadcast_id, "recovery: resuming its post-live merge");
         let job = MergeJob {
             broadcast_id: m.broadcast_id,

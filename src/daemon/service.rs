@@ -19,6 +19,7 @@ use super::push::{Forwarding, PushLinks, PushRecord};
 use super::seen::DbSeenStore;
 use super::sessions::Sessions;
 use super::{recovery, systemd, Exit};
+use crate::cluster::{Cluster, ClusterEvent};
 use crate::config::Config;
 use crate::notify::Notifier;
 use crate::objects::{Bucket, Uploads};
@@ -41,8 +42,10 @@ const PENDING_RETRY: Duration = Duration::from_secs(30);
 /// The running daemon's state; every field is shared with the tasks it started.
 pub(super) struct Daemon {
     cfg: Config,
-    /// The PostgreSQL catalog held for this daemon alone while it runs.
+    /// This node's name on a PostgreSQL catalog, held while it runs.
     _claim: Option<crate::store::NodeClaim>,
+    /// This node among the others sharing the catalog (alone on SQLite).
+    cluster: Cluster,
     /// Everything a recording needs, the pool of sessions among it.
     deps: Deps,
     /// The configured sessions: their files, rotations and clients.
@@ -76,6 +79,8 @@ pub(super) struct Sources {
     recorder: mpsc::Receiver<RecorderEvent>,
     /// A session's health changed (each change once).
     pool: mpsc::Receiver<PoolEvent>,
+    /// The heartbeat: membership changes, adopted and lost recordings.
+    cluster: mpsc::Receiver<ClusterEvent>,
     /// The watched accounts changed (paused, resumed, reloaded).
     accounts: tokio::sync::watch::Receiver<AccountsState>,
     pending_retry: Interval,
@@ -95,6 +100,7 @@ enum Event {
     RetryPending,
     DetectorEnded(Ended),
     Pool(Option<PoolEvent>),
+    Cluster(Option<ClusterEvent>),
     AccountsChanged,
     SessionRetry,
     Watchdog,
@@ -137,7 +143,8 @@ impl Daemon {
             )
         })?;
         let store = Catalog::open(&cfg).await?;
-        let claim = store.claim_node().await?;
+        let claim = store.claim_node(&cfg.cluster.node).await?;
+        let cluster = Cluster::join(&store, &cfg.cluster).await?;
         let (writer, writer_thread) = store.spawn_writer()?;
         let notifier = Notifier::new(cfg.notify.clone(), Some(store.clone()))
             .context("cannot build the notification HTTP client")?;
@@ -194,25 +201,13 @@ impl Daemon {
             pending: VecDeque::new(),
             stop_deadline: None,
             _claim: claim,
+            cluster,
         };
         daemon.persist_accounts().await;
         daemon.serve_status(reload_tx).await?;
-        // Recovery before watching: unfinished recordings resume or are finalized, lives that
-        // waited for a slot wait again (in detection order) and start as slots free.
-        daemon.pending = recovery::run(
-            &daemon.cfg,
-            &daemon.deps,
-            &daemon.recordings,
-            &daemon.accounts,
-            &daemon.shutdown,
-            &daemon.abort,
-        )
-        .await;
-        daemon.deps.uploads.resume().await;
-        let mut pending = std::mem::take(&mut daemon.pending);
-        daemon.launcher().fill(&mut pending);
-        daemon.pending = pending;
+        daemon.recover().await;
         let pool_events = daemon.start_monitor();
+        let cluster_events = daemon.start_heartbeat();
         daemon.sync_detection();
         daemon.sync_push();
         let sources = Sources::new(
@@ -220,10 +215,32 @@ impl Daemon {
             recorder,
             reload,
             pool_events,
+            cluster_events,
             daemon.accounts.subscribe(),
             daemon.cfg.instagram.session_retry,
         )?;
         Ok((daemon, sources))
+    }
+
+    /// Recovery before watching: unfinished recordings resume or are finalized, lives that
+    /// waited for a slot wait again (in detection order) and start as slots free.
+    async fn recover(&mut self) {
+        let scope = recovery::Scope {
+            cluster: &self.cluster,
+            adopted: None,
+        };
+        self.pending = recovery::run(
+            &self.cfg,
+            &self.deps,
+            &self.recordings,
+            &self.accounts,
+            scope,
+            &self.shutdown,
+            &self.abort,
+        )
+        .await;
+        self.deps.uploads.resume().await;
+        self.fill_slots();
     }
 
     /// The pool's monitor: each change of a session's health, once.
@@ -235,8 +252,22 @@ impl Daemon {
         rx
     }
 
+    /// The heartbeat of this node among the others (nothing on SQLite).
+    fn start_heartbeat(&self) -> mpsc::Receiver<ClusterEvent> {
+        let (tx, rx) = mpsc::channel(16);
+        self.cluster.start(
+            self.deps.registry.clone(),
+            tx,
+            self.shutdown.child_token(),
+            &self.background,
+        );
+        rx
+    }
+
+    /// Detection over this node's share of the watched accounts (all of them when alone).
     fn sync_detection(&mut self) {
-        let master = self.accounts.snapshot();
+        let mut master = self.accounts.snapshot();
+        master.watched.retain(|id, _| self.cluster.watches(id));
         self.detection.sync(&self.cfg, &master);
         self.publish_board();
     }
@@ -338,6 +369,7 @@ impl Daemon {
     fn launcher(&self) -> Launcher<'_> {
         Launcher {
             cfg: &self.cfg,
+            cluster: &self.cluster,
             deps: &self.deps,
             recordings: &self.recordings,
             accounts: &self.accounts,
@@ -384,6 +416,7 @@ impl Daemon {
                 Event::RetryPending => daemon.fill_slots(),
                 Event::DetectorEnded(ended) => daemon.on_detector_ended(ended),
                 Event::Pool(ev) => daemon.on_pool_event(ev),
+                Event::Cluster(ev) => daemon.on_cluster_event(ev).await,
                 Event::AccountsChanged => daemon.sync_detection(),
                 Event::SessionRetry => daemon.on_session_retry(),
                 Event::Watchdog => daemon.on_watchdog(),
@@ -407,6 +440,7 @@ impl Daemon {
             _ = src.pending_retry.tick(), if pending && !stopping => Event::RetryPending,
             ended = self.detection.next_ended(), if !stopping => Event::DetectorEnded(ended),
             ev = src.pool.recv() => Event::Pool(ev),
+            ev = src.cluster.recv(), if !stopping => Event::Cluster(ev),
             Ok(()) = src.accounts.changed(), if !stopping => Event::AccountsChanged,
             _ = src.session_retry.tick(), if !stopping => Event::SessionRetry,
             _ = src.watchdog.tick() => Event::Watchdog,
@@ -518,6 +552,7 @@ impl Daemon {
                 ..
             } => {
                 self.accounts.resume_for(&broadcast_id, &user_id);
+                self.cluster.release(&broadcast_id);
                 // Its slot is free: the live that waits longest takes it.
                 self.fill_slots();
                 if ok {
@@ -586,6 +621,52 @@ impl Daemon {
         self.sync_detection();
     }
 
+    /// What the heartbeat learned: nodes joined or left (detection follows), recordings of a
+    /// stopped node adopted (resumed like a restart's recovery), or leases lost.
+    async fn on_cluster_event(&mut self, ev: Option<ClusterEvent>) {
+        match ev {
+            None => {}
+            Some(ClusterEvent::Nodes(nodes)) => {
+                self.sync_detection();
+                let master = self.accounts.snapshot();
+                let here = master
+                    .watched
+                    .keys()
+                    .filter(|id| self.cluster.watches(id))
+                    .count();
+                tracing::info!(
+                    ?nodes,
+                    "{} node(s) share the catalog; this one polls {here} of {} watched account(s)",
+                    nodes.len(),
+                    master.watched.len()
+                );
+            }
+            Some(ClusterEvent::Adopt(ids)) => {
+                let scope = recovery::Scope {
+                    cluster: &self.cluster,
+                    adopted: Some(&ids),
+                };
+                let waiting = recovery::run(
+                    &self.cfg,
+                    &self.deps,
+                    &self.recordings,
+                    &self.accounts,
+                    scope,
+                    &self.shutdown,
+                    &self.abort,
+                )
+                .await;
+                self.pending.extend(waiting);
+                self.fill_slots();
+            }
+            Some(ClusterEvent::Lost(ids)) => {
+                for id in ids {
+                    tracing::error!(broadcast_id = %id, "another node holds this recording's lease now (this node's heartbeat lapsed); both record it until this one ends: check the catalog's reachability and cluster.lease_ttl");
+                }
+            }
+        }
+    }
+
     /// Retries refused sessions rarely: one request now and then tells whether Instagram
     /// accepts them again, without hammering a dead login.
     fn on_session_retry(&mut self) {
@@ -649,6 +730,7 @@ impl Daemon {
         }
         self.notifier.drain(NOTIFY_GRACE).await;
         self.sessions.finish().await;
+        self.cluster.leave().await;
         systemd::stopping();
         tracing::info!("iglive stopped");
         let thread = self.writer_thread.take();
@@ -665,6 +747,7 @@ impl Sources {
         recorder: mpsc::Receiver<RecorderEvent>,
         reload: mpsc::Receiver<ReloadRequest>,
         pool: mpsc::Receiver<PoolEvent>,
+        cluster: mpsc::Receiver<ClusterEvent>,
         accounts: tokio::sync::watch::Receiver<AccountsState>,
         session_retry_every: Duration,
     ) -> anyhow::Result<Sources> {
@@ -682,6 +765,7 @@ impl Sources {
             live,
             recorder,
             pool,
+            cluster,
             accounts,
             pending_retry: tokio::time::interval(PENDING_RETRY),
             session_retry,

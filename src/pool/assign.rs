@@ -28,6 +28,12 @@ fn score(account: &str, session: &str) -> u64 {
     h.finish()
 }
 
+/// Which of `members` a key (an account, a broadcast's owner) belongs to: the same answer on
+/// every node that sees the same members.
+pub fn owner_of<'m>(key: &str, members: &'m [String]) -> Option<&'m String> {
+    members.iter().max_by_key(|m| score(key, m))
+}
+
 /// Each session's accounts (every session named, possibly with none).
 pub fn assign_accounts<'a>(
     accounts: impl IntoIterator<Item = &'a str>,
@@ -36,8 +42,7 @@ pub fn assign_accounts<'a>(
     let mut out: BTreeMap<String, Vec<String>> =
         sessions.iter().map(|s| (s.clone(), Vec::new())).collect();
     for account in accounts {
-        let best = sessions.iter().max_by_key(|s| score(account, s));
-        if let Some(s) = best {
+        if let Some(s) = owner_of(account, sessions) {
             out.entry(s.clone()).or_default().push(account.to_string());
         }
     }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::instagram::Client;
 
-pub use assign::assign_accounts;
+pub use assign::{assign_accounts, owner_of};
 pub use member::{Member, SessionState};
 pub use plan::{plan, recording_demand, Demand, Plan, PlanOptions};
 

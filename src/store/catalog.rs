@@ -164,12 +164,23 @@ impl Catalog {
     }
 
     /// Finished recordings whose upload to object storage is to be resumed.
-    /// Claims a PostgreSQL catalog for this daemon alone (see `postgres/claim.rs`); a SQLite
-    /// file needs no claim.
-    pub async fn claim_node(&self) -> Result<Option<super::postgres::NodeClaim>, StoreError> {
+    /// Claims the node name on a PostgreSQL catalog for this daemon (see `postgres/claim.rs`);
+    /// a SQLite file needs no claim.
+    pub async fn claim_node(
+        &self,
+        node: &str,
+    ) -> Result<Option<super::postgres::NodeClaim>, StoreError> {
         match self {
             Catalog::Sqlite(_) => Ok(None),
-            Catalog::Postgres(p) => p.claim_node().await.map(Some),
+            Catalog::Postgres(p) => p.claim_node(node).await.map(Some),
+        }
+    }
+
+    /// The PostgreSQL catalog, for what only it offers (coordinating nodes).
+    pub fn postgres(&self) -> Option<&PgCatalog> {
+        match self {
+            Catalog::Sqlite(_) => None,
+            Catalog::Postgres(p) => Some(p),
         }
     }
 

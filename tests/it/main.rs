@@ -40,6 +40,7 @@ mod pool_push;
 mod pool_reload;
 mod pool_status;
 mod postgres_catalog;
+mod postgres_cluster;
 mod postgres_daemon;
 mod record_cli;
 mod session_source;

@@ -221,9 +221,10 @@ async fn postgres_migrate_copies_a_real_daemon_catalog() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: run scripts/test-postgres"]
-async fn postgres_a_second_daemon_on_the_same_catalog_refuses_to_start() {
+async fn postgres_a_second_daemon_with_the_same_node_name_refuses_to_start() {
     let id = "17900000000000603";
     let server = postgres::database("claim").await;
+    // Both default to the host name: one machine's two daemons share it.
     let cluster = format!("[cluster]\npostgres_url = \"{}\"\n", server.url);
     let first = Harness::start(&scenario(id), 10.0, &config(&cluster)).await;
     let running = first.run_daemon();
@@ -249,7 +250,8 @@ async fn postgres_a_second_daemon_on_the_same_catalog_refuses_to_start() {
     assert_ne!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("another iglive daemon is already running on this catalog"),
+            .contains("another iglive daemon is already running on this catalog as node")
+            && out.stderr.contains("cluster.node"),
         "{}",
         out.stderr
     );
@@ -264,6 +266,13 @@ async fn postgres_a_second_daemon_on_the_same_catalog_refuses_to_start() {
         "the password stays out"
     );
     // Once the first has stopped, the catalog is free again.
-    let claim = catalog.claim_node().await.expect("free after the stop");
+    let node = iglive::Config::load(&second.config_path)
+        .expect("config")
+        .cluster
+        .node;
+    let claim = catalog
+        .claim_node(&node)
+        .await
+        .expect("free after the stop");
     assert!(claim.is_some());
 }

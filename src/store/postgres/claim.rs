@@ -1,30 +1,30 @@
-//! One daemon per PostgreSQL catalog, until nodes coordinate through it.
+//! One daemon per node name on a PostgreSQL catalog.
 //!
-//! Every daemon recovers the unfinished recordings it finds in its catalog at start, and
-//! remembers every broadcast there as already seen. Two daemons sharing one catalog would
-//! therefore record and resume each other's broadcasts. A session-level advisory lock, held on
-//! a connection of its own for the daemon's life, makes a second daemon refuse to start with
-//! an error that says so (docs: README "Running several nodes").
+//! Nodes share the catalog under different names (`cluster.node`); the name is what their
+//! heartbeat and leases are kept under, so two daemons running under one name would renew
+//! each other's leases and record the same broadcasts. A session-level advisory lock on the
+//! name, held on a connection of its own for the daemon's life, makes a second daemon with
+//! the same name refuse to start with an error that says so.
 
 use super::PgCatalog;
 use crate::store::StoreError;
 
-/// The advisory lock key: "iglive-node" as ASCII bytes, so it cannot collide with a small
-/// integer key an operator's own application might use.
-const NODE_KEY: i64 = 0x6967_6c69_7665_6e6f;
-
-/// Held while the daemon runs; dropping it (or the connection ending) releases the catalog.
+/// Held while the daemon runs; dropping it (or the connection ending) frees the name.
 #[derive(Debug)]
 pub struct NodeClaim {
     _client: tokio_postgres::Client,
 }
 
 impl PgCatalog {
-    /// Claims the catalog for this daemon, or says which daemon to stop.
-    pub async fn claim_node(&self) -> Result<NodeClaim, StoreError> {
+    /// Claims the node name for this daemon, or says what to change.
+    pub async fn claim_node(&self, node: &str) -> Result<NodeClaim, StoreError> {
         let client = self.connect_raw().await?;
+        let key = format!("iglive-node:{node}");
         let row = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&NODE_KEY])
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                &[&key],
+            )
             .await
             .map_err(|e| StoreError::Postgres(self.describe(&e)))?;
         let claimed: bool = row
@@ -32,9 +32,9 @@ impl PgCatalog {
             .map_err(|e| StoreError::Postgres(self.describe(&e)))?;
         if !claimed {
             return Err(StoreError::Postgres(format!(
-                "{}: another iglive daemon is already running on this catalog; several daemons on \
-                 one catalog would record and recover the same broadcasts, which iglive does not \
-                 coordinate yet: stop the other one, or give this one its own database",
+                "{}: another iglive daemon is already running on this catalog as node {node:?}: \
+                 stop it, or give this one a name of its own (cluster.node; the default is the \
+                 host name)",
                 self.url()
             )));
         }

@@ -15,6 +15,7 @@
 
 mod apply;
 mod claim;
+mod lease;
 pub(crate) mod migrate;
 mod query;
 mod schema;
@@ -27,6 +28,7 @@ use tokio_postgres::NoTls;
 
 pub use crate::config::PostgresUrl;
 pub use claim::NodeClaim;
+pub use lease::{Beat, Holder, LeaseRow, Orphan};
 pub use query::FactsRow;
 pub use schema::PG_SCHEMA_VERSION;
 

@@ -128,7 +128,7 @@ pub struct FactsRow {
 }
 
 impl PgCatalog {
-    async fn rows(
+    pub(super) async fn rows(
         &self,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],

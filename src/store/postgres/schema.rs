@@ -120,6 +120,24 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 2: SQLite's migration 5, the upload of a finished folder to object storage.
     "ALTER TABLE recordings ADD COLUMN upload_state TEXT;",
+    // 3: coordination of several nodes (`lease.rs`). Times are the server's clock, so nodes
+    // whose clocks disagree still agree on who is alive and which lease has expired.
+    r#"
+    CREATE TABLE nodes (
+        name         TEXT PRIMARY KEY,
+        version      TEXT NOT NULL,
+        started_at   TIMESTAMPTZ NOT NULL,
+        heartbeat_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE leases (
+        broadcast_id TEXT PRIMARY KEY,
+        node         TEXT NOT NULL,
+        acquired_at  TIMESTAMPTZ NOT NULL,
+        expires_at   TIMESTAMPTZ NOT NULL,
+        takeovers    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX leases_by_node ON leases(node);
+    "#,
 ];
 
 /// The schema version this build writes.

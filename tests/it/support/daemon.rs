@@ -231,13 +231,23 @@ pub struct Process {
 
 impl Harness {
     pub fn spawn_binary(&self, n: usize) -> Process {
-        let log = self.dir().join(format!("daemon-{n}.log"));
-        let out = std::fs::File::create(&log).expect("log file");
+        self.spawn_binary_with(&self.config_path, &format!("daemon-{n}"))
+    }
+
+    /// `iglive run -c CONFIG` as a process of its own, logging to `<name>.log` (appended, so
+    /// a restarted node keeps its earlier lines).
+    pub fn spawn_binary_with(&self, config: &Path, name: &str) -> Process {
+        let log = self.dir().join(format!("{name}.log"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let err = out.try_clone().expect("log file");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_iglive"))
             .arg("run")
             .arg("-c")
-            .arg(&self.config_path)
+            .arg(config)
             .stdout(out)
             .stderr(err)
             .spawn()
@@ -277,18 +287,26 @@ impl Process {
 }
 
 impl Harness {
+    /// A session file `session-<name>.json` (mode 0600) whose `sessionid` is `sid-<name>`,
+    /// so the simulator tells its requests apart; returns its file name.
+    pub fn session_file(&self, name: &str) -> String {
+        let file = format!("session-{name}.json");
+        let path = self.dir().join(&file);
+        let mut json: serde_json::Value =
+            serde_json::from_str(&iglive::sim::session_json()).expect("session json");
+        json["cookies"]["sessionid"] = format!("sid-{name}").into();
+        std::fs::write(&path, json.to_string()).expect("session file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        file
+    }
+
     /// Replaces the one session with a pool: `session-<name>.json` files (mode 0600) whose
     /// `sessionid` is `sid-<name>`, so the simulator tells their requests apart, each listed
     /// as a `[[sessions]]` entry with `extra` lines appended to it.
     pub fn with_sessions(&self, names: &[&str], extra: &str) {
         let mut tables = String::new();
         for name in names {
-            let file = self.dir().join(format!("session-{name}.json"));
-            let mut json: serde_json::Value =
-                serde_json::from_str(&iglive::sim::session_json()).expect("session json");
-            json["cookies"]["sessionid"] = format!("sid-{name}").into();
-            std::fs::write(&file, json.to_string()).expect("session file");
-            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            self.session_file(name);
             tables.push_str(&format!(
                 "\n[[sessions]]\nname = \"{name}\"\nsession_file = \"session-{name}.json\"\n{extra}\n"
             ));
