@@ -101,6 +101,13 @@ impl Cluster {
         }))))
     }
 
+    /// Whether other nodes are alive (as the last heartbeat saw them).
+    pub fn others_alive(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|n| n.view.borrow().nodes.iter().any(|m| *m != n.name))
+    }
+
     /// Whether this node polls `account`.
     pub fn watches(&self, account: &str) -> bool {
         self.0
@@ -169,7 +176,8 @@ impl Cluster {
         }
     }
 
-    /// A clean stop: this node's row goes, so the others take its accounts at once.
+    /// A clean stop: this node's row goes and its leases expire, so the others take its
+    /// accounts and its handed-over recordings at their next heartbeat.
     pub async fn leave(&self) {
         let Some(n) = &self.0 else {
             return;

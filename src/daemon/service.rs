@@ -490,10 +490,18 @@ impl Daemon {
     }
 
     fn begin_shutdown(&mut self) {
-        tracing::info!(
-            "stopping: finalizing {} recording(s) with what was captured (send the signal again to exit at once)",
-            self.deps.registry.len()
-        );
+        if self.cluster.others_alive() {
+            // Other nodes go on: they continue this node's recordings instead of a cut.
+            let n = self.deps.registry.hand_over_all();
+            tracing::info!(
+                "stopping: handing {n} recording(s) over to the other nodes (send the signal again to exit at once)"
+            );
+        } else {
+            tracing::info!(
+                "stopping: finalizing {} recording(s) with what was captured (send the signal again to exit at once)",
+                self.deps.registry.len()
+            );
+        }
         systemd::stopping();
         self.shutdown.cancel();
         self.recordings.close();
@@ -564,6 +572,15 @@ impl Daemon {
             }
             RecorderEvent::Started { .. } => systemd::status(&self.summary()),
             RecorderEvent::SessionExpired(m) => tracing::error!("session refused: {m}"),
+            // Its lease stays for the next holder (it expires, or `leave` expires it).
+            RecorderEvent::HandedOver {
+                broadcast_id,
+                user_id,
+            } => {
+                self.accounts.resume_for(&broadcast_id, &user_id);
+                self.fill_slots();
+                systemd::status(&self.summary());
+            }
         }
     }
 
@@ -661,7 +678,8 @@ impl Daemon {
             }
             Some(ClusterEvent::Lost(ids)) => {
                 for id in ids {
-                    tracing::error!(broadcast_id = %id, "another node holds this recording's lease now (this node's heartbeat lapsed); both record it until this one ends: check the catalog's reachability and cluster.lease_ttl");
+                    tracing::error!(broadcast_id = %id, "another node holds this recording's lease now (this node's heartbeat lapsed): handing the recording over to it; check the catalog's reachability and cluster.lease_ttl");
+                    self.deps.registry.hand_over(&id);
                 }
             }
         }
@@ -730,6 +748,10 @@ impl Daemon {
         }
         self.notifier.drain(NOTIFY_GRACE).await;
         self.sessions.finish().await;
+        // What this node wrote lands before another node takes over its leases.
+        if let Err(e) = self.deps.writer.flush().await {
+            tracing::warn!(error = %e, "the last rows were not written before leaving");
+        }
         self.cluster.leave().await;
         systemd::stopping();
         tracing::info!("iglive stopped");

@@ -146,7 +146,9 @@ impl Notifier {
 
     /// The notification matching a recorder event.
     pub fn recorder_event(&self, ev: &RecorderEvent) {
-        self.notify(from_recorder_event(ev));
+        if let Some(n) = from_recorder_event(ev) {
+            self.notify(n);
+        }
     }
 
     /// Waits up to `within` for deliveries under way (at shutdown), then gives up on them.
@@ -164,9 +166,10 @@ impl Notifier {
     }
 }
 
-/// The notification for a recorder event (before the facts are loaded).
-pub fn from_recorder_event(ev: &RecorderEvent) -> Notification {
-    match ev {
+/// The notification for a recorder event (before the facts are loaded); none for a
+/// recording handed over to another node (that node tells how it ends).
+pub fn from_recorder_event(ev: &RecorderEvent) -> Option<Notification> {
+    Some(match ev {
         RecorderEvent::Started {
             broadcast_id,
             user_id,
@@ -202,7 +205,8 @@ pub fn from_recorder_event(ev: &RecorderEvent) -> Notification {
             message: Some(m.clone()),
             ..Notification::new(NotifyEvent::SessionExpired)
         },
-    }
+        RecorderEvent::HandedOver { .. } => return None,
+    })
 }
 
 /// Adds the recording's `broadcast.json` document when the database knows the broadcast.

@@ -72,4 +72,9 @@ pub enum RecorderEvent {
         reason: String,
     },
     SessionExpired(String),
+    /// Stopped here without finalizing: another node continues it.
+    HandedOver {
+        broadcast_id: String,
+        user_id: String,
+    },
 }

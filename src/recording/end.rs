@@ -16,6 +16,8 @@ pub enum EndReason {
     InterruptedTimeout,
     /// iglive was asked to stop; the recording holds what was captured so far.
     Shutdown,
+    /// Another node continues the recording (this one is leaving, or lost the lease).
+    HandedOver,
     /// The capture gave up and no poller can tell whether the broadcast goes on.
     CaptureFailed(String),
 }
@@ -28,6 +30,7 @@ impl EndReason {
             EndReason::StreamEnded => "the stream signalled its end".into(),
             EndReason::InterruptedTimeout => "interrupted for longer than the grace period".into(),
             EndReason::Shutdown => "cut short by an iglive shutdown".into(),
+            EndReason::HandedOver => "handed over to another node".into(),
             EndReason::CaptureFailed(e) => format!("capture failed: {e}"),
         }
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::capture::CaptureProgress;
 use crate::states::RecordingState;
@@ -27,6 +28,10 @@ pub struct LiveRecording {
     pub segments_missing: u64,
     pub bytes: u64,
     pub duration_s: f64,
+    /// Cancelled to hand the recording over to another node: it stops capturing without
+    /// finalizing, and the node that takes its lease continues it.
+    #[serde(skip)]
+    pub handover: CancellationToken,
 }
 
 /// Shared map broadcast id → live figures.
@@ -68,6 +73,37 @@ impl Registry {
             },
         );
         true
+    }
+
+    /// Hands a recording over (see `LiveRecording::handover`); whether it was here.
+    pub fn hand_over(&self, broadcast_id: &str) -> bool {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|m| m.get(broadcast_id).map(|r| r.handover.cancel()))
+            .is_some()
+    }
+
+    /// Hands every recording over (a node leaving while others go on).
+    pub fn hand_over_all(&self) -> usize {
+        self.inner
+            .lock()
+            .map(|m| {
+                m.values()
+                    .filter(|r| r.state != RecordingState::Waiting)
+                    .map(|r| r.handover.cancel())
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// The recording's hand-over token (one never cancelled when it is not here).
+    pub fn handover_token(&self, broadcast_id: &str) -> CancellationToken {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|m| m.get(broadcast_id).map(|r| r.handover.clone()))
+            .unwrap_or_default()
     }
 
     pub fn release(&self, broadcast_id: &str) {
@@ -151,6 +187,7 @@ mod tests {
             segments_missing: 0,
             bytes: 0,
             duration_s: 0.0,
+            handover: CancellationToken::new(),
         }
     }
 

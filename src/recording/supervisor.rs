@@ -191,6 +191,7 @@ impl Target {
             segments_missing: 0,
             bytes: 0,
             duration_s: 0.0,
+            handover: CancellationToken::new(),
         }
     }
 }
@@ -248,8 +249,19 @@ impl Recording {
         shutdown: CancellationToken,
         abort: CancellationToken,
     ) {
-        let (end, result) = self.record(&folder, &shutdown, &abort).await;
+        let handover = self.deps.registry.handover_token(&self.id);
+        let (end, result) = self.record(&folder, &shutdown, &abort, &handover).await;
         self.deps.registry.release(&self.id);
+        let Some(result) = result else {
+            tracing::info!("handed over: the node that takes its lease continues it from the folder and the CDN");
+            self.deps
+                .tell(RecorderEvent::HandedOver {
+                    broadcast_id: self.id.clone(),
+                    user_id: self.user_id.clone(),
+                })
+                .await;
+            return;
+        };
         let (ok, reason) = match result {
             Ok(done) => (true, format!("{}; {done}", end.describe())),
             Err(e) => (false, e.to_string()),
@@ -289,16 +301,24 @@ impl Recording {
     }
 
     /// The phases, in order; why it ended and how finalizing went are what the daemon logs
-    /// and notifies.
+    /// and notifies (nothing to finalize when it was handed over to another node).
     async fn record(
         &self,
         folder: &std::path::Path,
         shutdown: &CancellationToken,
         abort: &CancellationToken,
-    ) -> (EndReason, Result<Finalized, FinalizeFailure>) {
+        handover: &CancellationToken,
+    ) -> (EndReason, Option<Result<Finalized, FinalizeFailure>>) {
         self.persist_start(folder).await;
         let mut running = self.spawn_tasks(folder).await;
-        let end = self.await_end(&mut running, shutdown).await;
+        let end = self.await_end(&mut running, shutdown, handover).await;
+        if end == EndReason::HandedOver {
+            // Left `recording`, with what is on disk: the next holder resumes it.
+            let progress = self.drain(running, &end, shutdown, abort).await;
+            let row = figures_row(&self.id, RecordingState::Recording, &progress);
+            self.persist(Write::Recording(row)).await;
+            return (end, None);
+        }
         tracing::info!(reason = %end.describe(), "the broadcast ended");
         self.settle_final_status(&end).await;
         let progress = self.drain(running, &end, shutdown, abort).await;
@@ -321,7 +341,7 @@ impl Recording {
             Ok(done) => tracing::info!("{done}"),
             Err(e) => tracing::error!(error = %e, "finalization failed"),
         }
-        (end, outcome)
+        (end, Some(outcome))
     }
 
     /// Phase 1: durable facts before anything runs, so a restart knows this recording.
@@ -503,13 +523,21 @@ impl Recording {
     }
 
     /// Phase 3: the end-of-broadcast decision. Tasks only report; the first end signal wins.
-    async fn await_end(&self, running: &mut Running, shutdown: &CancellationToken) -> EndReason {
+    async fn await_end(
+        &self,
+        running: &mut Running,
+        shutdown: &CancellationToken,
+        handover: &CancellationToken,
+    ) -> EndReason {
         let grace = self.deps.recording.interrupted_grace;
         let mut interrupted_since: Option<Instant> = None;
         let mut figures = tokio::time::interval(FIGURES_EVERY);
         loop {
             let grace_end = interrupted_since.map(|t| t + grace);
             tokio::select! {
+                // A node leaving hands over before it shuts down: the hand-over wins.
+                biased;
+                _ = handover.cancelled() => return EndReason::HandedOver,
                 _ = shutdown.cancelled() => return EndReason::Shutdown,
                 _ = sleep_until(grace_end) => return EndReason::InterruptedTimeout,
                 sig = running.signals.recv() => match sig {
@@ -633,7 +661,7 @@ impl Recording {
         } = running;
         drop(signals);
         pollers_cancel.cancel();
-        if *end == EndReason::Shutdown || abort.is_cancelled() {
+        if matches!(end, EndReason::Shutdown | EndReason::HandedOver) || abort.is_cancelled() {
             control.abort.cancel();
         } else {
             control.drain.cancel();

@@ -306,6 +306,37 @@ async fn postgres_cluster_three_nodes_share_the_accounts_and_a_killed_node_s_rec
     )
     .await;
 
+    // A node stopped cleanly while others run hands its recordings over instead of cutting
+    // them: the live goes on elsewhere, and the stopped node rejoins.
+    eventually("19402 held", Duration::from_secs(10), || async {
+        holder(&pg, "19402").await.is_some()
+    })
+    .await;
+    let (leaving, _) = holder(&pg, "19402").await.expect("a lease on 19402");
+    let l = NODES.iter().position(|n| **n == leaving).expect("a node");
+    let mut p = procs[l].take().expect("running");
+    p.signal(nix::sys::signal::Signal::SIGTERM);
+    let stopped = std::time::Instant::now();
+    let status = p.wait(Duration::from_secs(60)).await.expect("stops");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        log_of(&h, &leaving).contains("recording(s) over to the other nodes"),
+        "the stop hands over"
+    );
+    eventually(
+        "another node takes 19402 over",
+        Duration::from_secs(10 * TTL_S),
+        || async { holder(&pg, "19402").await.is_some_and(|(n, _)| n != leaving) },
+    )
+    .await;
+    eprintln!(
+        "hand-over: 19402 taken over {:?} after SIGTERM (lease_ttl {TTL_S} s)",
+        stopped.elapsed()
+    );
+    let r = catalog.recording("19402").await.expect("read").expect("row");
+    assert_eq!(r.status, "recording", "not finalized by the leaving node");
+    procs[l] = Some(h.spawn_binary_with(&configs[l], &leaving));
+
     eventually(
         "every recording finished",
         Duration::from_secs(180),

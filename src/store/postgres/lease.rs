@@ -222,13 +222,21 @@ impl PgCatalog {
             .map_err(|e| self.query_error(e))
     }
 
-    /// A clean stop: the node's row goes, so the others take its accounts at their next
-    /// heartbeat instead of a TTL later.
+    /// A clean stop: the node's row goes and its leases expire now, so the others take its
+    /// accounts and the recordings it handed over at their next heartbeat, not a TTL later.
     pub async fn leave(&self, node: &str) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        c.execute("DELETE FROM nodes WHERE name = $1", &[&node])
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(|e| self.query_error(e))?;
+        tx.execute(
+            "UPDATE leases SET expires_at = now() WHERE node = $1",
+            &[&node],
+        )
+        .await
+        .map_err(|e| self.query_error(e))?;
+        tx.execute("DELETE FROM nodes WHERE name = $1", &[&node])
             .await
             .map_err(|e| self.query_error(e))?;
+        tx.commit().await.map_err(|e| self.query_error(e))?;
         Ok(())
     }
 
