@@ -25,6 +25,7 @@ pub(super) async fn run(
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reach = Reach::default();
+    let mut outage = false;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -39,12 +40,14 @@ pub(super) async fn run(
         let beat = match beat {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => {
+                outage = true;
                 if reach.failed() {
                     tracing::warn!(error = %e, "the catalog does not answer: leases are not renewed; recordings go on from the CDN and their rows wait in the writer");
                 }
                 continue;
             }
             Err(_) => {
+                outage = true;
                 if reach.failed() {
                     tracing::warn!("the catalog did not answer a heartbeat within {period:?}: leases are not renewed; recordings go on");
                 }
@@ -52,8 +55,9 @@ pub(super) async fn run(
             }
         };
         let now = Instant::now();
-        if reach.answered(now) {
-            tracing::info!(nodes = ?beat.nodes, "heartbeat: the catalog answers");
+        if reach.answered(now) && outage {
+            outage = false;
+            tracing::info!(nodes = ?beat.nodes, "the catalog answers again: leases renewed; adopting nothing for a TTL, so that every living holder renews first");
         }
         let lost: Vec<String> = held
             .iter()

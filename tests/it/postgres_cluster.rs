@@ -230,65 +230,166 @@ fn folders_of(root: &Path, id: &str) -> Vec<PathBuf> {
     out
 }
 
+/// The simulator and three node processes on one catalog.
+struct Nodes {
+    h: Harness,
+    configs: Vec<PathBuf>,
+    pg: PgCatalog,
+    catalog: Catalog,
+    procs: Vec<Option<Process>>,
+}
+
+impl Nodes {
+    async fn start(url: &str) -> Nodes {
+        let extra = format!("{FAST_ENGAGEMENT}keep_segments = true\n{ACCOUNTS}");
+        let h = Harness::start(SCENARIO, SPEED, &extra).await;
+        // Each account polled on its own, so the simulator's log shows which node polls it.
+        h.edit_config(|t| {
+            t.replace(
+                "poll_interval = \"300ms\"",
+                "poll_interval = \"300ms\"\nuse_reels_tray = false",
+            )
+        });
+        let configs: Vec<PathBuf> = NODES.iter().map(|n| node_config(&h, n, url)).collect();
+        let pg = PgCatalog::open(&PostgresUrl::parse(url).expect("url"))
+            .await
+            .expect("catalog");
+        let catalog = Catalog::Postgres(pg.clone());
+        let procs = NODES
+            .iter()
+            .zip(&configs)
+            .map(|(n, c)| Some(h.spawn_binary_with(c, n)))
+            .collect();
+        Nodes {
+            h,
+            configs,
+            pg,
+            catalog,
+            procs,
+        }
+    }
+
+    async fn all_recording(&self) {
+        eventually("every live recording", Duration::from_secs(60), || async {
+            let s = states(&self.catalog).await;
+            s.len() == LIVES.len() && s.values().all(|st| st == "recording")
+        })
+        .await;
+    }
+
+    /// Waits until every recording is finished and its chat merge settled.
+    async fn all_done(&self) {
+        let catalog = &self.catalog;
+        eventually(
+            "every recording finished",
+            Duration::from_secs(180),
+            || async {
+                let s = states(catalog).await;
+                s.len() == LIVES.len() && s.values().all(|st| st == "finished" || st == "failed")
+            },
+        )
+        .await;
+        eventually(
+            "every chat merge settled",
+            Duration::from_secs(60),
+            || async {
+                let mut all = true;
+                for id in LIVES {
+                    let r = catalog.recording(id).await.ok().flatten();
+                    all &= r.is_some_and(|r| {
+                        !matches!(r.chat_merge, Some(iglive::MergeState::Pending))
+                    });
+                }
+                all
+            },
+        )
+        .await;
+    }
+
+    async fn stop_all(&mut self) {
+        for p in self.procs.iter_mut().flatten() {
+            p.signal(nix::sys::signal::Signal::SIGTERM);
+        }
+        for p in self.procs.iter_mut().flatten() {
+            assert!(
+                p.wait(Duration::from_secs(60)).await.is_some(),
+                "a node stops"
+            );
+        }
+    }
+
+    /// Every live finished with every published segment once and every comment once.
+    async fn assert_complete(&self) {
+        let (h, catalog) = (&self.h, &self.catalog);
+        for id in LIVES {
+            let r = catalog.recording(id).await.expect("read").expect("row");
+            assert_eq!(r.status, "finished", "{id}: {:?}", r.error);
+            let folders = folders_of(&h.dir().join("recordings"), id);
+            assert_eq!(folders.len(), 1, "{id}: one folder: {folders:?}");
+            let (ts, files) = held(&folders[0].join(".segments"), "video");
+            assert_eq!(ts, video_ts(h, id), "{id}: every published segment");
+            assert_eq!(files, ts.len(), "{id}: each once");
+            let stored: Vec<String> = catalog
+                .comments(id)
+                .await
+                .expect("comments")
+                .into_iter()
+                .map(|c| c.pk)
+                .collect();
+            let unique: BTreeSet<String> = stored.iter().cloned().collect();
+            assert_eq!(unique.len(), stored.len(), "{id}: no comment twice");
+            assert_eq!(unique, h.truth_comment_pks(id), "{id}: every comment");
+        }
+    }
+}
+
+/// How many node logs tell of starting a recording of `id`.
+fn starts_of(h: &Harness, id: &str) -> usize {
+    NODES
+        .iter()
+        .map(|n| {
+            log_of(h, n)
+                .lines()
+                .filter(|l| {
+                    l.contains(&format!("broadcast_id={id}")) && l.contains("recording into")
+                })
+                .count()
+        })
+        .sum()
+}
+
+fn segments_published(h: &Harness, id: &str) -> usize {
+    h.sim
+        .truth()
+        .broadcasts
+        .iter()
+        .find(|b| b.id == id)
+        .map_or(0, |b| b.segments.len())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: run scripts/test-postgres"]
 async fn postgres_cluster_three_nodes_share_the_accounts_and_a_killed_node_s_recording_completes_elsewhere(
 ) {
     let server = postgres::database("cluster").await;
-    let extra = format!("{FAST_ENGAGEMENT}keep_segments = true\n{ACCOUNTS}");
-    let h = Harness::start(SCENARIO, SPEED, &extra).await;
-    // Each account polled on its own, so the simulator's log shows which node polls it.
-    h.edit_config(|t| {
-        t.replace(
-            "poll_interval = \"300ms\"",
-            "poll_interval = \"300ms\"\nuse_reels_tray = false",
-        )
-    });
-    let configs: Vec<PathBuf> = NODES
-        .iter()
-        .map(|n| node_config(&h, n, &server.url))
-        .collect();
-    let pg = PgCatalog::open(&PostgresUrl::parse(&server.url).expect("url"))
-        .await
-        .expect("catalog");
-    let catalog = Catalog::Postgres(pg.clone());
-    let mut procs: Vec<Option<Process>> = NODES
-        .iter()
-        .zip(&configs)
-        .map(|(n, c)| Some(h.spawn_binary_with(c, n)))
-        .collect();
-
-    // Every live recorded, each by one node.
-    eventually("every live recording", Duration::from_secs(60), || async {
-        let s = states(&catalog).await;
-        s.len() == LIVES.len() && s.values().all(|st| st == "recording")
-    })
-    .await;
+    let mut nodes = Nodes::start(&server.url).await;
+    nodes.all_recording().await;
+    let (h, pg, catalog, configs) = (&nodes.h, &nodes.pg, &nodes.catalog, &nodes.configs);
+    let procs = &mut nodes.procs;
     // One node records each: the host's broadcast, which the guest's node sees too, included.
     for id in LIVES {
-        let starts: usize = NODES
-            .iter()
-            .map(|n| {
-                log_of(&h, n)
-                    .lines()
-                    .filter(|l| {
-                        l.contains(&format!("broadcast_id={id}")) && l.contains("recording into")
-                    })
-                    .count()
-            })
-            .sum();
-        assert_eq!(starts, 1, "{id}: recorded by one node");
+        assert_eq!(starts_of(h, id), 1, "{id}: recorded by one node");
     }
 
     // Kill the node recording 19401, mid-broadcast.
-    let (victim, _) = holder(&pg, "19401").await.expect("a lease on 19401");
+    let (victim, _) = holder(pg, "19401").await.expect("a lease on 19401");
     let v = NODES.iter().position(|n| **n == victim).expect("a node");
     procs[v].take().expect("running").kill9();
     let killed = std::time::Instant::now();
     eventually(
         "another node takes 19401 over",
         Duration::from_secs(10 * TTL_S),
-        || async { holder(&pg, "19401").await.is_some_and(|(n, _)| n != victim) },
+        || async { holder(pg, "19401").await.is_some_and(|(n, _)| n != victim) },
     )
     .await;
     let failover = killed.elapsed();
@@ -300,7 +401,7 @@ async fn postgres_cluster_three_nodes_share_the_accounts_and_a_killed_node_s_rec
         "the killed node rejoins",
         Duration::from_secs(30),
         || async {
-            let log = log_of(&h, &victim);
+            let log = log_of(h, &victim);
             log.matches("joined the nodes sharing the catalog").count() >= 2 && sees_all(&log)
         },
     )
@@ -309,10 +410,10 @@ async fn postgres_cluster_three_nodes_share_the_accounts_and_a_killed_node_s_rec
     // A node stopped cleanly while others run hands its recordings over instead of cutting
     // them: the live goes on elsewhere, and the stopped node rejoins.
     eventually("19402 held", Duration::from_secs(10), || async {
-        holder(&pg, "19402").await.is_some()
+        holder(pg, "19402").await.is_some()
     })
     .await;
-    let (leaving, _) = holder(&pg, "19402").await.expect("a lease on 19402");
+    let (leaving, _) = holder(pg, "19402").await.expect("a lease on 19402");
     let l = NODES.iter().position(|n| **n == leaving).expect("a node");
     let mut p = procs[l].take().expect("running");
     p.signal(nix::sys::signal::Signal::SIGTERM);
@@ -320,60 +421,42 @@ async fn postgres_cluster_three_nodes_share_the_accounts_and_a_killed_node_s_rec
     let status = p.wait(Duration::from_secs(60)).await.expect("stops");
     assert!(status.success(), "{status:?}");
     assert!(
-        log_of(&h, &leaving).contains("recording(s) over to the other nodes"),
+        log_of(h, &leaving).contains("recording(s) over to the other nodes"),
         "the stop hands over"
     );
     eventually(
         "another node takes 19402 over",
         Duration::from_secs(10 * TTL_S),
-        || async { holder(&pg, "19402").await.is_some_and(|(n, _)| n != leaving) },
+        || async { holder(pg, "19402").await.is_some_and(|(n, _)| n != leaving) },
     )
     .await;
     eprintln!(
         "hand-over: 19402 taken over {:?} after SIGTERM (lease_ttl {TTL_S} s)",
         stopped.elapsed()
     );
-    let r = catalog.recording("19402").await.expect("read").expect("row");
+    let r = catalog
+        .recording("19402")
+        .await
+        .expect("read")
+        .expect("row");
     assert_eq!(r.status, "recording", "not finalized by the leaving node");
     procs[l] = Some(h.spawn_binary_with(&configs[l], &leaving));
 
-    eventually(
-        "every recording finished",
-        Duration::from_secs(180),
-        || async {
-            let s = states(&catalog).await;
-            s.len() == LIVES.len() && s.values().all(|st| st == "finished" || st == "failed")
-        },
-    )
-    .await;
-    eventually(
-        "every chat merge settled",
-        Duration::from_secs(60),
-        || async {
-            let mut all = true;
-            for id in LIVES {
-                let r = catalog.recording(id).await.ok().flatten();
-                all &=
-                    r.is_some_and(|r| !matches!(r.chat_merge, Some(iglive::MergeState::Pending)));
-            }
-            all
-        },
-    )
-    .await;
+    nodes.all_done().await;
     eventually(
         "every node sees the three",
         Duration::from_secs(30),
-        || async { NODES.iter().all(|n| sees_all(&log_of(&h, n))) },
+        || async { NODES.iter().all(|n| sees_all(&log_of(h, n))) },
     )
     .await;
     let mark = h.sim.requests().len();
     eventually(
         "every account polled again",
         Duration::from_secs(30),
-        || async { pollers(&h, mark).len() == 6 },
+        || async { pollers(h, mark).len() == 6 },
     )
     .await;
-    let spread = pollers(&h, mark);
+    let spread = pollers(h, mark);
     for (pk, sessions) in &spread {
         assert_eq!(
             sessions.len(),
@@ -387,33 +470,56 @@ async fn postgres_cluster_three_nodes_share_the_accounts_and_a_killed_node_s_rec
         "the accounts spread over the nodes: {spread:?}"
     );
 
-    for p in procs.iter_mut().flatten() {
-        p.signal(nix::sys::signal::Signal::SIGTERM);
-    }
-    for p in procs.iter_mut().flatten() {
-        assert!(
-            p.wait(Duration::from_secs(60)).await.is_some(),
-            "a node stops"
-        );
-    }
+    nodes.stop_all().await;
+    nodes.assert_complete().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres"]
+async fn postgres_cluster_a_catalog_restart_mid_run_loses_nothing_and_moves_nothing() {
+    let server = postgres::database_alone("cluster_restart").await;
+    let mut nodes = Nodes::start(&server.url).await;
+    nodes.all_recording().await;
+    let h = &nodes.h;
+    postgres::stop();
+    // Down until every node has noticed and the leases have expired: the stream has moved on
+    // by two TTLs' worth of segments (2 s of simulated time each).
+    let down_at = segments_published(h, "19401");
+    let outage = (2.0 * TTL_S as f64 * SPEED / 2.0).ceil() as usize;
+    eventually(
+        "every node notices the outage",
+        Duration::from_secs(30),
+        || async {
+            NODES.iter().all(|n| {
+                let log = log_of(h, n);
+                log.contains("the catalog does not answer")
+                    || log.contains("did not answer a heartbeat")
+            }) && segments_published(h, "19401") >= down_at + outage
+        },
+    )
+    .await;
+    let restart = postgres::start();
+    eprintln!("catalog down for {outage} segments of 19401 (2 s simulated each), restarted in {restart:?}");
+    nodes.all_done().await;
+    nodes.stop_all().await;
+    nodes.assert_complete().await;
+    let h = &nodes.h;
     for id in LIVES {
-        let r = catalog.recording(id).await.expect("read").expect("row");
-        assert_eq!(r.status, "finished", "{id}: {:?}", r.error);
-        let folders = folders_of(&h.dir().join("recordings"), id);
-        assert_eq!(folders.len(), 1, "{id}: one folder: {folders:?}");
-        let (ts, files) = held(&folders[0].join(".segments"), "video");
-        assert_eq!(ts, video_ts(&h, id), "{id}: every published segment");
-        assert_eq!(files, ts.len(), "{id}: each once");
-        let stored: Vec<String> = catalog
-            .comments(id)
-            .await
-            .expect("comments")
-            .into_iter()
-            .map(|c| c.pk)
-            .collect();
-        let unique: BTreeSet<String> = stored.iter().cloned().collect();
-        assert_eq!(unique.len(), stored.len(), "{id}: no comment twice");
-        assert_eq!(unique, h.truth_comment_pks(id), "{id}: every comment");
+        assert_eq!(starts_of(h, id), 1, "{id}: recorded by one node throughout");
+    }
+    for n in NODES {
+        let log = log_of(h, n);
+        assert!(
+            log.contains("the catalog answers again"),
+            "{n} saw the catalog back"
+        );
+        assert!(
+            !log.contains("adopting the recording"),
+            "{n}: nothing moved"
+        );
+        assert!(
+            !log.contains("handing the recording over"),
+            "{n}: no lease lost"
+        );
     }
 }
