@@ -96,7 +96,8 @@ pub use store::schema::SCHEMA_VERSION;
 pub use store::search::{plan as plan_search, search as search_comments, SearchPlan};
 pub use store::{
     query, AccountRow, BroadcastRow, Catalog, CommentRow, LikeSample, PgCatalog, PostgresUrl,
-    RecordingRow, StatusSource, Store, StoreError, ViewerSample, Write, Writer, PG_SCHEMA_VERSION,
+    RecordingRow, StatusSource, Store, StoreError, ViewerSample, Write, Writer, WriterThread,
+    PG_SCHEMA_VERSION,
 };
 
 // The library: the web app and REST API over every recording (`iglive serve`, the daemon's

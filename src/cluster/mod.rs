@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use view::View;
+pub use view::View;
 
 use crate::config::ClusterConfig;
 use crate::recording::Registry;
@@ -99,6 +99,11 @@ impl Cluster {
             adopting: Mutex::new(BTreeMap::new()),
             kept: Mutex::new(BTreeMap::new()),
         }))))
+    }
+
+    /// This node's last view of the others (none on SQLite).
+    pub fn view(&self) -> Option<View> {
+        self.0.as_ref().map(|n| n.view.borrow().clone())
     }
 
     /// Whether other nodes are alive (as the last heartbeat saw them).

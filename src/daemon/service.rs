@@ -25,7 +25,9 @@ use crate::notify::Notifier;
 use crate::objects::{Bucket, Uploads};
 use crate::pool::{PlanOptions, Pool, PoolEvent, SessionState};
 use crate::recording::{Deps, Merges, RecorderEvent, Registry, Waiting};
-use crate::status::{BoardEntry, ReloadOutcome, ReloadRequest, ReloadSender, SessionBoard};
+use crate::status::{
+    BoardEntry, ClusterBoard, ClusterView, ReloadOutcome, ReloadRequest, ReloadSender, SessionBoard,
+};
 use crate::store::{now_unix, AccountRow, Catalog, Write, WriterThread};
 use crate::watch::{Accounts, AccountsState, DetectionSource, LiveEvent};
 
@@ -58,6 +60,8 @@ pub(super) struct Daemon {
     background: TaskTracker,
     /// What the status endpoint shows of each session beyond the pool.
     board: SessionBoard,
+    /// What it shows of this node among the others.
+    cluster_board: ClusterBoard,
     writer_thread: Option<WriterThread>,
     notifier: Notifier,
     /// Every watched account, paused while it is being recorded.
@@ -192,6 +196,7 @@ impl Daemon {
             forwarding,
             background: TaskTracker::new(),
             board: SessionBoard::default(),
+            cluster_board: ClusterBoard::default(),
             writer_thread: Some(writer_thread),
             notifier,
             accounts,
@@ -267,7 +272,16 @@ impl Daemon {
     /// Detection over this node's share of the watched accounts (all of them when alone).
     fn sync_detection(&mut self) {
         let mut master = self.accounts.snapshot();
+        let watched = master.watched.len();
         master.watched.retain(|id, _| self.cluster.watches(id));
+        if let Some(v) = self.cluster.view() {
+            self.cluster_board.set(ClusterView {
+                node: v.me,
+                nodes: v.nodes,
+                accounts_polled: master.watched.len(),
+                accounts_watched: watched,
+            });
+        }
         self.detection.sync(&self.cfg, &master);
         self.publish_board();
     }
@@ -332,6 +346,7 @@ impl Daemon {
             started_at: now_unix(),
             reload: Some(reload),
             sessions: self.board.clone(),
+            cluster: self.cluster_board.clone(),
         };
         if self.deps.store.sqlite().is_none() {
             tracing::warn!(

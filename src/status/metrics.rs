@@ -40,6 +40,7 @@ pub async fn render(state: &StatusState) -> String {
     capture_totals(&mut o, sums);
     instagram(&mut o, state);
     database(&mut o, state);
+    cluster(&mut o, state);
     o.family(
         "iglive_start_time_seconds",
         "gauge",
@@ -95,6 +96,33 @@ fn recordings(o: &mut Out, state: &StatusState, by_state: &[(String, i64)]) {
         "iglive_recordings_waiting",
         &[],
         state.registry.waiting() as f64,
+    );
+}
+
+/// This node among the others, when the catalog is shared (nothing on SQLite).
+fn cluster(o: &mut Out, state: &StatusState) {
+    let Some(v) = state.cluster.get() else {
+        return;
+    };
+    o.family(
+        "iglive_cluster_nodes",
+        "gauge",
+        "Living nodes sharing the catalog, as this node's last heartbeat saw them.",
+    );
+    o.sample(
+        "iglive_cluster_nodes",
+        &[("node", &v.node)],
+        v.nodes.len() as f64,
+    );
+    o.family(
+        "iglive_cluster_accounts_polled",
+        "gauge",
+        "Watched accounts this node polls (its share over the living nodes).",
+    );
+    o.sample(
+        "iglive_cluster_accounts_polled",
+        &[("node", &v.node)],
+        v.accounts_polled as f64,
     );
 }
 

@@ -2,10 +2,12 @@
 //! ffmpeg, session), `/metrics` (Prometheus text) and `/recordings` (JSON of recordings in
 //! progress). Loopback by default; `iglive status` reads it for a person.
 
+mod cluster;
 mod control;
 pub(crate) mod metrics;
 mod sessions;
 
+pub use cluster::{ClusterBoard, ClusterView};
 pub use control::{ReloadOutcome, ReloadRequest, ReloadSender, WatchedAccountState, RELOAD_HEADER};
 pub use sessions::{BoardEntry, SessionBoard};
 
@@ -45,6 +47,8 @@ pub struct StatusState {
     pub reload: Option<ReloadSender>,
     /// Per session: its detection's accounts and its push connection.
     pub sessions: SessionBoard,
+    /// This node among the others on a PostgreSQL catalog.
+    pub cluster: ClusterBoard,
 }
 
 /// One readiness check's result.
@@ -186,6 +190,7 @@ pub fn router(state: StatusState) -> Router {
         .route("/metrics", get(metrics_handler))
         .route("/recordings", get(recordings))
         .route("/sessions", get(sessions::sessions))
+        .route("/cluster", get(cluster::cluster))
         .route("/api/v1/reload", post(control::reload))
         .with_state(state)
 }

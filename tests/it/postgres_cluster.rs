@@ -10,7 +10,7 @@ use std::time::Duration;
 use iglive::{Catalog, PgCatalog, PostgresUrl};
 
 use crate::support::capture::held;
-use crate::support::daemon::{session_of, Harness, Process, FAST_ENGAGEMENT};
+use crate::support::daemon::{free_port, session_of, Harness, Process, FAST_ENGAGEMENT};
 use crate::support::postgres;
 
 /// Simulated seconds per real second.
@@ -124,18 +124,36 @@ user_id = "9406"
 "#;
 
 /// Each node's config: the harness's, with the node's own session and name.
-fn node_config(h: &Harness, node: &str, url: &str) -> PathBuf {
+/// Each node's config: the harness's, with the node's own session, name and status port;
+/// returns the config's path and the status endpoint's base URL.
+fn node_config(h: &Harness, node: &str, url: &str) -> (PathBuf, String) {
     let session = h.session_file(node);
+    let port = free_port();
     let base = std::fs::read_to_string(&h.config_path).expect("config");
-    let text = base.replace(
-        "session_file = \"session.json\"",
-        &format!("session_file = \"{session}\""),
-    ) + &format!(
-        "\n[cluster]\npostgres_url = \"{url}\"\nnode = \"{node}\"\nlease_ttl = \"{TTL_S}s\"\n"
-    );
+    let text =
+        base.replace(
+            "session_file = \"session.json\"",
+            &format!("session_file = \"{session}\""),
+        )
+        .replace(
+            "listen = \"off\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        ) + &format!(
+            "\n[cluster]\npostgres_url = \"{url}\"\nnode = \"{node}\"\nlease_ttl = \"{TTL_S}s\"\n"
+        );
     let path = h.dir().join(format!("{node}.toml"));
     std::fs::write(&path, text).expect("node config");
-    path
+    (path, format!("http://127.0.0.1:{port}"))
+}
+
+/// A node's `/cluster` document, when its status endpoint answers.
+async fn cluster_view(base: &str) -> Option<serde_json::Value> {
+    reqwest::get(format!("{base}/cluster"))
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
 }
 
 /// Polls an async condition every 100 ms until it holds or `timeout` passes.
@@ -234,6 +252,8 @@ fn folders_of(root: &Path, id: &str) -> Vec<PathBuf> {
 struct Nodes {
     h: Harness,
     configs: Vec<PathBuf>,
+    /// Each node's status endpoint.
+    status: Vec<String>,
     pg: PgCatalog,
     catalog: Catalog,
     procs: Vec<Option<Process>>,
@@ -250,7 +270,8 @@ impl Nodes {
                 "poll_interval = \"300ms\"\nuse_reels_tray = false",
             )
         });
-        let configs: Vec<PathBuf> = NODES.iter().map(|n| node_config(&h, n, url)).collect();
+        let (configs, status): (Vec<PathBuf>, Vec<String>) =
+            NODES.iter().map(|n| node_config(&h, n, url)).unzip();
         let pg = PgCatalog::open(&PostgresUrl::parse(url).expect("url"))
             .await
             .expect("catalog");
@@ -263,6 +284,7 @@ impl Nodes {
         Nodes {
             h,
             configs,
+            status,
             pg,
             catalog,
             procs,
@@ -469,6 +491,17 @@ async fn postgres_cluster_three_nodes_share_the_accounts_and_a_killed_node_s_rec
         polling.len() >= 2,
         "the accounts spread over the nodes: {spread:?}"
     );
+    // Each node's own account of it: the three alive, the six accounts shared out.
+    let mut polled = 0;
+    for (n, base) in NODES.iter().zip(&nodes.status) {
+        let v = cluster_view(base).await.expect("/cluster answers");
+        assert_eq!(v["clustered"], true, "{v}");
+        assert_eq!(v["node"], *n, "{v}");
+        assert_eq!(v["nodes"], serde_json::json!(NODES), "{v}");
+        assert_eq!(v["accounts_watched"], 6, "{v}");
+        polled += v["accounts_polled"].as_u64().expect("a count");
+    }
+    assert_eq!(polled, 6, "every account polled by exactly one node");
 
     nodes.stop_all().await;
     nodes.assert_complete().await;
