@@ -145,6 +145,22 @@ const COMMENT: &str = "
     ON CONFLICT (broadcast_id) DO UPDATE SET comments = t.comments + 1,
         last_change = excluded.last_change";
 
+/// Many comments in one statement (a batch's comments, which the live polls and the merge
+/// write by the hundred): `DO NOTHING` keeps a repeated pk once even within the statement, and
+/// the counts are added per broadcast.
+const COMMENTS: &str = "
+    WITH stored AS (
+      INSERT INTO comments (broadcast_id, pk, user_id, username, text, created_at, offset_s,
+        kind, source, raw_json)
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+        $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[])
+      ON CONFLICT (broadcast_id, pk) DO NOTHING
+      RETURNING broadcast_id)
+    INSERT INTO recording_stats AS t (broadcast_id, comments, last_change)
+    SELECT broadcast_id, count(*), $11::float8 FROM stored GROUP BY broadcast_id
+    ON CONFLICT (broadcast_id) DO UPDATE SET comments = t.comments + excluded.comments,
+        last_change = excluded.last_change";
+
 const LIKE: &str = "
     WITH stored AS (
       INSERT INTO like_samples (broadcast_id, ts, likes, burst_likes, offset_s, source)
@@ -329,6 +345,29 @@ fn broadcast(b: &BroadcastRow, now: f64) -> Op {
             b.raw_json.clone(),
             now,
             b.via.clone()
+        ],
+    )
+}
+
+/// One statement for many comments (see [`COMMENTS`]).
+pub(super) fn comments(rows: &[&CommentRow], now: f64) -> Op {
+    let col = |f: fn(&CommentRow) -> Option<String>| rows.iter().map(|c| f(c)).collect::<Vec<_>>();
+    op(
+        COMMENTS,
+        params![
+            col(|c| Some(c.broadcast_id.clone())),
+            col(|c| Some(c.pk.clone())),
+            col(|c| c.user_id.clone()),
+            col(|c| c.username.clone()),
+            col(|c| Some(c.text.clone())),
+            rows.iter().map(|c| c.created_at).collect::<Vec<f64>>(),
+            rows.iter()
+                .map(|c| c.offset_s)
+                .collect::<Vec<Option<f64>>>(),
+            col(|c| Some(c.kind.clone())),
+            col(|c| Some(c.source.clone())),
+            col(|c| Some(c.raw_json.clone())),
+            now
         ],
     )
 }

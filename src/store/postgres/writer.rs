@@ -20,11 +20,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use super::apply::{ops, pipeline, Op, Prepared};
+use super::apply::{comments, ops, pipeline, Op, Prepared};
 use super::PgCatalog;
 use crate::backoff::Backoff;
 use crate::store::writer::{Msg, MAX_BATCH};
-use crate::store::{now_unix, StoreError, Write, Writer, WriterStats, WriterThread};
+use crate::store::{now_unix, CommentRow, StoreError, Write, Writer, WriterStats, WriterThread};
 
 /// One connection of the writer and its prepared statements.
 struct Conn {
@@ -132,7 +132,8 @@ fn is_row_error(e: &tokio_postgres::Error) -> bool {
 async fn commit(c: &mut Conn, batch: &[Write]) -> Result<(u64, u64), tokio_postgres::Error> {
     let now = now_unix();
     let ops: Vec<Vec<Op>> = batch.iter().map(|w| ops(w, now)).collect();
-    let flat: Vec<&Op> = ops.iter().flatten().collect();
+    let fast = with_comment_runs(batch, now);
+    let flat: Vec<&Op> = fast.iter().collect();
     let tx = c.client.transaction().await?;
     let outcomes = pipeline(&mut c.prepared, &tx, &flat).await?;
     // The first failure in order is the cause; the ones after it only say the transaction
@@ -146,6 +147,33 @@ async fn commit(c: &mut Conn, batch: &[Write]) -> Result<(u64, u64), tokio_postg
     }
     tx.commit().await?;
     Ok((batch.len() as u64, 0))
+}
+
+/// The batch's ops in order, each run of consecutive comments as one statement (the comment
+/// pollers write them by the page). Runs keep the order against every other write: an offset
+/// rebase between two comments still applies to the first and not to the second.
+fn with_comment_runs(batch: &[Write], now: f64) -> Vec<Op> {
+    let mut out = Vec::new();
+    let mut run: Vec<&CommentRow> = Vec::new();
+    let flush = |run: &mut Vec<&CommentRow>, out: &mut Vec<Op>| {
+        match run.as_slice() {
+            [] => {}
+            [one] => out.extend(ops(&Write::Comment((*one).clone()), now)),
+            many => out.push(comments(many, now)),
+        }
+        run.clear();
+    };
+    for w in batch {
+        match w {
+            Write::Comment(c) => run.push(c),
+            other => {
+                flush(&mut run, &mut out);
+                out.extend(ops(other, now));
+            }
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 /// The slow path of a batch holding a rejected row: one savepoint per row.
