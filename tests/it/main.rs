@@ -42,6 +42,7 @@ mod pool_status;
 mod postgres_catalog;
 mod postgres_cluster;
 mod postgres_daemon;
+mod postgres_library;
 mod record_cli;
 mod session_source;
 mod sim_api;

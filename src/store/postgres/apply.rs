@@ -12,6 +12,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Statement, Transaction};
 
 use crate::store::rows::*;
+use crate::store::search;
 use crate::store::writer::Write;
 
 /// One owned statement parameter.
@@ -135,9 +136,9 @@ const VIEWER: &str = "
 const COMMENT: &str = "
     WITH stored AS (
       INSERT INTO comments (broadcast_id, pk, user_id, username, text, created_at, offset_s,
-        kind, source, raw_json)
+        kind, source, raw_json, search_words, search_chars)
       VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::float8,
-        $8::text, $9::text, $10::text)
+        $8::text, $9::text, $10::text, $12::text, $13::text)
       ON CONFLICT (broadcast_id, pk) DO NOTHING
       RETURNING broadcast_id)
     INSERT INTO recording_stats AS t (broadcast_id, comments, last_change)
@@ -347,7 +348,9 @@ fn comment(c: &CommentRow, now: f64) -> Op {
             c.kind.clone(),
             c.source.clone(),
             c.raw_json.clone(),
-            now
+            now,
+            search::words_column(&c.text, c.username.as_deref()),
+            search::chars_column(&c.text, c.username.as_deref())
         ],
     )
 }
