@@ -44,10 +44,17 @@ fn filler_ids() -> Vec<String> {
         .collect()
 }
 
-/// The archive's recordings: three with chat in several scripts, and fillers (`ids`) whose
-/// figures tie and differ so that every sort pages through ties.
+/// The archive's recordings: three with chat in several scripts (written in another order
+/// than their ids'), and fillers (`ids`) whose figures tie and differ so that every sort pages
+/// through ties.
 fn recordings(ids: &[String]) -> Vec<Rec<'_>> {
     let mut recs = vec![
+        Rec {
+            username: Some("<b>evil</b>"),
+            error: Some("ffmpeg failed: <b>boom</b>"),
+            comments: comments(&[("x", "世界 again"), ("y", "morning good")], 1.0),
+            ..Rec::new(FAILED, "8001", "failed", T0 - 4.0 * 86400.0)
+        },
         Rec {
             username: Some("cafe.owner"),
             duration: Some(4.0),
@@ -78,12 +85,6 @@ fn recordings(ids: &[String]) -> Vec<Rec<'_>> {
                 c
             },
             ..Rec::new(FINISHED, "8002", "finished", T0 - 5.0 * 86400.0)
-        },
-        Rec {
-            username: Some("<b>evil</b>"),
-            error: Some("ffmpeg failed: <b>boom</b>"),
-            comments: comments(&[("x", "世界 again"), ("y", "morning good")], 1.0),
-            ..Rec::new(FAILED, "8001", "failed", T0 - 4.0 * 86400.0)
         },
         Rec {
             username: Some("Nihon"),
@@ -312,42 +313,7 @@ async fn postgres_library_pages_comments_likes_and_viewers_as_sqlite() {
 #[ignore = "needs PostgreSQL: run scripts/test-postgres"]
 async fn postgres_library_searches_as_sqlite() {
     let b = both("postgres_library_search").await;
-    let texts = |hits: &[Value]| -> Vec<String> {
-        hits.iter()
-            .map(|h| h["text"].as_str().expect("text").to_string())
-            .collect()
-    };
-    let cases: &[(&str, Option<&[&str]>)] = &[
-        ("cafe", Some(&["Café au lait ☕"])),
-        ("CAFÉ LAIT", Some(&["Café au lait ☕"])),
-        ("resume naive", Some(&["naïve résumé"])),
-        ("hel*", None),
-        ("hel", Some(&[])),
-        ("\"good morning\"", None),
-        ("zoe", Some(&["Hello AGAIN"])),
-        ("世界", Some(&["世界 again", "你好世界"])),
-        ("日本語", Some(&["日本語のコメントです"])),
-        ("コメント", Some(&["日本語のコメントです"])),
-        ("친구", Some(&["안녕하세요 친구들"])),
-        ("配信", Some(&["まだ配信中"])),
-        ("mallory", None),
-        ("filler comment", None),
-        ("filler 1*", None),
-        ("nothing-like-this", Some(&[])),
-        ("script alert", Some(&["<script>alert(1)</script>"])),
-        ("100% _sure_", Some(&["100% _sure_ \\ back"])),
-        ("\"OR\" NEAR(x)", Some(&["\"OR\" NEAR(x) AND NOT *"])),
-        ("'; DROP TABLE", Some(&["'; DROP TABLE comments; --"])),
-        ("amp lt", Some(&["&amp; stays &lt;literal&gt;"])),
-    ];
-    for (query, expected) in cases {
-        let hits = b
-            .same_pages(&format!("/api/v1/search?q={}", q(query)), 3, false)
-            .await;
-        if let Some(e) = expected {
-            assert_eq!(texts(&hits), *e, "{query}");
-        }
-    }
+    b.same_searches().await;
     assert_eq!(
         b.same_pages(&format!("/api/v1/search?q={}", q("mallory")), 2, false)
             .await
@@ -369,6 +335,82 @@ async fn postgres_library_searches_as_sqlite() {
         )
         .await;
     assert_eq!(texts(&within), vec!["hello from live"]);
+}
+
+/// The search cases both backends must answer alike, with the hits expected when given.
+const SEARCHES: &[(&str, Option<&[&str]>)] = &[
+    ("cafe", Some(&["Café au lait ☕"])),
+    ("CAFÉ LAIT", Some(&["Café au lait ☕"])),
+    ("resume naive", Some(&["naïve résumé"])),
+    ("hel*", None),
+    ("hel", Some(&[])),
+    ("\"good morning\"", None),
+    ("zoe", Some(&["Hello AGAIN"])),
+    // Newest stored first: FINISHED is written after FAILED, though its id sorts first.
+    ("世界", Some(&["你好世界", "世界 again"])),
+    ("日本語", Some(&["日本語のコメントです"])),
+    ("コメント", Some(&["日本語のコメントです"])),
+    ("친구", Some(&["안녕하세요 친구들"])),
+    ("配信", Some(&["まだ配信中"])),
+    ("mallory", None),
+    ("filler comment", None),
+    ("filler 1*", None),
+    ("nothing-like-this", Some(&[])),
+    ("script alert", Some(&["<script>alert(1)</script>"])),
+    ("100% _sure_", Some(&["100% _sure_ \\ back"])),
+    ("\"OR\" NEAR(x)", Some(&["\"OR\" NEAR(x) AND NOT *"])),
+    ("'; DROP TABLE", Some(&["'; DROP TABLE comments; --"])),
+    ("amp lt", Some(&["&amp; stays &lt;literal&gt;"])),
+];
+
+fn texts(hits: &[Value]) -> Vec<String> {
+    hits.iter()
+        .map(|h| h["text"].as_str().expect("text").to_string())
+        .collect()
+}
+
+impl Both {
+    /// Every case of `SEARCHES`, paged through on both.
+    async fn same_searches(&self) {
+        for (query, expected) in SEARCHES {
+            let hits = self
+                .same_pages(&format!("/api/v1/search?q={}", q(query)), 3, false)
+                .await;
+            if let Some(e) = expected {
+                assert_eq!(texts(&hits), *e, "{query}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres"]
+async fn postgres_library_searches_a_migrated_catalog_as_sqlite() {
+    // The SQLite catalog copied by `iglive migrate`: the copy has no search columns, the next
+    // open fills them, and the hits come in the same order as on SQLite.
+    let archive = Archive::new(&[("8002", Some("Café Owner"))], "");
+    let ids = filler_ids();
+    archive.write(&recordings(&ids)).await;
+    let db = postgres::database("postgres_library_migrated").await;
+    let url = PostgresUrl::parse(&db.url).expect("url");
+    let target = PgCatalog::open(&url).await.expect("postgres");
+    iglive::migrate_catalog(&archive.store(), &target, |_, _| {})
+        .await
+        .expect("copy");
+    let unfilled = "SELECT count(*) FROM comments WHERE search_words IS NULL";
+    assert!(postgres::scalar(&db.url, unfilled).await > 40);
+    drop(target);
+    let reopened = PgCatalog::open(&url).await.expect("reopen");
+    assert_eq!(postgres::scalar(&db.url, unfilled).await, 0);
+    let b = Both {
+        sqlite: archive.serve().await,
+        pg: archive.serve_catalog(Catalog::Postgres(reopened)).await,
+        _archive: archive,
+        _db: db,
+    };
+    b.same_searches().await;
+    b.same_pages("/api/v1/recordings?sort=comments", 5, true)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
