@@ -115,7 +115,7 @@ fn recordings(ids: &[String]) -> Vec<Rec<'_>> {
 /// The API served over both catalogs of one archive (SQLite first).
 struct Both {
     _archive: Archive,
-    _db: postgres::TestDb,
+    db: postgres::TestDb,
     sqlite: Server,
     pg: Server,
 }
@@ -140,7 +140,7 @@ async fn both(name: &str) -> Both {
     let pg = archive.serve_catalog(pg).await;
     Both {
         _archive: archive,
-        _db: db,
+        db,
         sqlite,
         pg,
     }
@@ -313,6 +313,9 @@ async fn postgres_library_pages_comments_likes_and_viewers_as_sqlite() {
 #[ignore = "needs PostgreSQL: run scripts/test-postgres"]
 async fn postgres_library_searches_as_sqlite() {
     let b = both("postgres_library_search").await;
+    // The test server's superuser can create pg_trgm: the searches run on its indexes.
+    let trgm = "SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'comments_%_trgm'";
+    assert_eq!(postgres::scalar(&b.db.url, trgm).await, 2);
     b.same_searches().await;
     assert_eq!(
         b.same_pages(&format!("/api/v1/search?q={}", q("mallory")), 2, false)
@@ -406,7 +409,7 @@ async fn postgres_library_searches_a_migrated_catalog_as_sqlite() {
         sqlite: archive.serve().await,
         pg: archive.serve_catalog(Catalog::Postgres(reopened)).await,
         _archive: archive,
-        _db: db,
+        db,
     };
     b.same_searches().await;
     b.same_pages("/api/v1/recordings?sort=comments", 5, true)
@@ -482,4 +485,99 @@ async fn postgres_library_refuses_bad_input_as_sqlite() {
     let detail = db["detail"].as_str().expect("detail");
     assert!(detail.starts_with("PostgreSQL postgres://"), "{detail}");
     assert!(!detail.contains(&postgres::password()), "{detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres"]
+async fn postgres_library_iglive_serve_reads_the_cluster_catalog() {
+    use tokio::io::AsyncBufReadExt as _;
+    let db = postgres::database("postgres_library_serve").await;
+    let archive = Archive::new(
+        &[("8002", Some("Café Owner"))],
+        &format!("[cluster]\npostgres_url = \"{}\"\n", db.url),
+    );
+    let url = PostgresUrl::parse(&db.url).expect("url");
+    let pg = Catalog::Postgres(PgCatalog::open(&url).await.expect("postgres"));
+    let ids = filler_ids();
+    archive.write_into(&pg, &recordings(&ids)).await;
+    let config = archive.config_path.display().to_string();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_iglive"))
+        .args(["serve", "-c", &config, "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("iglive serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("iglive serve says where it listens within 30 s")
+        .expect("stdout")
+        .expect("a line");
+    let base = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .map(|addr| format!("http://{addr}"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let s = Server::new(base, None);
+    let list = s.all("/api/v1/recordings", 50).await;
+    assert_eq!(list.len(), 3 + FILLERS);
+    let hits = s.get(&format!("/api/v1/search?q={}", q("日本語"))).await;
+    assert_eq!(hits.status, 200, "{}", hits.json);
+    assert_eq!(
+        texts(hits.json["data"].as_array().expect("hits")),
+        vec!["日本語のコメントです"]
+    );
+    let build = s.get("/build").await;
+    assert_eq!(build.json["data"]["catalog"], "postgresql");
+    child.kill().await.expect("stop iglive serve");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres"]
+async fn postgres_library_searches_without_pg_trgm() {
+    // A catalog owner who may not create extensions: migration 4 goes on without the trigram
+    // indexes, and the search answers as SQLite's, by scanning.
+    let admin = postgres::database("postgres_library_no_trgm").await;
+    let role = format!("iglive_{}", uuid::Uuid::new_v4().simple());
+    let (client, conn) = tokio_postgres::connect(&admin.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let db = url::Url::parse(&admin.url).expect("url");
+    let db_name = db.path().trim_start_matches('/').to_string();
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'not-secret';
+             ALTER DATABASE {db_name} OWNER TO {role};
+             REVOKE CREATE ON DATABASE {db_name} FROM {role};
+             ALTER SCHEMA public OWNER TO {role};"
+        ))
+        .await
+        .expect("a role without CREATE on the database");
+    let mut as_role = db.clone();
+    as_role.set_username(&role).expect("user");
+    as_role.set_password(Some("not-secret")).expect("password");
+    let url = PostgresUrl::parse(as_role.as_str()).expect("url");
+    let pg = Catalog::Postgres(
+        PgCatalog::open(&url)
+            .await
+            .expect("migrates without pg_trgm"),
+    );
+    let trgm = "SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'comments_%_trgm'";
+    assert_eq!(postgres::scalar(&admin.url, trgm).await, 0);
+    let archive = Archive::new(&[("8002", Some("Café Owner"))], "");
+    let ids = filler_ids();
+    let recs = recordings(&ids);
+    archive.write(&recs).await;
+    archive.write_into(&pg, &recs).await;
+    let b = Both {
+        sqlite: archive.serve().await,
+        pg: archive.serve_catalog(pg).await,
+        _archive: archive,
+        db: admin,
+    };
+    b.same_searches().await;
 }
