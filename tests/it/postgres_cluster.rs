@@ -326,22 +326,14 @@ async fn postgres_cluster_three_nodes_share_the_accounts_and_a_killed_node_s_rec
     eventually(
         "another node takes 19402 over",
         Duration::from_secs(10 * TTL_S),
-        || async {
-            holder(&pg, "19402")
-                .await
-                .is_some_and(|(n, _)| n != leaving)
-        },
+        || async { holder(&pg, "19402").await.is_some_and(|(n, _)| n != leaving) },
     )
     .await;
     eprintln!(
         "hand-over: 19402 taken over {:?} after SIGTERM (lease_ttl {TTL_S} s)",
         stopped.elapsed()
     );
-    let r = catalog
-        .recording("19402")
-        .await
-        .expect("read")
-        .expect("row");
+    let r = catalog.recording("19402").await.expect("read").expect("row");
     assert_eq!(r.status, "recording", "not finalized by the leaving node");
     procs[l] = Some(h.spawn_binary_with(&configs[l], &leaving));
 
