@@ -1,5 +1,6 @@
 //! `iglive serve`: the library (web app and REST API) over the recordings of a config,
-//! without recording anything; for browsing an archive, on this machine or another one.
+//! without recording anything; for browsing an archive, on this machine or another one, from
+//! the SQLite catalog or (with `[cluster]`) the PostgreSQL one.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::library::{self, Library};
-use crate::store::Store;
+use crate::store::Catalog;
 
 use super::ConfigArg;
 
@@ -28,16 +29,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let cfg = a.config.load()?;
     let default: SocketAddr = DEFAULT_LISTEN.parse()?;
     let addr = a.listen.or(cfg.status.listen).unwrap_or(default);
-    if cfg.cluster.postgres.is_some() {
-        anyhow::bail!(
-            "{}: [cluster] sets a PostgreSQL catalog, and the library reads the SQLite catalog only so far: run `iglive serve` with a config without [cluster] (or use iglive list, show and export)",
-            cfg.path.display()
-        );
-    }
-    let store = Store::open(&cfg.storage.database)?;
     let rt = super::runtime()?;
     rt.block_on(async move {
-        let lib = Library::archive(&cfg, store)?;
+        // The SQLite file, or the PostgreSQL catalog with [cluster].
+        let catalog = Catalog::open(&cfg).await?;
+        let lib = Library::archive(&cfg, catalog)?;
         let shutdown = CancellationToken::new();
         let served = library::serve(addr, lib, shutdown.clone()).await?;
         println!(

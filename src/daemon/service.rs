@@ -348,14 +348,9 @@ impl Daemon {
             sessions: self.board.clone(),
             cluster: self.cluster_board.clone(),
         };
-        if self.deps.store.sqlite().is_none() {
-            tracing::warn!(
-                "the library (web app, /api/v1) reads the SQLite catalog only: with [cluster] its pages answer 503; /health, /ready, /metrics and the CLI read PostgreSQL"
-            );
-        }
         let library = crate::library::Library::daemon(
             &self.cfg,
-            self.deps.store.sqlite().cloned(),
+            self.deps.store.clone(),
             crate::library::DaemonParts {
                 registry: self.deps.registry.clone(),
                 accounts: self.accounts.clone(),

@@ -16,15 +16,16 @@ use utoipa::ToSchema;
 use super::api::{urlencode, Comment, STATES};
 use super::Library;
 use crate::recording::LiveRecording;
-use crate::store::browse::{self, BrowseFilter, SortKey};
+use crate::store::browse::{self, BrowseFilter, BrowseRow, SortKey};
+use crate::store::query::CommentExport;
 use crate::store::StoreError;
 
 /// How often the poller looks.
 pub const POLL: Duration = Duration::from_secs(1);
 /// Comments shown per live recording.
-const LATEST_COMMENTS: usize = 5;
+pub(super) const LATEST_COMMENTS: usize = 5;
 /// Most recordings in one snapshot.
-const MAX_LIVE: usize = 200;
+pub(super) const MAX_LIVE: usize = 200;
 
 /// One recording in progress.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -88,56 +89,74 @@ impl Default for Feed {
     }
 }
 
-/// The recordings in progress now: the registry's capture figures (daemon) over the
-/// database's rows in a live state, with engagement from the database.
-pub fn snapshot(conn: &Connection, running: &[LiveRecording]) -> Result<Vec<LiveItem>, StoreError> {
-    let filter = BrowseFilter {
+/// Which recordings are in progress: those in a state that is not final.
+pub(super) fn in_progress_filter() -> BrowseFilter {
+    BrowseFilter {
         states: STATES
             .iter()
             .filter(|s| !s.is_final())
             .map(|s| s.as_str().to_string())
             .collect(),
         ..Default::default()
-    };
+    }
+}
+
+/// The recordings in progress now: the registry's capture figures (daemon) over the
+/// database's rows in a live state, with engagement from the database (SQLite; the
+/// PostgreSQL catalog's is `Library::live_snapshot`).
+pub fn snapshot(conn: &Connection, running: &[LiveRecording]) -> Result<Vec<LiveItem>, StoreError> {
+    let filter = in_progress_filter();
     let (rows, _) = browse::recordings(conn, &filter, SortKey::Started, true, None, MAX_LIVE)?;
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
-        let s = &row.summary;
-        let reg = running.iter().find(|r| r.broadcast_id == s.broadcast_id);
-        let latest = browse::latest_comments(conn, &s.broadcast_id, LATEST_COMMENTS)?;
-        items.push(LiveItem {
-            broadcast_id: s.broadcast_id.clone(),
-            user_id: s.user_id.clone(),
-            username: s
-                .username
-                .clone()
-                .or_else(|| reg.and_then(|r| r.username.clone())),
-            label: row.label.clone(),
-            status: reg
-                .map(|r| r.state.as_str().to_string())
-                .unwrap_or_else(|| s.status.clone()),
-            started_at: s.started_at,
-            duration_s: reg.map(|r| r.duration_s).or(s.duration_s).unwrap_or(0.0),
-            segments_captured: reg
-                .map(|r| r.segments_captured as i64)
-                .unwrap_or(s.segments_captured),
-            segments_missing: reg
-                .map(|r| r.segments_missing as i64)
-                .unwrap_or(s.segments_missing),
-            bytes_captured: reg.map(|r| r.bytes as i64).unwrap_or(row.bytes_captured),
-            viewers: browse::current_viewers(conn, &s.broadcast_id)?,
-            peak_viewers: s.peak_viewers,
-            comments: s.comments,
-            likes: s.likes,
-            latest_comments: latest
-                .into_iter()
-                .map(|c| Comment::from_export(c, s.started_at))
-                .collect(),
-            page_url: format!("/recording/{}", urlencode(&s.broadcast_id)),
-            in_this_process: reg.is_some(),
-        });
+        let latest = browse::latest_comments(conn, &row.summary.broadcast_id, LATEST_COMMENTS)?;
+        let viewers = browse::current_viewers(conn, &row.summary.broadcast_id)?;
+        items.push(item(row, running, latest, viewers));
     }
     Ok(items)
+}
+
+/// One recording in progress from its row, the registry, its latest comments and its last
+/// viewer count.
+pub(super) fn item(
+    row: BrowseRow,
+    running: &[LiveRecording],
+    latest: Vec<CommentExport>,
+    viewers: Option<f64>,
+) -> LiveItem {
+    let s = &row.summary;
+    let reg = running.iter().find(|r| r.broadcast_id == s.broadcast_id);
+    LiveItem {
+        broadcast_id: s.broadcast_id.clone(),
+        user_id: s.user_id.clone(),
+        username: s
+            .username
+            .clone()
+            .or_else(|| reg.and_then(|r| r.username.clone())),
+        label: row.label.clone(),
+        status: reg
+            .map(|r| r.state.as_str().to_string())
+            .unwrap_or_else(|| s.status.clone()),
+        started_at: s.started_at,
+        duration_s: reg.map(|r| r.duration_s).or(s.duration_s).unwrap_or(0.0),
+        segments_captured: reg
+            .map(|r| r.segments_captured as i64)
+            .unwrap_or(s.segments_captured),
+        segments_missing: reg
+            .map(|r| r.segments_missing as i64)
+            .unwrap_or(s.segments_missing),
+        bytes_captured: reg.map(|r| r.bytes as i64).unwrap_or(row.bytes_captured),
+        viewers,
+        peak_viewers: s.peak_viewers,
+        comments: s.comments,
+        likes: s.likes,
+        latest_comments: latest
+            .into_iter()
+            .map(|c| Comment::from_export(c, s.started_at))
+            .collect(),
+        page_url: format!("/recording/{}", urlencode(&s.broadcast_id)),
+        in_this_process: reg.is_some(),
+    }
 }
 
 /// The snapshot for `lib` (registry included in the daemon).
@@ -146,7 +165,7 @@ pub async fn current(lib: &Library) -> Result<Vec<LiveItem>, super::ApiError> {
         .daemon_parts()
         .map(|d| d.registry.snapshot())
         .unwrap_or_default();
-    lib.read(move |conn| snapshot(conn, &running)).await
+    lib.live_snapshot(running).await
 }
 
 /// The state changes between two snapshots; recordings that left are looked up in `ended`.
@@ -222,17 +241,13 @@ async fn poll(lib: Library) {
         let ended: BTreeMap<String, String> = if gone.is_empty() {
             BTreeMap::new()
         } else {
-            lib.read(move |conn| {
-                let mut m = BTreeMap::new();
-                for id in gone {
-                    if let Some(r) = browse::recording(conn, &id)? {
-                        m.insert(id, r.summary.status);
-                    }
+            let mut m = BTreeMap::new();
+            for id in gone {
+                if let Ok(Some(r)) = lib.browse_recording(id.clone()).await {
+                    m.insert(id, r.summary.status);
                 }
-                Ok(m)
-            })
-            .await
-            .unwrap_or_default()
+            }
+            m
         };
         for c in changes(&last, &now, &ended) {
             let _ = lib.0.live.tx.send(FeedEvent::Recording(c));

@@ -24,6 +24,7 @@ mod media;
 mod openapi;
 mod pages;
 mod params;
+mod reads;
 mod system;
 
 use std::net::SocketAddr;
@@ -42,7 +43,7 @@ use crate::config::Config;
 use crate::objects::{Bucket, ObjectsError};
 use crate::pool::Pool;
 use crate::recording::Registry;
-use crate::store::{Store, StoreError};
+use crate::store::{Catalog, Store, StoreError};
 use crate::watch::Accounts;
 
 pub use auth::{Token, TokenError};
@@ -82,8 +83,8 @@ pub struct DaemonParts {
 }
 
 struct Inner {
-    /// `None` on the PostgreSQL catalog, which the library does not read yet.
-    store: Option<Store>,
+    /// What it reads (`reads.rs` over either backend).
+    catalog: Catalog,
     recordings_dir: PathBuf,
     config_path: PathBuf,
     use_reels_tray: bool,
@@ -109,20 +110,20 @@ impl Library {
     /// applied to its watch list at once.
     pub fn daemon(
         cfg: &Config,
-        store: Option<Store>,
+        catalog: Catalog,
         parts: DaemonParts,
     ) -> Result<Library, LibraryError> {
-        Library::new(cfg, store, Some(parts))
+        Library::new(cfg, catalog, Some(parts))
     }
 
-    /// The library over an archive (`iglive serve`): everything from the database.
-    pub fn archive(cfg: &Config, store: Store) -> Result<Library, LibraryError> {
-        Library::new(cfg, Some(store), None)
+    /// The library over an archive (`iglive serve`): everything from the catalog.
+    pub fn archive(cfg: &Config, catalog: impl Into<Catalog>) -> Result<Library, LibraryError> {
+        Library::new(cfg, catalog.into(), None)
     }
 
     fn new(
         cfg: &Config,
-        store: Option<Store>,
+        catalog: Catalog,
         daemon: Option<DaemonParts>,
     ) -> Result<Library, LibraryError> {
         let token = cfg
@@ -152,7 +153,7 @@ impl Library {
         Ok(Library(Arc::new(Inner {
             bucket,
             object_cache,
-            store,
+            catalog,
             recordings_dir: cfg.storage.recordings_dir.clone(),
             config_path: cfg.path.clone(),
             use_reels_tray: cfg.watch.use_reels_tray,
@@ -190,11 +191,17 @@ impl Library {
         ))
     }
 
-    /// The SQLite store; an error on the PostgreSQL catalog.
-    pub(crate) fn store(&self) -> Result<&Store, StoreError> {
-        self.0.store.as_ref().ok_or_else(|| {
+    /// The catalog it reads.
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.0.catalog
+    }
+
+    /// The SQLite store, for `read`; an error on the PostgreSQL catalog (whose reads are
+    /// `reads.rs`'s).
+    fn store(&self) -> Result<&Store, StoreError> {
+        self.0.catalog.sqlite().ok_or_else(|| {
             StoreError::Other(
-                "the library reads the SQLite catalog only: with [cluster] postgres_url it is not available yet (use iglive list, show and export)".into(),
+                "a SQLite read was asked of the PostgreSQL catalog: this is a bug in iglive's library".into(),
             )
         })
     }
@@ -204,7 +211,7 @@ impl Library {
         auth::link(self.token(), path)
     }
 
-    /// Runs `f` on a pooled read connection on a blocking thread.
+    /// Runs `f` on a pooled SQLite read connection on a blocking thread.
     pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,

@@ -32,15 +32,8 @@ async fn health() -> &'static str {
 }
 
 async fn ready(State(lib): State<Library>) -> Response {
-    let l = lib.clone();
-    let report = tokio::task::spawn_blocking(move || super::api::deps_report(&l)).await;
-    let (ok, checks) = match report {
-        Ok(r) => (r.ok, serde_json::to_value(r.checks).unwrap_or_default()),
-        Err(e) => (
-            false,
-            serde_json::json!([{"name": "checks", "ok": false, "detail": e.to_string()}]),
-        ),
-    };
+    let r = super::api::deps_report(&lib).await;
+    let (ok, checks) = (r.ok, serde_json::to_value(r.checks).unwrap_or_default());
     let code = if ok {
         StatusCode::OK
     } else {

@@ -4,9 +4,9 @@
 //! same reads with the same types; each backend keeps its own SQL (`store/query.rs` and
 //! `store/postgres/query.rs`).
 //!
-//! What only SQLite has so far: the library's paged browsing and full-text search
-//! (`browse.rs`, `search.rs`) run on `Catalog::sqlite()`; on PostgreSQL the library answers
-//! that it needs the SQLite catalog.
+//! The library's paged browsing and chat search have their own dispatch
+//! (`library/reads.rs`): on SQLite they run `browse.rs` and `search.rs` on the library's
+//! pooled connections, on PostgreSQL `postgres/browse.rs`.
 
 use std::collections::HashSet;
 
@@ -65,7 +65,8 @@ impl Catalog {
         }
     }
 
-    /// The SQLite store, for what only it offers (the library, `doctor`'s write check).
+    /// The SQLite store, for what only it offers (`doctor`'s write check, the library's pooled
+    /// connections).
     pub fn sqlite(&self) -> Option<&Store> {
         match self {
             Catalog::Sqlite(s) => Some(s),

@@ -92,8 +92,18 @@ fn like_pattern(term: &str) -> String {
     p
 }
 
-/// Plans a query: terms are separated by white space and all of them must match.
-pub fn plan(q: &str) -> Result<SearchPlan, QueryError> {
+/// A query as typed, parsed: its terms (each `(text, prefix)`, the `*` removed), all of which
+/// must match, and whether it searches substrings (a term holds a CJK character). `plan`
+/// turns it into SQLite's FTS5 expressions; the PostgreSQL catalog translates the same terms
+/// (`store/postgres/browse.rs`), so both backends read one parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub terms: Vec<(String, bool)>,
+    pub substrings: bool,
+}
+
+/// Parses a query: terms are separated by white space and all of them must match.
+pub fn parse(q: &str) -> Result<Parsed, QueryError> {
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(QueryError::TooLong);
     }
@@ -116,30 +126,91 @@ pub fn plan(q: &str) -> Result<SearchPlan, QueryError> {
     if terms.len() > MAX_TERMS {
         return Err(QueryError::TooManyTerms);
     }
-    if terms.iter().any(|(t, _)| t.chars().any(is_cjk)) {
-        let (long, short): (Vec<_>, Vec<_>) =
-            terms.iter().partition(|(t, _)| t.chars().count() >= 3);
-        let fts = (!long.is_empty()).then(|| {
-            long.iter()
-                .map(|(t, _)| quoted(t))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        });
-        let like = short.iter().map(|(t, _)| like_pattern(t)).collect();
-        return Ok(SearchPlan::Substrings { fts, like });
+    let substrings = terms.iter().any(|(t, _)| t.chars().any(is_cjk));
+    Ok(Parsed { terms, substrings })
+}
+
+/// Plans a query for SQLite's FTS5 indexes.
+pub fn plan(q: &str) -> Result<SearchPlan, QueryError> {
+    Ok(parse(q)?.plan())
+}
+
+impl Parsed {
+    /// The FTS5 plan of these terms.
+    pub fn plan(&self) -> SearchPlan {
+        let terms = &self.terms;
+        if self.substrings {
+            let (long, short): (Vec<_>, Vec<_>) =
+                terms.iter().partition(|(t, _)| t.chars().count() >= 3);
+            let fts = (!long.is_empty()).then(|| {
+                long.iter()
+                    .map(|(t, _)| quoted(t))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            });
+            let like = short.iter().map(|(t, _)| like_pattern(t)).collect();
+            return SearchPlan::Substrings { fts, like };
+        }
+        let fts = terms
+            .iter()
+            .map(|(t, prefix)| {
+                format!(
+                    "{{text username}} : {}{}",
+                    quoted(t),
+                    if *prefix { "*" } else { "" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        SearchPlan::Words { fts }
     }
-    let fts = terms
-        .iter()
-        .map(|(t, prefix)| {
-            format!(
-                "{{text username}} : {}{}",
-                quoted(t),
-                if *prefix { "*" } else { "" }
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    Ok(SearchPlan::Words { fts })
+}
+
+/// Lower case with diacritics removed (NFD, combining marks dropped), as FTS5's
+/// `remove_diacritics` folds them.
+pub fn fold(s: &str) -> String {
+    use unicode_normalization::char::is_combining_mark;
+    use unicode_normalization::UnicodeNormalization;
+    s.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The words of `s` as FTS5's unicode61 tokenizer sees them: runs of letters and digits,
+/// folded.
+pub fn words(s: &str) -> Vec<String> {
+    fold(s)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A comment's words for the PostgreSQL catalog's search: ` w1 w2 | u1 `, the text's words
+/// then the username's, each with a space on both sides, so `LIKE '% w %'` finds a whole
+/// word, `'% w%'` a prefix, and `'% w1 w2 %'` a run of words, never across the two columns.
+pub fn words_column(text: &str, username: Option<&str>) -> String {
+    let mut out = String::from(" ");
+    for w in words(text) {
+        out.push_str(&w);
+        out.push(' ');
+    }
+    out.push_str("| ");
+    for w in words(username.unwrap_or_default()) {
+        out.push_str(&w);
+        out.push(' ');
+    }
+    out
+}
+
+/// The folded text and username (a newline between them, which no term holds) of a comment
+/// whose text has a CJK character, for substring search; `None` for the others, as only those
+/// are in SQLite's trigram index.
+pub fn chars_column(text: &str, username: Option<&str>) -> Option<String> {
+    text.chars()
+        .any(is_cjk)
+        .then(|| format!("{}\n{}", fold(text), fold(username.unwrap_or_default())))
 }
 
 /// One comment that matched, with where it belongs.

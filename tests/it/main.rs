@@ -43,6 +43,7 @@ mod postgres_catalog;
 mod postgres_cluster;
 mod postgres_daemon;
 mod postgres_leases;
+mod postgres_library;
 mod record_cli;
 mod session_source;
 mod sim_api;

@@ -13,7 +13,7 @@ use crate::config::{AccountConfig, EditError};
 use crate::library::envelope::{ApiError, ApiResult, Envelope, ErrorBody, Reply};
 use crate::library::params::Params;
 use crate::library::Library;
-use crate::store::browse::{self, AccountSummary};
+use crate::store::browse::AccountSummary;
 use crate::watch::WatchedAccount;
 
 /// Where an account stands.
@@ -109,7 +109,7 @@ fn load_config(lib: &Library) -> Result<Config, ApiError> {
 
 async fn all_accounts(lib: &Library) -> Result<Vec<Account>, ApiError> {
     let cfg = load_config(lib)?;
-    let known: Vec<AccountSummary> = lib.read(browse::accounts).await?;
+    let known: Vec<AccountSummary> = lib.known_accounts().await?;
     let running = lib.daemon_parts().map(|d| {
         (
             d.accounts.snapshot(),

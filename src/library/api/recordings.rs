@@ -16,13 +16,11 @@ use crate::library::envelope::{ApiError, ApiResult, Envelope, ErrorBody, Reply};
 use crate::library::fields::FieldSet;
 use crate::library::media;
 use crate::library::params::Params;
+use crate::library::reads::Page;
 use crate::library::Library;
-use crate::output::RecordingFacts;
 use crate::states::RecordingState as RecState;
-use crate::store::browse::{self, BrowseFilter, BrowseRow, CommentKey, RecordingKey, SortKey};
+use crate::store::browse::{BrowseFilter, BrowseRow, CommentKey, RecordingKey, SortKey};
 use crate::store::query::CommentExport;
-use crate::store::StoreError;
-use rusqlite::Connection;
 
 /// Every recording state, as `recordings.state` and the `status` field hold it.
 pub const STATES: [RecState; 7] = RecState::ALL;
@@ -311,16 +309,13 @@ pub async fn list(State(lib): State<Library>, p: Params) -> ApiResult<Vec<Value>
         .get("cursor")
         .map(|c| cursor::decode(&kind, c))
         .transpose()?;
-    let l = lib.clone();
-    let (items, next) = lib
-        .read(move |conn| {
-            let (rows, next) =
-                browse::recordings(conn, &filter, sort, descending, after.as_ref(), limit)?;
-            let items: Vec<Recording> = rows.into_iter().map(|r| recording_object(&l, r)).collect();
-            Ok((items, next))
-        })
+    let (rows, next) = lib
+        .browse_recordings(filter, sort, descending, after, limit)
         .await?;
-    let data = items.iter().map(|r| fields.apply(to_value(r))).collect();
+    let data = rows
+        .into_iter()
+        .map(|r| fields.apply(to_value(&recording_object(&lib, r))))
+        .collect();
     Ok(Reply::page(data, next.map(|k| cursor::encode(&kind, &k))))
 }
 
@@ -343,30 +338,20 @@ pub async fn list(State(lib): State<Library>, p: Params) -> ApiResult<Vec<Value>
 )]
 pub async fn detail(State(lib): State<Library>, Id(id): Id, p: Params) -> ApiResult<Value> {
     let fields = FieldSet::parse(p.list("fields"), &RECORDING_FIELDS)?;
-    let l = lib.clone();
-    let (bid, found) = (id.clone(), lib.clone());
-    let detail = found
-        .read(move |conn| {
-            let Some(row) = browse::recording(conn, &bid)? else {
-                return Ok(None);
-            };
-            let facts = RecordingFacts::load(conn, &bid)?
-                .map(|f| f.broadcast_json())
-                .unwrap_or(Value::Null);
-            Ok(Some(RecordingDetail {
-                recording: recording_object(&l, row),
-                facts,
-            }))
-        })
+    let (row, facts) = lib
+        .recording_detail(id.clone())
         .await?
         .ok_or_else(|| ApiError::no_recording(&id))?;
+    let detail = RecordingDetail {
+        recording: recording_object(&lib, row),
+        facts: facts.map(|f| f.broadcast_json()).unwrap_or(Value::Null),
+    };
     Ok(Reply::one(fields.apply(to_value(&detail))))
 }
 
 /// The recording's row, or `not_found`.
 async fn row_of(lib: &Library, id: &str) -> Result<BrowseRow, ApiError> {
-    let bid = id.to_string();
-    lib.read(move |conn| browse::recording(conn, &bid))
+    lib.browse_recording(id.to_string())
         .await?
         .ok_or_else(|| ApiError::no_recording(id))
 }
@@ -401,8 +386,8 @@ pub async fn comments(
         id,
         &p,
         "comments",
-        move |conn, id, after: Option<&CommentKey>, limit| {
-            browse::comments(conn, id, after, from, limit)
+        move |lib, id, after: Option<CommentKey>, limit| async move {
+            lib.comments_page(id, after, from, limit).await
         },
         Comment::from_export,
     )
@@ -412,19 +397,17 @@ pub async fn comments(
 /// The steps every paged list of one recording shares: `limit`, the cursor of `kind`, the
 /// recording (or `not_found`), one page from the database, each row settled against the
 /// broadcast's start.
-async fn sub_page<K, R, T>(
+async fn sub_page<K, R, T, Fut>(
     lib: &Library,
     id: String,
     p: &Params,
     kind: &'static str,
-    fetch: impl FnOnce(&Connection, &str, Option<&K>, usize) -> Result<(Vec<R>, Option<K>), StoreError>
-        + Send
-        + 'static,
+    fetch: impl FnOnce(Library, String, Option<K>, usize) -> Fut,
     settle: impl Fn(R, Option<f64>) -> T,
 ) -> ApiResult<Vec<T>>
 where
-    K: Serialize + serde::de::DeserializeOwned + Send + 'static,
-    R: Send + 'static,
+    K: Serialize + serde::de::DeserializeOwned,
+    Fut: std::future::Future<Output = Result<Page<R, K>, ApiError>>,
 {
     let limit = p.limit()?;
     let after: Option<K> = p
@@ -432,9 +415,7 @@ where
         .map(|c| cursor::decode(kind, c))
         .transpose()?;
     let started = row_of(lib, &id).await?.summary.started_at;
-    let (rows, next) = lib
-        .read(move |conn| fetch(conn, &id, after.as_ref(), limit))
-        .await?;
+    let (rows, next) = fetch(lib.clone(), id, after, limit).await?;
     let data = rows.into_iter().map(|r| settle(r, started)).collect();
     Ok(Reply::page(data, next.map(|k| cursor::encode(kind, &k))))
 }
@@ -488,13 +469,13 @@ pub async fn likes(
     Id(id): Id,
     p: Params,
 ) -> ApiResult<Vec<LikeSample>> {
-    sub_page(&lib, id, &p, "likes", browse::likes, |l, started| {
-        LikeSample {
-            offset_s: settle(l.offset_s, l.ts, started),
-            ts: l.ts,
-            likes: l.likes,
-            burst_likes: l.burst_likes,
-        }
+    let fetch =
+        |lib: Library, id, after, limit| async move { lib.likes_page(id, after, limit).await };
+    sub_page(&lib, id, &p, "likes", fetch, |l, started| LikeSample {
+        offset_s: settle(l.offset_s, l.ts, started),
+        ts: l.ts,
+        likes: l.likes,
+        burst_likes: l.burst_likes,
     })
     .await
 }
@@ -522,13 +503,13 @@ pub async fn viewers(
     Id(id): Id,
     p: Params,
 ) -> ApiResult<Vec<ViewerSample>> {
-    sub_page(&lib, id, &p, "viewers", browse::viewers, |v, started| {
-        ViewerSample {
-            offset_s: settle(v.offset_s, v.ts, started),
-            ts: v.ts,
-            viewer_count: v.viewer_count,
-            total_unique_viewer_count: v.total_unique_viewer_count,
-        }
+    let fetch =
+        |lib: Library, id, after, limit| async move { lib.viewers_page(id, after, limit).await };
+    sub_page(&lib, id, &p, "viewers", fetch, |v, started| ViewerSample {
+        offset_s: settle(v.offset_s, v.ts, started),
+        ts: v.ts,
+        viewer_count: v.viewer_count,
+        total_unique_viewer_count: v.total_unique_viewer_count,
     })
     .await
 }
@@ -683,13 +664,7 @@ pub async fn chat(State(lib): State<Library>, Id(id): Id, p: Params) -> Result<R
     };
     let download = p.boolean("download")?.unwrap_or(false);
     let row = row_of(&lib, &id).await?;
-    let comments = lib
-        .read(move |conn| {
-            Ok(RecordingFacts::load(conn, &id)?
-                .map(|f| f.comments)
-                .unwrap_or_default())
-        })
-        .await?;
+    let comments = lib.facts(id).await?.map(|f| f.comments).unwrap_or_default();
     let body = match ext {
         "vtt" => crate::output::chat::webvtt(&comments),
         "srt" => crate::output::chat::srt(&comments),

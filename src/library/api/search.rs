@@ -52,17 +52,15 @@ pub struct SearchHit {
 )]
 pub async fn search(State(lib): State<Library>, p: Params) -> ApiResult<Vec<SearchHit>> {
     let q = p.required("q", "the words to search the chats for")?;
-    let plan =
-        search::plan(q).map_err(|e: QueryError| ApiError::InvalidParameter(format!("q: {e}")))?;
+    let query =
+        search::parse(q).map_err(|e: QueryError| ApiError::InvalidParameter(format!("q: {e}")))?;
     let limit = p.limit()?;
     let before: Option<i64> = p
         .get("cursor")
         .map(|c| cursor::decode("search", c))
         .transpose()?;
     let only = p.get("broadcast_id").map(str::to_string);
-    let hits = lib
-        .read(move |conn| search::search(conn, &plan, only.as_deref(), before, limit + 1))
-        .await?;
+    let hits = lib.search(query, only, before, limit + 1).await?;
     let next = (hits.len() > limit)
         .then(|| {
             hits.get(limit - 1)

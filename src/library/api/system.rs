@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use crate::library::envelope::{ApiResult, Envelope, ErrorBody, Reply};
 use crate::library::Library;
 use crate::store::schema::SCHEMA_VERSION;
+use crate::store::{Catalog, PG_SCHEMA_VERSION};
 
 /// The build, captured at compile time (build.rs).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -20,11 +21,14 @@ pub struct BuildInfo {
     pub build_date: String,
     pub target: String,
     pub profile: String,
-    /// The database schema version it writes.
+    /// The catalog this process reads and writes: `sqlite` or `postgresql`.
+    pub catalog: String,
+    /// The schema version it writes in that catalog (each backend numbers its own
+    /// migrations).
     pub schema_version: u32,
 }
 
-pub fn build_info() -> BuildInfo {
+pub fn build_info(catalog: &Catalog) -> BuildInfo {
     let epoch: f64 = env!("IGLIVE_BUILD_EPOCH").parse().unwrap_or(0.0);
     BuildInfo {
         name: env!("CARGO_PKG_NAME").into(),
@@ -33,7 +37,18 @@ pub fn build_info() -> BuildInfo {
         build_date: crate::output::facts::rfc3339(epoch),
         target: env!("IGLIVE_BUILD_TARGET").into(),
         profile: env!("IGLIVE_BUILD_PROFILE").into(),
-        schema_version: SCHEMA_VERSION,
+        catalog: backend(catalog).into(),
+        schema_version: match catalog {
+            Catalog::Sqlite(_) => SCHEMA_VERSION,
+            Catalog::Postgres(_) => PG_SCHEMA_VERSION,
+        },
+    }
+}
+
+fn backend(catalog: &Catalog) -> &'static str {
+    match catalog {
+        Catalog::Sqlite(_) => "sqlite",
+        Catalog::Postgres(_) => "postgresql",
     }
 }
 
@@ -44,8 +59,8 @@ pub fn build_info() -> BuildInfo {
     tag = "system",
     responses((status = 200, description = "The build.", body = Envelope<BuildInfo>))
 )]
-pub async fn build() -> ApiResult<BuildInfo> {
-    Ok(Reply::one(build_info()))
+pub async fn build(State(lib): State<Library>) -> ApiResult<BuildInfo> {
+    Ok(Reply::one(build_info(lib.catalog())))
 }
 
 /// One dependency's check.
@@ -67,8 +82,57 @@ pub struct DepsReport {
     pub disk_total_bytes: Option<u64>,
 }
 
-/// Checks ffmpeg, ffprobe, the database and the disk (blocking: runs the tools).
-pub fn deps_report(lib: &Library) -> DepsReport {
+/// Checks ffmpeg, ffprobe, the database and the disk.
+pub async fn deps_report(lib: &Library) -> DepsReport {
+    let l = lib.clone();
+    let blocking = tokio::task::spawn_blocking(move || blocking_checks(&l)).await;
+    let (mut checks, disk) = match blocking {
+        Ok(c) => c,
+        Err(e) => {
+            let failed = |name: &str| DepCheck {
+                name: name.into(),
+                ok: false,
+                detail: format!("the check stopped: {e}"),
+            };
+            (
+                vec![
+                    failed("ffmpeg"),
+                    failed("ffprobe"),
+                    failed("database"),
+                    failed("disk"),
+                ],
+                None,
+            )
+        }
+    };
+    if let Catalog::Postgres(pg) = lib.catalog() {
+        let db = pg.library_status().await;
+        let check = DepCheck {
+            name: "database".into(),
+            ok: db.is_ok(),
+            detail: match db {
+                Ok((n, v)) => format!(
+                    "PostgreSQL {} (schema {v}, {n} recordings)",
+                    pg.url().redacted()
+                ),
+                Err(e) => e.to_string(),
+            },
+        };
+        if let Some(c) = checks.iter_mut().find(|c| c.name == "database") {
+            *c = check;
+        }
+    }
+    DepsReport {
+        ok: checks.iter().all(|c| c.ok),
+        checks,
+        disk_free_bytes: disk.map(|d| d.0),
+        disk_total_bytes: disk.map(|d| d.1),
+    }
+}
+
+/// The checks that block (running the tools, SQLite, statvfs), in the report's order; the
+/// database's is a placeholder on PostgreSQL, which `deps_report` replaces.
+fn blocking_checks(lib: &Library) -> (Vec<DepCheck>, Option<(u64, u64)>) {
     let mut checks = Vec::new();
     for (name, path) in [
         ("ffmpeg", crate::media::tools::ffmpeg_path()),
@@ -81,22 +145,28 @@ pub fn deps_report(lib: &Library) -> DepsReport {
             detail: v.unwrap_or_else(|e| format!("{e} (install ffmpeg: apt-get install ffmpeg)")),
         });
     }
-    let db = lib.store().and_then(|s| s.connect()).and_then(|c| {
-        let n: i64 = c.query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
-        let v: u32 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        Ok((n, v))
-    });
-    checks.push(DepCheck {
-        name: "database".into(),
-        ok: db.is_ok(),
-        detail: match db {
-            Ok((n, v)) => format!(
-                "{} (schema {v}, {n} recordings)",
-                lib.store()
-                    .map(|s| s.path().display().to_string())
-                    .unwrap_or_default()
-            ),
-            Err(e) => e.to_string(),
+    checks.push(match lib.catalog() {
+        Catalog::Sqlite(store) => {
+            let db = store.connect().and_then(|c| {
+                let n: i64 = c.query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
+                let v: u32 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                Ok((n, v))
+            });
+            DepCheck {
+                name: "database".into(),
+                ok: db.is_ok(),
+                detail: match db {
+                    Ok((n, v)) => {
+                        format!("{} (schema {v}, {n} recordings)", store.path().display())
+                    }
+                    Err(e) => e.to_string(),
+                },
+            }
+        }
+        Catalog::Postgres(_) => DepCheck {
+            name: "database".into(),
+            ok: false,
+            detail: "not checked".into(),
         },
     });
     let dir = lib.recordings_dir();
@@ -120,12 +190,7 @@ pub fn deps_report(lib: &Library) -> DepsReport {
             Err(e) => format!("{}: {e}", dir.display()),
         },
     });
-    DepsReport {
-        ok: checks.iter().all(|c| c.ok),
-        checks,
-        disk_free_bytes: disk.ok().map(|d| d.0),
-        disk_total_bytes: disk.ok().map(|d| d.1),
-    }
+    (checks, disk.ok())
 }
 
 /// What iglive relies on, checked now.
@@ -139,9 +204,5 @@ pub fn deps_report(lib: &Library) -> DepsReport {
     )
 )]
 pub async fn deps(State(lib): State<Library>) -> ApiResult<DepsReport> {
-    let l = lib.clone();
-    let report = tokio::task::spawn_blocking(move || deps_report(&l))
-        .await
-        .map_err(|e| crate::library::ApiError::Unavailable(format!("the checks failed: {e}")))?;
-    Ok(Reply::one(report))
+    Ok(Reply::one(deps_report(&lib).await))
 }

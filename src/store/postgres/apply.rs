@@ -12,6 +12,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Statement, Transaction};
 
 use crate::store::rows::*;
+use crate::store::search;
 use crate::store::writer::Write;
 
 /// One owned statement parameter.
@@ -135,9 +136,9 @@ const VIEWER: &str = "
 const COMMENT: &str = "
     WITH stored AS (
       INSERT INTO comments (broadcast_id, pk, user_id, username, text, created_at, offset_s,
-        kind, source, raw_json)
+        kind, source, raw_json, search_words, search_chars)
       VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::float8,
-        $8::text, $9::text, $10::text)
+        $8::text, $9::text, $10::text, $12::text, $13::text)
       ON CONFLICT (broadcast_id, pk) DO NOTHING
       RETURNING broadcast_id)
     INSERT INTO recording_stats AS t (broadcast_id, comments, last_change)
@@ -151,9 +152,10 @@ const COMMENT: &str = "
 const COMMENTS: &str = "
     WITH stored AS (
       INSERT INTO comments (broadcast_id, pk, user_id, username, text, created_at, offset_s,
-        kind, source, raw_json)
+        kind, source, raw_json, search_words, search_chars)
       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-        $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[])
+        $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $12::text[],
+        $13::text[])
       ON CONFLICT (broadcast_id, pk) DO NOTHING
       RETURNING broadcast_id)
     INSERT INTO recording_stats AS t (broadcast_id, comments, last_change)
@@ -367,7 +369,9 @@ pub(super) fn comments(rows: &[&CommentRow], now: f64) -> Op {
             col(|c| Some(c.kind.clone())),
             col(|c| Some(c.source.clone())),
             col(|c| Some(c.raw_json.clone())),
-            now
+            now,
+            col(|c| Some(search::words_column(&c.text, c.username.as_deref()))),
+            col(|c| search::chars_column(&c.text, c.username.as_deref()))
         ],
     )
 }
@@ -386,7 +390,9 @@ fn comment(c: &CommentRow, now: f64) -> Op {
             c.kind.clone(),
             c.source.clone(),
             c.raw_json.clone(),
-            now
+            now,
+            search::words_column(&c.text, c.username.as_deref()),
+            search::chars_column(&c.text, c.username.as_deref())
         ],
     )
 }

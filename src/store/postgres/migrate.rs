@@ -7,7 +7,8 @@
 //! one transaction, so a failure (or Ctrl-C) leaves the target empty and the command can just
 //! be run again. Rows go in batches of multi-row INSERTs; the id sequences are moved past the
 //! copied ids; after the commit every table's count is compared with the source's. The search
-//! indexes of SQLite (FTS5) are not copied: PostgreSQL searches the comments themselves.
+//! indexes of SQLite (FTS5) are not copied: comments are copied in their order, and the
+//! PostgreSQL catalog fills its own search columns when a node next opens it.
 
 use rusqlite::types::ValueRef;
 use tokio_postgres::types::ToSql;
@@ -211,6 +212,25 @@ fn sqlite_err(e: rusqlite::Error) -> StoreError {
     StoreError::Query(e)
 }
 
+/// The query reading `table`'s rows from SQLite. Comments come in the order of the search
+/// index (`comments_fts`, the order they were stored), so that the PostgreSQL catalog's `seq`
+/// numbers them alike and search pages newest stored first as before; a comment missing from
+/// the index (none should be) comes first.
+fn select(table: &str, names: &[&str]) -> String {
+    if table == "comments" {
+        let cols: Vec<String> = names.iter().map(|n| format!("c.{n}")).collect();
+        format!(
+            "WITH f AS MATERIALIZED (SELECT rowid AS pos, broadcast_id, pk FROM comments_fts)
+             SELECT {} FROM comments c
+             LEFT JOIN f ON f.broadcast_id = c.broadcast_id AND f.pk = c.pk
+             ORDER BY f.pos, c.created_at",
+            cols.join(", ")
+        )
+    } else {
+        format!("SELECT {} FROM {table}", names.join(", "))
+    }
+}
+
 /// Copies every table of `source` into the empty catalog `target`; the counts, verified.
 pub async fn copy(
     source: &Store,
@@ -239,9 +259,7 @@ pub async fn copy(
     let mut counts = Vec::new();
     for (table, cols) in TABLES {
         let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
-        let mut stmt = conn
-            .prepare(&format!("SELECT {} FROM {table}", names.join(", ")))
-            .map_err(sqlite_err)?;
+        let mut stmt = conn.prepare(&select(table, &names)).map_err(sqlite_err)?;
         let mut rows = stmt.query([]).map_err(sqlite_err)?;
         let mut pending: Vec<Cell> = Vec::new();
         let mut copied = 0i64;

@@ -14,6 +14,7 @@
 //! The password in the URL never reaches a log or an error: see [`PostgresUrl`].
 
 mod apply;
+mod browse;
 mod claim;
 mod lease;
 pub(crate) mod migrate;
@@ -98,6 +99,10 @@ impl PgCatalog {
                 found: report.from,
                 supported: PG_SCHEMA_VERSION,
             });
+        }
+        let filled = pg.backfill_search(&client).await?;
+        if filled > 0 {
+            tracing::info!(catalog = %url, "PostgreSQL catalog: {filled} comments indexed for search");
         }
         if report.from != report.to {
             tracing::info!(

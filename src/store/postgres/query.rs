@@ -13,12 +13,15 @@ use crate::store::query::{
 };
 use crate::store::{via_from_json, BroadcastStatus, MergeState, RecordingState, StoreError};
 
-const SUMMARY: &str = "
-    SELECT r.broadcast_id, b.user_id, coalesce(b.username, a.username), r.state, b.status,
+/// The columns `summary` reads, in order (`browse.rs` appends its own after them).
+pub(super) const SUMMARY_COLUMNS: &str = "
+    r.broadcast_id, b.user_id, coalesce(b.username, a.username), r.state, b.status,
       coalesce(b.published_time, r.started_at), coalesce(b.ended_at, r.finished_at),
       r.duration_s, r.folder, r.video, coalesce(s.comments, 0), s.likes, s.peak_viewers,
-      r.segments_captured, r.segments_missing, r.error, b.via, r.merge_state, r.upload_state
-    FROM recordings r
+      r.segments_captured, r.segments_missing, r.error, b.via, r.merge_state, r.upload_state";
+
+/// The tables `SUMMARY_COLUMNS` reads, joined to `recordings r`.
+pub(super) const SUMMARY_JOINS: &str = "
     JOIN broadcasts b ON b.broadcast_id = r.broadcast_id
     LEFT JOIN accounts a ON a.user_id = b.user_id
     LEFT JOIN recording_stats s ON s.broadcast_id = r.broadcast_id";
@@ -36,7 +39,7 @@ fn merge(s: Option<String>) -> Result<Option<MergeState>, StoreError> {
     .transpose()
 }
 
-fn summary(r: &Row) -> Result<RecordingSummary, StoreError> {
+pub(super) fn summary(r: &Row) -> Result<RecordingSummary, StoreError> {
     Ok(RecordingSummary {
         broadcast_id: r.try_get(0)?,
         user_id: r.try_get(1)?,
@@ -67,7 +70,7 @@ fn summary(r: &Row) -> Result<RecordingSummary, StoreError> {
     })
 }
 
-fn comment(r: &Row) -> Result<CommentExport, StoreError> {
+pub(super) fn comment(r: &Row) -> Result<CommentExport, StoreError> {
     Ok(CommentExport {
         pk: r.try_get(0)?,
         user_id: r.try_get(1)?,
@@ -153,7 +156,7 @@ impl PgCatalog {
         filter: &ListFilter,
     ) -> Result<Vec<RecordingSummary>, StoreError> {
         let sql = format!(
-            "{SUMMARY}
+            "SELECT {SUMMARY_COLUMNS} FROM recordings r {SUMMARY_JOINS}
              WHERE ($1::text IS NULL OR b.user_id = $1::text
                     OR coalesce(b.username, a.username) = $1::text OR a.label = $1::text)
                AND ($2::float8 IS NULL OR coalesce(b.published_time, r.started_at) >= $2::float8)
@@ -167,7 +170,9 @@ impl PgCatalog {
     }
 
     pub async fn recording(&self, id: &str) -> Result<Option<RecordingSummary>, StoreError> {
-        let sql = format!("{SUMMARY} WHERE r.broadcast_id = $1::text");
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM recordings r {SUMMARY_JOINS} WHERE r.broadcast_id = $1::text"
+        );
         self.rows(&sql, &[&id])
             .await?
             .first()

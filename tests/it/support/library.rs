@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use iglive::{serve_library, Library};
 use iglive::{
-    AccountRow, BroadcastRow, CommentRow, LikeSample, RecordingRow, Store, ViewerSample, Write,
-    Writer,
+    AccountRow, BroadcastRow, Catalog, CommentRow, LikeSample, RecordingRow, Store, ViewerSample,
+    Write,
 };
 use iglive::{BroadcastStatus, Config, RecordingState};
 use reqwest::header::HeaderMap;
@@ -119,9 +119,14 @@ impl Archive {
 
     /// Writes recordings through the daemon's writer and waits for the commit.
     pub async fn write(&self, recs: &[Rec<'_>]) {
-        let store = self.store();
+        self.write_into(&Catalog::Sqlite(self.store()), recs).await;
+    }
+
+    /// Writes recordings into `catalog` (either backend) through its writer and waits for the
+    /// commit.
+    pub async fn write_into(&self, catalog: &Catalog, recs: &[Rec<'_>]) {
         let cfg = self.config();
-        let (w, thread) = Writer::spawn(&store).expect("writer");
+        let (w, thread) = catalog.spawn_writer().expect("writer");
         for r in recs {
             // As the daemon does at start: the config's label goes with the account.
             let label = cfg
@@ -209,13 +214,20 @@ impl Archive {
         }
         w.flush().await.expect("flush");
         drop(w);
-        thread.join();
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .expect("the writer thread ends");
     }
 
     /// Serves the library over this archive (as `iglive serve` does) on 127.0.0.1.
     pub async fn serve(&self) -> Server {
+        self.serve_catalog(Catalog::Sqlite(self.store())).await
+    }
+
+    /// Serves the library over `catalog` (this archive's folders and config) on 127.0.0.1.
+    pub async fn serve_catalog(&self, catalog: Catalog) -> Server {
         let cfg = self.config();
-        let lib = Library::archive(&cfg, self.store()).expect("library");
+        let lib = Library::archive(&cfg, catalog).expect("library");
         let shutdown = CancellationToken::new();
         let served = serve_library("127.0.0.1:0".parse().expect("addr"), lib, shutdown.clone())
             .await
