@@ -1,6 +1,7 @@
 //! The heartbeat loop of one node.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,7 @@ pub(super) async fn run(
             Ok(Ok(b)) => b,
             Ok(Err(e)) => {
                 outage = true;
+                node.settled.store(false, Ordering::Relaxed);
                 if reach.failed() {
                     tracing::warn!(error = %e, "the catalog does not answer: leases are not renewed; recordings go on from the CDN and their rows wait in the writer");
                 }
@@ -48,6 +50,7 @@ pub(super) async fn run(
             }
             Err(_) => {
                 outage = true;
+                node.settled.store(false, Ordering::Relaxed);
                 if reach.failed() {
                     tracing::warn!("the catalog did not answer a heartbeat within {period:?}: leases are not renewed; recordings go on");
                 }
@@ -67,19 +70,29 @@ pub(super) async fn run(
         if !lost.is_empty() && events.send(ClusterEvent::Lost(lost)).await.is_err() {
             return;
         }
+        let settled = reach.settled(now, node.ttl);
+        node.settled.store(settled, Ordering::Relaxed);
+        // Until the catalog has answered for a TTL, a node whose heartbeat is stale may only
+        // not have had the chance to renew it: nodes join the view, none leaves it yet.
+        let mut nodes = beat.nodes;
+        if !settled {
+            nodes.extend(node.view.borrow().nodes.iter().cloned());
+            nodes.sort();
+            nodes.dedup();
+        }
         let view = View {
             me: node.name.clone(),
-            nodes: beat.nodes.clone(),
+            nodes: nodes.clone(),
         };
         if node.view.send_if_modified(|v| {
             let changed = *v != view;
             *v = view.clone();
             changed
-        }) && events.send(ClusterEvent::Nodes(beat.nodes)).await.is_err()
+        }) && events.send(ClusterEvent::Nodes(nodes)).await.is_err()
         {
             return;
         }
-        if reach.settled(now, node.ttl) {
+        if settled {
             let adopted = adopt(&node, &view, &beat.held).await;
             if !adopted.is_empty() && events.send(ClusterEvent::Adopt(adopted)).await.is_err() {
                 return;
@@ -122,7 +135,11 @@ async fn adopt(node: &Node, view: &View, held: &BTreeSet<String>) -> Vec<String>
         if held.contains(&o.broadcast_id) || !view.adopts(&o.user_id, expired, node.ttl) {
             continue;
         }
-        match node.pg.acquire(&node.name, node.ttl, &o.broadcast_id).await {
+        match node
+            .pg
+            .acquire(&node.name, node.ttl, &o.broadcast_id, true)
+            .await
+        {
             Ok(Holder::This) => {
                 tracing::warn!(
                     broadcast_id = %o.broadcast_id,

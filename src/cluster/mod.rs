@@ -10,6 +10,7 @@ mod heartbeat;
 mod view;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,9 @@ struct Node {
     adopting: Mutex<BTreeMap<String, Instant>>,
     /// Leases of work outside the registry (finalizing a recording found ended at start).
     kept: Mutex<BTreeMap<String, usize>>,
+    /// The catalog has answered for a whole TTL: other nodes' expired leases may be taken.
+    /// Until then a living holder may not have renewed yet (after an outage, or at start).
+    settled: AtomicBool,
 }
 
 /// Keeps a lease renewed while work outside the registry runs; dropping it stops that.
@@ -98,6 +102,7 @@ impl Cluster {
             view: watch::Sender::new(view),
             adopting: Mutex::new(BTreeMap::new()),
             kept: Mutex::new(BTreeMap::new()),
+            settled: AtomicBool::new(false),
         }))))
     }
 
@@ -127,7 +132,8 @@ impl Cluster {
         let Some(n) = &self.0 else {
             return true;
         };
-        match n.pg.acquire(&n.name, n.ttl, broadcast_id).await {
+        let takeover = n.settled.load(Ordering::Relaxed);
+        match n.pg.acquire(&n.name, n.ttl, broadcast_id, takeover).await {
             Ok(Holder::This) => true,
             Ok(Holder::Other(holder)) => {
                 tracing::info!(%broadcast_id, holder = %holder, "recorded by another node; leaving it to that node");

@@ -380,6 +380,28 @@ fn starts_of(h: &Harness, id: &str) -> usize {
         .sum()
 }
 
+/// What the node logs say of one broadcast's ownership, for a failure's message.
+fn trace(h: &Harness, id: &str) -> String {
+    let mut out = String::new();
+    for n in NODES {
+        for l in log_of(h, n).lines() {
+            let about = l.contains(id) || l.contains("catalog");
+            let what = [
+                "recording into",
+                "adopting",
+                "handing",
+                "lease",
+                "another node",
+                "catalog",
+            ];
+            if about && what.iter().any(|w| l.contains(w)) {
+                out.push_str(&format!("{n}: {l}\n"));
+            }
+        }
+    }
+    out
+}
+
 fn segments_published(h: &Harness, id: &str) -> usize {
     h.sim
         .truth()
@@ -538,7 +560,12 @@ async fn postgres_cluster_a_catalog_restart_mid_run_loses_nothing_and_moves_noth
     nodes.assert_complete().await;
     let h = &nodes.h;
     for id in LIVES {
-        assert_eq!(starts_of(h, id), 1, "{id}: recorded by one node throughout");
+        assert_eq!(
+            starts_of(h, id),
+            1,
+            "{id}: recorded by one node throughout:\n{}",
+            trace(h, id)
+        );
     }
     for n in NODES {
         let log = log_of(h, n);

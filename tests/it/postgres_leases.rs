@@ -78,9 +78,12 @@ async fn postgres_leases_one_winner_and_a_living_holder_keeps_its_broadcast() {
     for n in ["a", "b"] {
         pg.register_node(n).await.expect("register");
     }
-    assert_eq!(pg.acquire("a", TTL, "x").await.expect("a"), Holder::This);
     assert_eq!(
-        pg.acquire("b", TTL, "x").await.expect("b"),
+        pg.acquire("a", TTL, "x", true).await.expect("a"),
+        Holder::This
+    );
+    assert_eq!(
+        pg.acquire("b", TTL, "x", true).await.expect("b"),
         Holder::Other("a".into())
     );
     // a renews through its heartbeat, which also says who is alive.
@@ -93,12 +96,15 @@ async fn postgres_leases_one_winner_and_a_living_holder_keeps_its_broadcast() {
     // a stops renewing x but stays alive: b may not take it while it is merely expired…
     expired(&pg, "x", Duration::from_millis(200), &["a", "b"]).await;
     assert_eq!(
-        pg.acquire("b", TTL, "x").await.expect("b"),
+        pg.acquire("b", TTL, "x", true).await.expect("b"),
         Holder::Other("a".into())
     );
     // …only once it is abandoned (expired for three TTLs).
     expired(&pg, "x", TTL * 3, &["a", "b"]).await;
-    assert_eq!(pg.acquire("b", TTL, "x").await.expect("b"), Holder::This);
+    assert_eq!(
+        pg.acquire("b", TTL, "x", true).await.expect("b"),
+        Holder::This
+    );
     let lease = pg.leases().await.expect("leases");
     assert_eq!((lease[0].node.as_str(), lease[0].takeovers), ("b", 1));
     // a's next heartbeat tells it lost x.
@@ -118,7 +124,10 @@ async fn postgres_leases_a_silent_holder_s_recordings_are_orphans_and_leaving_fr
         pg.register_node(n).await.expect("register");
     }
     for (n, id) in [("dead", "dead1"), ("left", "left1"), ("alive", "alive1")] {
-        assert_eq!(pg.acquire(n, TTL, id).await.expect("acquire"), Holder::This);
+        assert_eq!(
+            pg.acquire(n, TTL, id, true).await.expect("acquire"),
+            Holder::This
+        );
     }
     // "left" stops cleanly: its lease is free at once, its row gone.
     pg.leave("left").await.expect("leave");
@@ -127,7 +136,7 @@ async fn postgres_leases_a_silent_holder_s_recordings_are_orphans_and_leaving_fr
     assert_eq!(ids, ["left1"], "{orphans:?}");
     assert_eq!(orphans[0].user_id, "77");
     assert_eq!(
-        pg.acquire("b", TTL, "left1").await.expect("b"),
+        pg.acquire("b", TTL, "left1", true).await.expect("b"),
         Holder::This
     );
     // "dead" stops heartbeating; "alive" goes on renewing alive1.
@@ -154,8 +163,13 @@ async fn postgres_leases_a_silent_holder_s_recordings_are_orphans_and_leaving_fr
     assert_eq!(orphans[0].holder.as_deref(), Some("dead"));
     let beat = pg.heartbeat("b", TTL, &[]).await.expect("beat");
     assert_eq!(beat.nodes, ["alive", "b"], "dead and left are not alive");
+    // Without take-over (a node whose catalog has not answered for a TTL yet) it stays.
     assert_eq!(
-        pg.acquire("b", TTL, "dead1").await.expect("b"),
+        pg.acquire("b", TTL, "dead1", false).await.expect("b"),
+        Holder::Other("dead".into())
+    );
+    assert_eq!(
+        pg.acquire("b", TTL, "dead1", true).await.expect("b"),
         Holder::This
     );
     // A finished recording is nobody's orphan, whatever its lease.

@@ -33,6 +33,15 @@ ON CONFLICT (broadcast_id) DO UPDATE
            WHERE n.name = leases.node AND n.heartbeat_at > now() - make_interval(secs => $3::float8)))
 RETURNING broadcast_id";
 
+/// Like [`TAKE`], but only a new lease or this node's own: no take-over.
+const TAKE_OWN: &str = "
+INSERT INTO leases (broadcast_id, node, acquired_at, expires_at)
+SELECT id, $2::text, now(), now() + make_interval(secs => $3::float8) FROM unnest($1::text[]) AS id
+ON CONFLICT (broadcast_id) DO UPDATE
+   SET expires_at = EXCLUDED.expires_at
+ WHERE leases.node = EXCLUDED.node
+RETURNING broadcast_id";
+
 /// What one heartbeat learned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Beat {
@@ -131,22 +140,26 @@ impl PgCatalog {
         Ok(Beat { nodes, held })
     }
 
-    /// Takes the lease of one broadcast for `node`, unless another node alive holds it.
+    /// Takes the lease of one broadcast for `node`, unless another node alive holds it; with
+    /// `takeover` false, only a new lease or this node's own (another node's expired lease is
+    /// left alone).
     pub async fn acquire(
         &self,
         node: &str,
         ttl: Duration,
         broadcast_id: &str,
+        takeover: bool,
     ) -> Result<Holder, StoreError> {
         let c = self.client().await?;
         let ids = [broadcast_id.to_string()];
-        let taken = c
-            .query(
-                TAKE,
-                &[&&ids[..], &node, &ttl.as_secs_f64(), &ABANDONED_AFTER_TTLS],
-            )
-            .await
-            .map_err(|e| self.query_error(e))?;
+        let ttl_s = ttl.as_secs_f64();
+        let taken = if takeover {
+            c.query(TAKE, &[&&ids[..], &node, &ttl_s, &ABANDONED_AFTER_TTLS])
+                .await
+        } else {
+            c.query(TAKE_OWN, &[&&ids[..], &node, &ttl_s]).await
+        }
+        .map_err(|e| self.query_error(e))?;
         if !taken.is_empty() {
             return Ok(Holder::This);
         }
