@@ -55,7 +55,7 @@ pub use instagram::{
     ApiError, ApiErrorKind, Client, ClientOptions, CommentsPage, Endpoint, GovernorOptions,
     PostLiveItem, Reloaded, Session, SessionOrigin, SessionSource, SourceError,
 };
-pub use states::{BroadcastStatus, MergeState, RecordingState};
+pub use states::{BroadcastStatus, MergeState, RecordingState, UploadState};
 pub use watch::{
     Accounts, DetectionSource, Detector, DetectorOptions, LiveEvent, MemorySeenStore,
     SchedulerConfig, SeenStore, TrayOptions, WatchedAccount,

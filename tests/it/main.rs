@@ -32,6 +32,7 @@ mod login;
 mod merge_after_end;
 mod notify_hooks;
 mod notify_webhook;
+mod objects_cluster;
 mod objects_outage;
 mod objects_upload;
 mod packaging;

@@ -19,7 +19,7 @@ const SPEED: f64 = 4.0;
 const TTL_S: u64 = 3;
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
 /// The lives: three owners alone, one host with a watched guest.
-const LIVES: [&str; 4] = ["19401", "19402", "19403", "19405"];
+pub(crate) const LIVES: [&str; 4] = ["19401", "19402", "19403", "19405"];
 
 const SCENARIO: &str = r#"
 seed = 15
@@ -232,7 +232,7 @@ fn video_ts(h: &Harness, id: &str) -> Vec<u64> {
     b.segments.iter().map(|s| s.t).collect()
 }
 
-fn folders_of(root: &Path, id: &str) -> Vec<PathBuf> {
+pub(crate) fn folders_of(root: &Path, id: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for account in std::fs::read_dir(root).into_iter().flatten().flatten() {
         for f in std::fs::read_dir(account.path())
@@ -249,20 +249,26 @@ fn folders_of(root: &Path, id: &str) -> Vec<PathBuf> {
 }
 
 /// The simulator and three node processes on one catalog.
-struct Nodes {
-    h: Harness,
+pub(crate) struct Nodes {
+    pub(crate) h: Harness,
     configs: Vec<PathBuf>,
     /// Each node's status endpoint.
     status: Vec<String>,
     pg: PgCatalog,
-    catalog: Catalog,
+    pub(crate) catalog: Catalog,
     procs: Vec<Option<Process>>,
 }
 
 impl Nodes {
     async fn start(url: &str) -> Nodes {
+        Nodes::start_with(url, "").await
+    }
+
+    /// Three nodes with `storage` keys added to their `[storage]` table.
+    pub(crate) async fn start_with(url: &str, storage: &str) -> Nodes {
         let extra = format!("{FAST_ENGAGEMENT}keep_segments = true\n{ACCOUNTS}");
         let h = Harness::start(SCENARIO, SPEED, &extra).await;
+        h.edit_config(|t| t.replacen("[storage]\n", &format!("[storage]\n{storage}"), 1));
         // Each account polled on its own, so the simulator's log shows which node polls it.
         h.edit_config(|t| {
             t.replace(
@@ -291,7 +297,7 @@ impl Nodes {
         }
     }
 
-    async fn all_recording(&self) {
+    pub(crate) async fn all_recording(&self) {
         eventually("every live recording", Duration::from_secs(60), || async {
             let s = states(&self.catalog).await;
             s.len() == LIVES.len() && s.values().all(|st| st == "recording")
@@ -300,7 +306,7 @@ impl Nodes {
     }
 
     /// Waits until every recording is finished and its chat merge settled.
-    async fn all_done(&self) {
+    pub(crate) async fn all_done(&self) {
         let catalog = &self.catalog;
         eventually(
             "every recording finished",
@@ -328,7 +334,7 @@ impl Nodes {
         .await;
     }
 
-    async fn stop_all(&mut self) {
+    pub(crate) async fn stop_all(&mut self) {
         for p in self.procs.iter_mut().flatten() {
             p.signal(nix::sys::signal::Signal::SIGTERM);
         }
@@ -341,7 +347,7 @@ impl Nodes {
     }
 
     /// Every live finished with every published segment once and every comment once.
-    async fn assert_complete(&self) {
+    pub(crate) async fn assert_complete(&self) {
         let (h, catalog) = (&self.h, &self.catalog);
         for id in LIVES {
             let r = catalog.recording(id).await.expect("read").expect("row");
@@ -402,7 +408,7 @@ fn trace(h: &Harness, id: &str) -> String {
     out
 }
 
-fn segments_published(h: &Harness, id: &str) -> usize {
+pub(crate) fn segments_published(h: &Harness, id: &str) -> usize {
     h.sim
         .truth()
         .broadcasts
