@@ -1,10 +1,13 @@
-//! `[cluster]`: the shared PostgreSQL catalog of several iglive nodes.
+//! `[cluster]`: the shared PostgreSQL catalog of several iglive nodes, and this node's name and
+//! lease among them (`src/cluster/`).
 //!
 //! ```toml
 //! [cluster]
 //! postgres_url = "postgres://iglive:PASSWORD@db.internal:5432/iglive"
 //! # or, keeping the password out of the config:
 //! postgres_url_file = "/etc/iglive/postgres-url"   # or "credential:postgres-url"
+//! node = "rec-a"        # this node's name among those sharing the catalog (default: host name)
+//! lease_ttl = "30s"     # how long a silent node keeps its accounts and recordings
 //! ```
 //!
 //! The URL file is read when the catalog opens, like the session files: a path (relative to
