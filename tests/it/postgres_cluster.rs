@@ -16,7 +16,7 @@ use crate::support::postgres;
 /// Simulated seconds per real second.
 const SPEED: f64 = 4.0;
 /// A node silent this long loses its accounts and leases.
-const TTL_S: u64 = 3;
+const TTL_S: u64 = 5;
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
 /// The lives: three owners alone, one host with a watched guest.
 pub(crate) const LIVES: [&str; 4] = ["19401", "19402", "19403", "19405"];
