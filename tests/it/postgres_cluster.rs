@@ -489,7 +489,14 @@ async fn postgres_cluster_three_nodes_share_the_accounts_and_a_killed_node_s_rec
         .await
         .expect("read")
         .expect("row");
-    assert_eq!(r.status, "recording", "not finalized by the leaving node");
+    // Left unfinished for the next holder (which may show it `waiting` or `detected` for a
+    // moment while it takes it up), never finalized by the leaving node.
+    assert!(
+        !["finished", "failed"].contains(&r.status.as_str()),
+        "not finalized by the leaving node: {}\n{}",
+        r.status,
+        trace(h, "19402")
+    );
     procs[l] = Some(h.spawn_binary_with(&configs[l], &leaving));
 
     nodes.all_done().await;
