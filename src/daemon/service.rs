@@ -135,6 +135,11 @@ impl Daemon {
     /// Opens everything the daemon needs, serves the status endpoint, recovers unfinished
     /// recordings and starts detection.
     pub(super) async fn start(cfg: Config) -> anyhow::Result<(Daemon, Sources)> {
+        // First of all: a stop signal during a slow start (recovery asks the API about every
+        // unfinished recording) waits in the stream and is handled as soon as the loop runs,
+        // instead of killing the process with rows unwritten.
+        let signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
+            .context("cannot install signal handlers")?;
         for w in &cfg.warnings {
             tracing::warn!("{w}");
         }
@@ -216,6 +221,7 @@ impl Daemon {
         daemon.sync_detection();
         daemon.sync_push();
         let sources = Sources::new(
+            signals,
             live,
             recorder,
             reload,
@@ -223,18 +229,26 @@ impl Daemon {
             cluster_events,
             daemon.accounts.subscribe(),
             daemon.cfg.instagram.session_retry,
-        )?;
+        );
         Ok((daemon, sources))
     }
 
     /// Recovery before watching: unfinished recordings resume or are finalized, lives that
     /// waited for a slot wait again (in detection order) and start as slots free.
     async fn recover(&mut self) {
+        self.pending = self.resume(None).await;
+        self.deps.uploads.resume().await;
+        self.fill_slots();
+    }
+
+    /// Resumes or finalizes this node's unfinished recordings (`adopted: None`), or only the
+    /// ones adopted from a stopped node; returns the lives left waiting for a slot.
+    async fn resume(&self, adopted: Option<&[String]>) -> VecDeque<Waiting> {
         let scope = recovery::Scope {
             cluster: &self.cluster,
-            adopted: None,
+            adopted,
         };
-        self.pending = recovery::run(
+        recovery::run(
             &self.cfg,
             &self.deps,
             &self.recordings,
@@ -243,9 +257,7 @@ impl Daemon {
             &self.shutdown,
             &self.abort,
         )
-        .await;
-        self.deps.uploads.resume().await;
-        self.fill_slots();
+        .await
     }
 
     /// The pool's monitor: each change of a session's health, once.
@@ -669,20 +681,7 @@ impl Daemon {
                 );
             }
             Some(ClusterEvent::Adopt(ids)) => {
-                let scope = recovery::Scope {
-                    cluster: &self.cluster,
-                    adopted: Some(&ids),
-                };
-                let waiting = recovery::run(
-                    &self.cfg,
-                    &self.deps,
-                    &self.recordings,
-                    &self.accounts,
-                    scope,
-                    &self.shutdown,
-                    &self.abort,
-                )
-                .await;
+                let waiting = self.resume(Some(&ids)).await;
                 self.pending.extend(waiting);
                 self.fill_slots();
             }
@@ -774,7 +773,9 @@ impl Daemon {
 }
 
 impl Sources {
+    #[allow(clippy::too_many_arguments)] // one per event source; each is used once, here
     fn new(
+        signals: signal_hook_tokio::Signals,
         live: mpsc::Receiver<LiveEvent>,
         recorder: mpsc::Receiver<RecorderEvent>,
         reload: mpsc::Receiver<ReloadRequest>,
@@ -782,16 +783,14 @@ impl Sources {
         cluster: mpsc::Receiver<ClusterEvent>,
         accounts: tokio::sync::watch::Receiver<AccountsState>,
         session_retry_every: Duration,
-    ) -> anyhow::Result<Sources> {
-        let signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
-            .context("cannot install signal handlers")?;
+    ) -> Sources {
         let watchdog_every = systemd::watchdog_interval()
             .unwrap_or(Duration::from_secs(15))
             .max(Duration::from_millis(500));
         let mut session_retry = tokio::time::interval(session_retry_every);
         // The first tick of an interval is immediate; the first retry is one period away.
         session_retry.reset();
-        Ok(Sources {
+        Sources {
             signals,
             reload,
             live,
@@ -802,7 +801,7 @@ impl Sources {
             pending_retry: tokio::time::interval(PENDING_RETRY),
             session_retry,
             watchdog: tokio::time::interval(watchdog_every),
-        })
+        }
     }
 }
 

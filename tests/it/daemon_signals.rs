@@ -99,3 +99,68 @@ async fn notifies_systemd_and_reloads_accounts_on_sighup() {
     }
     assert!(got.contains("STOPPING=1"), "{got}");
 }
+
+/// A restart's recovery asks the API whether each unfinished recording goes on; here the
+/// simulator holds that answer back for seconds (a slow or throttled API).
+fn slow_recovery_scenario() -> String {
+    r#"
+seed = 6
+[[accounts]]
+pk = 8101
+username = "slow.start"
+followed = true
+
+[[broadcasts]]
+id = 17900000000008101
+owner = 8101
+start = 0.5
+duration = 600.0
+end_status = "stopped"
+segments = { duration_ms = 2000, jitter_ms = 100, base_segments = 6 }
+
+[[faults]]
+kind = "delay"
+path = "/17900000000008101/info/"
+from = 0.0
+to = 1000000.0
+delay_ms = 4000
+"#
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_signal_during_a_slow_recovery_is_handled_once_it_is_done() {
+    const ID: &str = "17900000000008101";
+    let h = Harness::start(
+        &slow_recovery_scenario(),
+        10.0,
+        "[[accounts]]\nuser_id = \"8101\"\n",
+    )
+    .await;
+    let first = h.spawn_binary(0);
+    wait_until("recording", Duration::from_secs(30), || {
+        h.state(ID).as_deref() == Some("recording")
+    })
+    .await;
+    first.kill9();
+
+    let mut second = h.spawn_binary(1);
+    wait_until(
+        "the restart's recovery asks about the recording",
+        Duration::from_secs(30),
+        || {
+            second
+                .log_text()
+                .contains("recovery: 1 unfinished recording(s)")
+        },
+    )
+    .await;
+    // Before the signal handlers of a slow start were installed first, this killed the
+    // process: no orderly stop, rows unwritten.
+    second.signal(Signal::SIGTERM);
+    let status = second.wait(Duration::from_secs(60)).await.expect("exits");
+    let log = second.log_text();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(log.contains("stopping: finalizing"), "{log}");
+    assert_eq!(h.state(ID).as_deref(), Some("finished"), "{log}");
+}

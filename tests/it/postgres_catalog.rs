@@ -515,18 +515,25 @@ async fn postgres_writer_batches_a_burst_into_few_transactions() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run scripts/test-postgres"]
-async fn postgres_a_rejected_row_is_skipped_and_the_rest_of_its_batch_commits() {
+async fn postgres_a_refused_row_is_skipped_a_nul_is_kept_and_the_rest_of_its_batch_commits() {
     let server = postgres::database("rejected").await;
     let pg = Catalog::Postgres(
         PgCatalog::open(&PostgresUrl::parse(&server.url).expect("url"))
             .await
             .expect("open"),
     );
+    // A row the database refuses (class 23), as an operator's own constraint would.
+    postgres::execute(
+        &server.url,
+        "ALTER TABLE comments ADD CONSTRAINT test_refuses CHECK (text <> 'refused')",
+    )
+    .await;
     let (writer, thread) = pg.spawn_writer().expect("writer");
     for (pk, text) in [
         ("1", "fine"),
-        ("2", "a NUL \u{0} PostgreSQL text cannot hold"),
-        ("3", "also fine"),
+        ("2", "refused"),
+        ("3", "a NUL \u{0} PostgreSQL text cannot hold"),
+        ("4", "also fine"),
     ] {
         writer
             .send(Write::Comment(CommentRow {
@@ -548,14 +555,23 @@ async fn postgres_a_rejected_row_is_skipped_and_the_rest_of_its_batch_commits() 
     tokio::task::spawn_blocking(move || thread.join())
         .await
         .expect("join");
-    let pks: Vec<String> = pg
+    let kept: Vec<(String, String)> = pg
         .comments("rej")
         .await
         .expect("read")
         .into_iter()
-        .map(|c| c.pk)
+        .map(|c| (c.pk, c.text))
         .collect();
-    assert_eq!(pks, ["1", "3"]);
+    let kept: Vec<(&str, &str)> = kept.iter().map(|(p, t)| (&**p, &**t)).collect();
+    assert_eq!(
+        kept,
+        [
+            ("1", "fine"),
+            ("3", "a NUL \u{FFFD} PostgreSQL text cannot hold"),
+            ("4", "also fine")
+        ],
+        "the refused row skipped, the NUL kept as U+FFFD"
+    );
     assert_eq!(
         stats
             .rows_rejected
@@ -566,7 +582,7 @@ async fn postgres_a_rejected_row_is_skipped_and_the_rest_of_its_batch_commits() 
         stats
             .rows_written
             .load(std::sync::atomic::Ordering::Relaxed),
-        2
+        3
     );
     assert_eq!(pg.recording("rej").await.expect("read"), None);
     assert_eq!(
@@ -575,6 +591,6 @@ async fn postgres_a_rejected_row_is_skipped_and_the_rest_of_its_batch_commits() 
             "SELECT comments FROM recording_stats WHERE broadcast_id = 'rej'"
         )
         .await,
-        2
+        3
     );
 }

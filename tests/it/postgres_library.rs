@@ -20,7 +20,8 @@ const LIVE: &str = "17900000000005003";
 const FILLERS: usize = 13;
 
 /// Texts that try to be markup, query syntax or LIKE wildcards (no NUL: PostgreSQL cannot
-/// store one, and its writer skips such a row, see `store/postgres/writer.rs`).
+/// store one, and its writer keeps such a comment with U+FFFD in its place, so the text read
+/// back differs; see `store/postgres/apply.rs`).
 const HOSTILE: [&str; 6] = [
     "<script>alert(1)</script>",
     "a --> b",

@@ -202,6 +202,16 @@ const VIEWERS_SEEN: &str = "
                             ELSE greatest(t.peak_viewers, excluded.peak_viewers) END,
         last_change = excluded.last_change";
 
+/// PostgreSQL's `text` cannot hold NUL (SQLite's can): a NUL in what Instagram sent (a comment,
+/// a name) is stored as U+FFFD, so that the row is kept instead of refused.
+pub(super) fn storable(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
+fn storable_opt(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(storable)
+}
+
 /// The statements of one write, in the order they must run.
 pub(super) fn ops(w: &Write, now: f64) -> Vec<Op> {
     match w {
@@ -209,10 +219,10 @@ pub(super) fn ops(w: &Write, now: f64) -> Vec<Op> {
             ACCOUNT,
             params![
                 a.user_id.clone(),
-                a.username.clone(),
-                a.full_name.clone(),
+                storable_opt(&a.username),
+                storable_opt(&a.full_name),
                 a.is_verified,
-                a.label.clone(),
+                storable_opt(&a.label),
                 now
             ],
         )],
@@ -336,7 +346,7 @@ fn broadcast(b: &BroadcastRow, now: f64) -> Op {
         params![
             b.broadcast_id.clone(),
             b.user_id.clone(),
-            b.username.clone(),
+            storable_opt(&b.username),
             b.status.as_ref().map(|s| s.as_str().to_string()),
             b.published_time,
             b.detected_at,
@@ -353,7 +363,8 @@ fn broadcast(b: &BroadcastRow, now: f64) -> Op {
 
 /// One statement for many comments (see [`COMMENTS`]).
 pub(super) fn comments(rows: &[&CommentRow], now: f64) -> Op {
-    let col = |f: fn(&CommentRow) -> Option<String>| rows.iter().map(|c| f(c)).collect::<Vec<_>>();
+    let rows: Vec<CommentRow> = rows.iter().map(|c| storable_comment(c)).collect();
+    let col = |f: fn(&CommentRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
     op(
         COMMENTS,
         params![
@@ -376,7 +387,18 @@ pub(super) fn comments(rows: &[&CommentRow], now: f64) -> Op {
     )
 }
 
+/// The comment with its free text storable; the search columns are made from that text.
+fn storable_comment(c: &CommentRow) -> CommentRow {
+    CommentRow {
+        user_id: storable_opt(&c.user_id),
+        username: storable_opt(&c.username),
+        text: storable(&c.text),
+        ..c.clone()
+    }
+}
+
 fn comment(c: &CommentRow, now: f64) -> Op {
+    let c = &storable_comment(c);
     op(
         COMMENT,
         params![

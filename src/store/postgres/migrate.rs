@@ -13,6 +13,7 @@
 use rusqlite::types::ValueRef;
 use tokio_postgres::types::ToSql;
 
+use super::apply::storable;
 use super::PgCatalog;
 use crate::store::{Store, StoreError};
 
@@ -185,7 +186,9 @@ impl Cell {
                 ValueRef::Null => None,
                 ValueRef::Integer(i) => Some(i.to_string()),
                 ValueRef::Real(f) => Some(f.to_string()),
-                ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into()),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Some(storable(&String::from_utf8_lossy(t)))
+                }
             }),
             Kind::Real => Cell::Real(match v {
                 ValueRef::Real(f) => Some(f),

@@ -131,7 +131,6 @@ fn is_row_error(e: &tokio_postgres::Error) -> bool {
 /// Commits the batch (pipelined); the rows written and rejected.
 async fn commit(c: &mut Conn, batch: &[Write]) -> Result<(u64, u64), tokio_postgres::Error> {
     let now = now_unix();
-    let ops: Vec<Vec<Op>> = batch.iter().map(|w| ops(w, now)).collect();
     let fast = with_comment_runs(batch, now);
     let flat: Vec<&Op> = fast.iter().collect();
     let tx = c.client.transaction().await?;
@@ -141,7 +140,7 @@ async fn commit(c: &mut Conn, batch: &[Write]) -> Result<(u64, u64), tokio_postg
     if let Some(e) = outcomes.into_iter().find_map(Result::err) {
         if is_row_error(&e) {
             drop(tx);
-            return commit_row_by_row(c, batch, &ops).await;
+            return commit_row_by_row(c, batch, now).await;
         }
         return Err(e);
     }
@@ -180,13 +179,14 @@ fn with_comment_runs(batch: &[Write], now: f64) -> Vec<Op> {
 async fn commit_row_by_row(
     c: &mut Conn,
     batch: &[Write],
-    ops: &[Vec<Op>],
+    now: f64,
 ) -> Result<(u64, u64), tokio_postgres::Error> {
     let mut tx = c.client.transaction().await?;
     let (mut written, mut rejected) = (0u64, 0u64);
-    for (w, row) in batch.iter().zip(ops) {
+    for w in batch {
         let sp = tx.savepoint("row").await?;
-        let row: Vec<&Op> = row.iter().collect();
+        let own = ops(w, now);
+        let row: Vec<&Op> = own.iter().collect();
         let failed = pipeline(&mut c.prepared, &sp, &row)
             .await?
             .into_iter()

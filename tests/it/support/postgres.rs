@@ -81,13 +81,27 @@ async fn create(name: &str) -> String {
     url_of(&unique)
 }
 
-/// One query's single bigint answer (e.g. a count).
-pub async fn scalar(url: &str, sql: &str) -> i64 {
+async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect");
     tokio::spawn(conn);
-    client.query_one(sql, &[]).await.expect(sql).get(0)
+    client
+}
+
+/// One query's single bigint answer (e.g. a count).
+pub async fn scalar(url: &str, sql: &str) -> i64 {
+    connect(url)
+        .await
+        .query_one(sql, &[])
+        .await
+        .expect(sql)
+        .get(0)
+}
+
+/// Runs statements the test needs beside iglive's own (e.g. a constraint of its own).
+pub async fn execute(url: &str, sql: &str) {
+    connect(url).await.batch_execute(sql).await.expect(sql);
 }
 
 /// Runs `pg_ctl ACTION` on the test server (`stop -m fast` cuts every connection).
