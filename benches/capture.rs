@@ -8,6 +8,9 @@
 //! `/usr/bin/time -v` for CPU seconds and peak RSS; the simulator runs in this process.
 //! Completeness is the ffprobe duration of each tool's output over the published duration.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,11 +23,7 @@ use iglive::{CaptureControl, CaptureProgress, CaptureRequest};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = common::runtime();
     // `cargo bench` passes `--bench`; the worker mode is `capture-worker <dir> <url>…`.
     if let Some(i) = args.iter().position(|a| a == "capture-worker") {
         let dir = PathBuf::from(&args[i + 1]);

@@ -13,6 +13,9 @@
 //! `IGLIVE_TEST_POSTGRES_URL`. Knobs: `TRIALS` (failover runs, 3), `TTL` (seconds, 6),
 //! `N` (accounts for detection, 24), `BUDGET` (requests per minute per node, 48).
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,13 +28,6 @@ use iglive::sim::{self, Scenario, SimHandle, SimOptions};
 use iglive::{Catalog, PgCatalog, PostgresUrl};
 
 const FIRST_PK: u64 = 7_100_000;
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn broadcast_id(i: usize) -> String {
     (17_980_000_000_000_000u64 + i as u64).to_string()
@@ -375,15 +371,11 @@ async fn detection_run(k: usize, n: usize, budget: u32, seed: u64) -> Latency {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let trials = env_num("TRIALS", 3.0) as u64;
-    let ttl_s = env_num("TTL", 6.0);
-    let n = env_num("N", 24.0) as usize;
-    let budget = env_num("BUDGET", 48.0) as u32;
+    let rt = common::runtime();
+    let trials = common::env_num("TRIALS", 3.0) as u64;
+    let ttl_s = common::env_num("TTL", 6.0);
+    let n = common::env_num("N", 24.0) as usize;
+    let budget = common::env_num("BUDGET", 48.0) as u32;
     rt.block_on(async {
         println!(
             "| failover trial | lease_ttl | kill → adopted | kill → resumed | recording complete |"

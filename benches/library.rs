@@ -10,6 +10,9 @@
 //! builds it again; `IGLIVE_BENCH_COMMENTS` and `IGLIVE_BENCH_RECORDINGS` shrink it).
 //! Targets: list p99 < 50 ms, search p99 < 100 ms, comment page p99 < 20 ms.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -498,11 +501,7 @@ fn main() {
     let db_size = std::fs::metadata(dir.join("library.sqlite3"))
         .map(|m| m.len())
         .unwrap_or(0);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = common::runtime();
     rt.block_on(async move {
         let cfg = Config::load(&config(&dir)).expect("config");
         let store = Store::open(&cfg.storage.database).expect("store");

@@ -11,6 +11,9 @@
 //! Run: `scripts/bench-node` (or `cargo bench --bench node`; `N=20 SECS=40` shorten it).
 //! Defaults: N = 200 lives of 240 s each, starting within the first 10 s.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,13 +23,6 @@ use iglive::sim::{self, Scenario, SimHandle, SimOptions};
 const SEED: u64 = 20_261_202;
 const FIRST_PK: u64 = 6_000_000;
 const BUDGET: u32 = 600;
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn broadcast_id(i: usize) -> String {
     (17_970_000_000_000_000u64 + i as u64).to_string()
@@ -270,13 +266,9 @@ async fn run(n: usize, secs: f64) {
 }
 
 fn main() {
-    let n = env_num("N", 200.0) as usize;
-    let secs = env_num("SECS", 240.0);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let n = common::env_num("N", 200.0) as usize;
+    let secs = common::env_num("SECS", 240.0);
+    let rt = common::runtime();
     println!("| lives | length | completeness | CPU s | CPU s per stream-hour | peak RSS | RSS per stream | disk writes | most API requests in any 60 s | API requests | wall |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     rt.block_on(run(n, secs));

@@ -16,6 +16,9 @@
 //! Run: `cargo bench --bench pool` or `scripts/bench-pool` (a few minutes on 2 cores); pass
 //! `budget`, `detection`, `push` or `challenge` to run only those parts.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -729,11 +732,7 @@ fn print_detection(rows: &[DetectionRow]) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = common::runtime();
     let total = Instant::now();
     let args: Vec<String> = std::env::args()
         .skip(1)

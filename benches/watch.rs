@@ -11,6 +11,9 @@
 //! once N/R exceeds the poll interval (below that, half the poll interval); with the tray,
 //! latency independent of N.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -305,11 +308,7 @@ fn fmt_secs(s: f64) -> String {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = common::runtime();
     let total = Instant::now();
     // Optional filters: `cargo bench --bench watch -- feed 1000` runs only those cases.
     let args: Vec<String> = std::env::args()

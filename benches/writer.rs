@@ -5,6 +5,9 @@
 //! row to its commit.
 //! Run: `cargo bench --bench writer` (target: at least 50,000 comments per second on SQLite).
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -94,11 +97,7 @@ fn bench(
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = common::runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("bench.sqlite3")).expect("open");
     let (writer, thread) = Writer::spawn(&store).expect("writer");

@@ -100,9 +100,12 @@ impl FinalizeJob {
         )
         .await;
         let (row, outcome) = self.outcome(result);
+        // The folder's files first, telling the outcome the database is about to hold: a
+        // recording listed `finished` already has its broadcast.json, chat and page.
+        let cover = render_folder_as(&f.store, id, &self.folder, Some(&row)).await;
         f.writer.send(Write::Recording(row)).await?;
         f.writer.flush().await?;
-        if let Some(cover) = render_folder(&f.store, id, &self.folder).await {
+        if let Some(cover) = cover {
             fetch_cover(&f.http, &cover, &self.folder.join(output::COVER_JPG)).await;
         }
         outcome
@@ -146,7 +149,28 @@ impl FinalizeJob {
 /// now, each atomically; returns the cover's URL when there is one. Failures are logged, never a
 /// reason to fail the recording. The end of the broadcast and the engagement merge both use it.
 pub(super) async fn render_folder(store: &Catalog, id: &str, folder: &Path) -> Option<String> {
-    let facts = load_facts(store, id).await?;
+    render_folder_as(store, id, folder, None).await
+}
+
+/// `render_folder` with `outcome` (a recording row not stored yet) applied over what the
+/// database holds.
+async fn render_folder_as(
+    store: &Catalog,
+    id: &str,
+    folder: &Path,
+    outcome: Option<&RecordingRow>,
+) -> Option<String> {
+    let mut facts = load_facts(store, id).await?;
+    if let Some(row) = outcome {
+        // As the catalog's upsert merges it (store/apply.rs).
+        facts.state = row.state;
+        facts.error = match row.state {
+            RecordingState::Failed => row.error.clone(),
+            _ => row.error.clone().or(facts.error),
+        };
+        facts.video = row.video.clone().or(facts.video);
+        facts.duration_s = row.duration_s.or(facts.duration_s);
+    }
     let dir = folder.to_path_buf();
     let cover = facts.cover_frame_url.clone();
     let written = tokio::task::spawn_blocking(move || output::write_artifacts(&dir, &facts)).await;

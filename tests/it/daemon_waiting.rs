@@ -11,17 +11,6 @@ use crate::support::capture::held;
 use crate::support::cli::iglive;
 use crate::support::daemon::{wait_until, Harness};
 
-/// Video segment `t`s the simulator published for `id`.
-fn truth_ts(h: &Harness, id: &str) -> Vec<u64> {
-    let t = h.sim.truth();
-    let b = t
-        .broadcasts
-        .iter()
-        .find(|b| b.id == id)
-        .expect("broadcast in truth");
-    b.segments.iter().map(|s| s.t).collect()
-}
-
 fn states(h: &Harness) -> Vec<(String, String)> {
     let Ok(conn) = h.store().connect() else {
         return Vec::new();
@@ -151,7 +140,7 @@ async fn twelve_lives_with_eight_slots_are_all_recorded_from_their_first_segment
             )
             .expect("row");
         assert_eq!(state, "finished", "{id}: {error:?}");
-        let truth = truth_ts(&h, &id);
+        let truth = h.truth_segment_ts(&id);
         let (ts, files) = held(&std::path::Path::new(&folder).join(".segments"), "video");
         assert_eq!(ts, truth, "{id}: every published segment, from the first");
         assert_eq!(files, ts.len(), "{id}: no duplicates");

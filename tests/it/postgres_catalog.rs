@@ -146,15 +146,7 @@ fn writes() -> Vec<Write> {
 }
 
 async fn fill(catalog: &Catalog) {
-    let (writer, thread) = catalog.spawn_writer().expect("writer");
-    for w in writes() {
-        writer.send(w).await.expect("send");
-    }
-    writer.flush().await.expect("flush");
-    drop(writer);
-    tokio::task::spawn_blocking(move || thread.join())
-        .await
-        .expect("join");
+    postgres::write_all(catalog, writes()).await;
 }
 
 /// Every read of the interface, as comparable text.

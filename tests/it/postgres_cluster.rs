@@ -222,16 +222,6 @@ fn sees_all(log: &str) -> bool {
         .is_some_and(|l| NODES.iter().all(|n| l.contains(&format!("\"{n}\""))))
 }
 
-fn video_ts(h: &Harness, id: &str) -> Vec<u64> {
-    let t = h.sim.truth();
-    let b = t
-        .broadcasts
-        .iter()
-        .find(|b| b.id == id)
-        .expect("broadcast in truth");
-    b.segments.iter().map(|s| s.t).collect()
-}
-
 pub(crate) fn folders_of(root: &Path, id: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for account in std::fs::read_dir(root).into_iter().flatten().flatten() {
@@ -355,7 +345,7 @@ impl Nodes {
             let folders = folders_of(&h.dir().join("recordings"), id);
             assert_eq!(folders.len(), 1, "{id}: one folder: {folders:?}");
             let (ts, files) = held(&folders[0].join(".segments"), "video");
-            assert_eq!(ts, video_ts(h, id), "{id}: every published segment");
+            assert_eq!(ts, h.truth_segment_ts(id), "{id}: every published segment");
             assert_eq!(files, ts.len(), "{id}: each once");
             let stored: Vec<String> = catalog
                 .comments(id)

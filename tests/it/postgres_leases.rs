@@ -22,31 +22,18 @@ async fn catalog(name: &str) -> (postgres::TestDb, PgCatalog) {
 
 /// Unfinished recordings of `ids`, owned by account 77.
 async fn unfinished(pg: &PgCatalog, ids: &[&str]) {
-    let c = Catalog::Postgres(pg.clone());
-    let (writer, thread) = c.spawn_writer().expect("writer");
-    for id in ids {
-        writer
-            .send(Write::Broadcast(BroadcastRow {
+    let writes = ids.iter().flat_map(|id| {
+        [
+            Write::Broadcast(BroadcastRow {
                 broadcast_id: id.to_string(),
                 user_id: "77".into(),
                 detected_at: Some(1_700_000_000.0),
                 ..Default::default()
-            }))
-            .await
-            .expect("send");
-        writer
-            .send(Write::Recording(RecordingRow::new(
-                *id,
-                RecordingState::Recording,
-            )))
-            .await
-            .expect("send");
-    }
-    writer.flush().await.expect("flush");
-    drop(writer);
-    tokio::task::spawn_blocking(move || thread.join())
-        .await
-        .expect("join");
+            }),
+            Write::Recording(RecordingRow::new(*id, RecordingState::Recording)),
+        ]
+    });
+    postgres::write_all(&Catalog::Postgres(pg.clone()), writes).await;
 }
 
 /// Polls until the lease of `id` has been expired for at least `by`.
@@ -173,20 +160,14 @@ async fn postgres_leases_a_silent_holder_s_recordings_are_orphans_and_leaving_fr
         Holder::This
     );
     // A finished recording is nobody's orphan, whatever its lease.
-    let c = Catalog::Postgres(pg.clone());
-    let (writer, thread) = c.spawn_writer().expect("writer");
-    writer
-        .send(Write::Recording(RecordingRow::new(
+    postgres::write_all(
+        &Catalog::Postgres(pg.clone()),
+        [Write::Recording(RecordingRow::new(
             "alive1",
             RecordingState::Finished,
-        )))
-        .await
-        .expect("send");
-    writer.flush().await.expect("flush");
-    drop(writer);
-    tokio::task::spawn_blocking(move || thread.join())
-        .await
-        .expect("join");
+        ))],
+    )
+    .await;
     expired(&pg, "alive1", TTL * 4, &["b"]).await;
     assert!(pg.orphans("b", TTL, 10).await.expect("orphans").is_empty());
     // Releasing is the holder's alone.

@@ -158,13 +158,28 @@ listen = "off"
 
     /// Comment pks the simulator has published for a broadcast so far.
     pub fn truth_comment_pks(&self, broadcast_id: &str) -> std::collections::BTreeSet<String> {
+        self.truth_of(broadcast_id, |b| {
+            b.comments.iter().map(|c| c.pk.clone()).collect()
+        })
+    }
+
+    /// The timestamps of the segments the simulator has published for a broadcast so far.
+    pub fn truth_segment_ts(&self, broadcast_id: &str) -> Vec<u64> {
+        self.truth_of(broadcast_id, |b| b.segments.iter().map(|s| s.t).collect())
+    }
+
+    fn truth_of<T>(
+        &self,
+        broadcast_id: &str,
+        f: impl FnOnce(&iglive::sim::BroadcastTruth) -> T,
+    ) -> T {
         let t = self.sim.truth();
         let b = t
             .broadcasts
             .iter()
             .find(|b| b.id == broadcast_id)
             .expect("broadcast in truth");
-        b.comments.iter().map(|c| c.pk.clone()).collect()
+        f(b)
     }
 }
 

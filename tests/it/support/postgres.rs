@@ -5,6 +5,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use iglive::{Catalog, Write};
 use tokio::sync::RwLock;
 
 /// Held shared by every test using the server, alone by one that stops it.
@@ -131,4 +132,18 @@ pub fn start() -> Duration {
     let started = std::time::Instant::now();
     pg_ctl(&["start"]);
     started.elapsed()
+}
+
+/// Writes `writes` in order through a writer of `catalog`; returns once they are committed and
+/// the writer has stopped.
+pub async fn write_all(catalog: &Catalog, writes: impl IntoIterator<Item = Write>) {
+    let (writer, thread) = catalog.spawn_writer().expect("writer");
+    for w in writes {
+        writer.send(w).await.expect("send");
+    }
+    writer.flush().await.expect("flush");
+    drop(writer);
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .expect("join");
 }
