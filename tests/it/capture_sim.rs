@@ -327,9 +327,11 @@ status = 410
     assert_eq!(exit, CaptureExit::StreamEnded);
     let truth = broadcast(&h);
     let requests = h.requests();
+    // Media segments only: an init segment is asked again after a 410 (the track cannot be
+    // had without it), and whether the init falls in the window depends on the machine's load.
     let gone: std::collections::HashSet<&str> = requests
         .iter()
-        .filter(|r| r.status == 410)
+        .filter(|r| r.status == 410 && !r.path.contains("-init."))
         .map(|r| r.path.as_str())
         .collect();
     assert!(!gone.is_empty(), "the CDN answered 410");
